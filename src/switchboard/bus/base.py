@@ -1,0 +1,107 @@
+"""Bus interface: frames from gateways to the logic layer and back.
+
+Gateways publish each frame of an authenticated connection (and each Connect)
+as an :class:`Inbound`; the logic layer publishes :class:`Outbound` items to
+the gateway that holds the target connection. The in-process implementation
+calls the subscriber directly; a distributed one carries the same items over a
+durable queue, so the logic layer deduplicates (it does, by client message id).
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from switchboard.ids import ConnectionId, DeviceId, UserId
+
+__all__ = [
+    "Action",
+    "Bus",
+    "Endpoint",
+    "Inbound",
+    "InboundHandler",
+    "Outbound",
+    "OutboundHandler",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Address of one client connection: its gateway and its number there."""
+
+    gateway: str
+    connection: ConnectionId
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One frame received by a gateway.
+
+    ``user_id`` and ``device`` are set by the gateway once the connection is
+    authenticated; for a Connect frame they are 0 and empty.
+    """
+
+    endpoint: Endpoint
+    frame_type: int
+    payload: bytes
+    user_id: UserId
+    device: DeviceId
+    platform: int
+    peer: str
+    """Remote address, for logs and per-address limits."""
+
+
+class Action(enum.Enum):
+    """What the gateway does with the connection after writing ``data``."""
+
+    NONE = "none"
+    ACCEPT = "accept"
+    """Mark the connection authenticated as (user_id, device)."""
+    CLOSE = "close"
+    """Close the connection after the data is written."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """Bytes for one connection, and an optional action on it."""
+
+    endpoint: Endpoint
+    data: bytes
+    action: Action = Action.NONE
+    user_id: UserId = UserId(0)
+    device: DeviceId = DeviceId("")
+    heartbeat: int = 0
+    """With ACCEPT: the heartbeat interval in seconds the gateway enforces."""
+    reason: str = ""
+    """With CLOSE: why, for the gateway's log."""
+
+
+InboundHandler = Callable[[Inbound], Awaitable[None]]
+OutboundHandler = Callable[[Outbound], None]
+
+
+class Bus(abc.ABC):
+    @abc.abstractmethod
+    def subscribe_inbound(self, handler: InboundHandler) -> None:
+        """Register the logic layer's handler for every gateway's frames."""
+
+    @abc.abstractmethod
+    def subscribe_outbound(self, gateway: str, handler: OutboundHandler) -> None:
+        """Register ``gateway``'s handler for items addressed to it."""
+
+    @abc.abstractmethod
+    def unsubscribe_outbound(self, gateway: str) -> None: ...
+
+    @abc.abstractmethod
+    async def publish_inbound(self, item: Inbound) -> None:
+        """Hand a frame to the logic layer; frames of one connection keep order."""
+
+    @abc.abstractmethod
+    def publish_outbound(self, item: Outbound) -> None:
+        """Hand bytes to the gateway of ``item.endpoint``; never blocks."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release resources."""

@@ -1,0 +1,157 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Platform(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PLATFORM_UNSPECIFIED: _ClassVar[Platform]
+    PLATFORM_ANDROID: _ClassVar[Platform]
+    PLATFORM_IOS: _ClassVar[Platform]
+    PLATFORM_WEB: _ClassVar[Platform]
+    PLATFORM_DESKTOP: _ClassVar[Platform]
+    PLATFORM_CLI: _ClassVar[Platform]
+PLATFORM_UNSPECIFIED: Platform
+PLATFORM_ANDROID: Platform
+PLATFORM_IOS: Platform
+PLATFORM_WEB: Platform
+PLATFORM_DESKTOP: Platform
+PLATFORM_CLI: Platform
+
+class Connect(_message.Message):
+    __slots__ = ("version", "token", "device", "platform", "last_seq", "heartbeat", "sync_limit")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    SYNC_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    token: str
+    device: str
+    platform: Platform
+    last_seq: int
+    heartbeat: int
+    sync_limit: int
+    def __init__(self, version: _Optional[int] = ..., token: _Optional[str] = ..., device: _Optional[str] = ..., platform: _Optional[_Union[Platform, str]] = ..., last_seq: _Optional[int] = ..., heartbeat: _Optional[int] = ..., sync_limit: _Optional[int] = ...) -> None: ...
+
+class Connected(_message.Message):
+    __slots__ = ("user_id", "heartbeat", "max_heartbeat", "head_seq", "sync", "last_client_id", "server_time")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    MAX_HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    HEAD_SEQ_FIELD_NUMBER: _ClassVar[int]
+    SYNC_FIELD_NUMBER: _ClassVar[int]
+    LAST_CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVER_TIME_FIELD_NUMBER: _ClassVar[int]
+    user_id: int
+    heartbeat: int
+    max_heartbeat: int
+    head_seq: int
+    sync: SyncResponse
+    last_client_id: int
+    server_time: int
+    def __init__(self, user_id: _Optional[int] = ..., heartbeat: _Optional[int] = ..., max_heartbeat: _Optional[int] = ..., head_seq: _Optional[int] = ..., sync: _Optional[_Union[SyncResponse, _Mapping]] = ..., last_client_id: _Optional[int] = ..., server_time: _Optional[int] = ...) -> None: ...
+
+class Send(_message.Message):
+    __slots__ = ("to", "client_id", "body", "content_type")
+    TO_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    to: int
+    client_id: int
+    body: bytes
+    content_type: int
+    def __init__(self, to: _Optional[int] = ..., client_id: _Optional[int] = ..., body: _Optional[bytes] = ..., content_type: _Optional[int] = ...) -> None: ...
+
+class SendAck(_message.Message):
+    __slots__ = ("client_id", "seq", "id", "sent_at")
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SENT_AT_FIELD_NUMBER: _ClassVar[int]
+    client_id: int
+    seq: int
+    id: int
+    sent_at: int
+    def __init__(self, client_id: _Optional[int] = ..., seq: _Optional[int] = ..., id: _Optional[int] = ..., sent_at: _Optional[int] = ...) -> None: ...
+
+class Message(_message.Message):
+    __slots__ = ("seq", "id", "sender", "recipient", "body", "content_type", "sent_at")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SENT_AT_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    id: int
+    sender: int
+    recipient: int
+    body: bytes
+    content_type: int
+    sent_at: int
+    def __init__(self, seq: _Optional[int] = ..., id: _Optional[int] = ..., sender: _Optional[int] = ..., recipient: _Optional[int] = ..., body: _Optional[bytes] = ..., content_type: _Optional[int] = ..., sent_at: _Optional[int] = ...) -> None: ...
+
+class SyncRequest(_message.Message):
+    __slots__ = ("after_seq", "limit")
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    after_seq: int
+    limit: int
+    def __init__(self, after_seq: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class SyncResponse(_message.Message):
+    __slots__ = ("after_seq", "messages", "has_more", "head_seq")
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    HAS_MORE_FIELD_NUMBER: _ClassVar[int]
+    HEAD_SEQ_FIELD_NUMBER: _ClassVar[int]
+    after_seq: int
+    messages: _containers.RepeatedCompositeFieldContainer[Message]
+    has_more: bool
+    head_seq: int
+    def __init__(self, after_seq: _Optional[int] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., has_more: _Optional[bool] = ..., head_seq: _Optional[int] = ...) -> None: ...
+
+class Cursor(_message.Message):
+    __slots__ = ("seq",)
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    def __init__(self, seq: _Optional[int] = ...) -> None: ...
+
+class Error(_message.Message):
+    __slots__ = ("code", "reason", "client_id", "fatal", "retry_after")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    FATAL_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AFTER_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    reason: str
+    client_id: int
+    fatal: bool
+    retry_after: int
+    def __init__(self, code: _Optional[int] = ..., reason: _Optional[str] = ..., client_id: _Optional[int] = ..., fatal: _Optional[bool] = ..., retry_after: _Optional[int] = ...) -> None: ...
+
+class Reconnect(_message.Message):
+    __slots__ = ("delay", "reason", "addresses")
+    DELAY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    delay: int
+    reason: str
+    addresses: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, delay: _Optional[int] = ..., reason: _Optional[str] = ..., addresses: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ("interval",)
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    interval: int
+    def __init__(self, interval: _Optional[int] = ...) -> None: ...
