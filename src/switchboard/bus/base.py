@@ -13,10 +13,12 @@ import abc
 import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Final
 
 from switchboard.ids import ConnectionId, DeviceId, UserId
 
 __all__ = [
+    "CONNECTION_CLOSED",
     "Action",
     "Bus",
     "Endpoint",
@@ -33,6 +35,11 @@ class Endpoint:
 
     gateway: str
     connection: ConnectionId
+
+
+CONNECTION_CLOSED: Final = 255
+"""``Inbound.frame_type`` of the notice a gateway sends when it closes an
+authenticated connection. Not a wire frame type; the payload is the reason."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,8 @@ class FrameReceived:
 
     type: FrameType
     message: ProtobufMessage
+    payload: bytes
+    """The frame's payload as received, for forwarding without re-encoding."""
 
 
 Event = HeartbeatReceived | FrameReceived
@@ -89,6 +91,12 @@ TRANSITIONS: Final[dict[tuple[Role, State], dict[FrameType, State]]] = {
         _F.SYNC: _S.OPEN,
         _F.CURSOR: _S.OPEN,
         _F.HEARTBEAT_INTERVAL: _S.OPEN,
+    },
+    # A client that has not sent Connect can still be told why it is closed.
+    (Role.CLIENT, _S.AWAITING_CONNECT): {
+        _F.HEARTBEAT: _S.AWAITING_CONNECT,
+        _F.ERROR: _S.AWAITING_CONNECT,
+        _F.RECONNECT: _S.AWAITING_CONNECT,
     },
     (Role.CLIENT, _S.CONNECTING): {
         _F.HEARTBEAT: _S.CONNECTING,
@@ -151,7 +159,7 @@ class Connection:
             previous, self.state = self.state, State.CLOSED
             raise _unexpected(FrameType(frame_type), previous)
         self.state = next_state
-        return FrameReceived(FrameType(frame_type), message)
+        return FrameReceived(FrameType(frame_type), message, payload)
 
     def _decode(self, frame_type: int, payload: bytes) -> ProtobufMessage:
         try:

@@ -1,0 +1,279 @@
+"""HTTP API: accounts, logins, history, gateway discovery, and /v1/ws.
+
+The OpenAPI document is served at /openapi.json. Every error response has the
+body ``{"error": {"code": "...", "message": "..."}}``.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request, WebSocket
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from switchboard.config import Settings
+from switchboard.errors import ErrorCode, RequestError
+from switchboard.gateway.gateway import Gateway
+from switchboard.gateway.websocket import serve_websocket
+from switchboard.ids import MessageId, UserId
+from switchboard.logic.auth import AuthService
+from switchboard.logic.chat import ChatService
+from switchboard.store.base import Session, Store, StoredMessage
+
+__all__ = ["Services", "create_app"]
+
+STATUS_OF: dict[ErrorCode, int] = {
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.TOKEN_REVOKED: 401,
+    ErrorCode.NAME_TAKEN: 409,
+    ErrorCode.INVALID_ARGUMENT: 400,
+    ErrorCode.INVALID_MESSAGE: 400,
+    ErrorCode.UNKNOWN_RECIPIENT: 404,
+    ErrorCode.RATE_LIMITED: 429,
+}
+
+
+@dataclass(slots=True)
+class Services:
+    """What the HTTP handlers need, built by server.py."""
+
+    settings: Settings
+    store: Store
+    auth: AuthService
+    chat: ChatService
+    gateway: Gateway
+    tcp_port: int
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status)
+
+
+class AccountRequest(BaseModel):
+    name: str = Field(description="1 to 32 of a-z, 0-9, '_', '.', '-'")
+    password: str = Field(description="8 to 1024 characters")
+
+
+class AccountResponse(BaseModel):
+    id: int
+    name: str
+
+
+class LoginRequest(BaseModel):
+    name: str
+    password: str
+    device: str = Field(description="Device id the token is bound to, 1 to 64 chars")
+    platform: str = Field(
+        default="unspecified",
+        description="android, ios, web, desktop, cli or unspecified",
+    )
+
+
+class LoginResponse(BaseModel):
+    token: str
+    user_id: int
+    device: str
+    expires_at: int = Field(description="Milliseconds since the Unix epoch")
+
+
+class UsersResponse(BaseModel):
+    users: list[AccountResponse]
+
+
+class HistoryMessage(BaseModel):
+    id: int
+    sender: str = Field(serialization_alias="from")
+    recipient: str = Field(serialization_alias="to")
+    from_id: int
+    to_id: int
+    content_type: int
+    text: str | None = None
+    body_b64: str | None = None
+    sent_at: int
+
+
+class HistoryResponse(BaseModel):
+    messages: list[HistoryMessage]
+    has_more: bool
+
+
+async def current_session(request: Request) -> Session:
+    """Return the session of the request's bearer token, or raise 401."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(
+            401, "unauthorized", "missing 'Authorization: Bearer TOKEN' header"
+        )
+    request.state.token = token
+    services: Services = request.app.state.services
+    return await services.auth.authenticate(token)
+
+
+CurrentSession = Annotated[Session, Depends(current_session)]
+
+
+def create_app(services: Services) -> FastAPI:
+    """Build the ASGI application around ``services``."""
+    app = FastAPI(
+        title="Switchboard",
+        version="1",
+        description="Accounts, logins and history for the Switchboard chat server.",
+    )
+    app.state.services = services
+    _install_error_handlers(app)
+    auth = services.auth
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/v1/accounts", status_code=201, response_model=AccountResponse)
+    async def create_account(body: AccountRequest) -> AccountResponse:
+        user = await auth.create_account(body.name, body.password)
+        return AccountResponse(id=user.id, name=user.name)
+
+    @app.post("/v1/sessions", response_model=LoginResponse)
+    async def login(body: LoginRequest) -> LoginResponse:
+        try:
+            result = await auth.login(
+                body.name, body.password, body.device, body.platform
+            )
+        except RequestError as exc:
+            if exc.code is ErrorCode.UNAUTHORIZED:
+                raise ApiError(401, "invalid_credentials", exc.reason) from exc
+            raise
+        return LoginResponse(
+            token=result.token,
+            user_id=result.session.user_id,
+            device=result.session.device,
+            expires_at=result.session.expires_at,
+        )
+
+    @app.delete("/v1/sessions/current", status_code=204)
+    async def logout(request: Request, session: CurrentSession) -> Response:
+        await auth.logout(request.state.token)
+        await services.chat.kick(
+            session.user_id, session.device, ErrorCode.TOKEN_REVOKED, "logged out"
+        )
+        return Response(status_code=204)
+
+    @app.get("/v1/users/{name}", response_model=AccountResponse)
+    async def get_user(name: str, session: CurrentSession) -> AccountResponse:
+        user = await services.store.get_user_by_name(name)
+        if user is None:
+            raise ApiError(404, "user_not_found", f"no user named {name[:40]!r}")
+        return AccountResponse(id=user.id, name=user.name)
+
+    @app.get("/v1/users", response_model=UsersResponse)
+    async def get_users(
+        session: CurrentSession, id: Annotated[list[int], Query()]
+    ) -> UsersResponse:
+        if len(id) > 100:
+            raise ApiError(400, "invalid_argument", "ask for at most 100 ids at once")
+        users = []
+        for user_id in dict.fromkeys(id):
+            user = await services.store.get_user(UserId(user_id))
+            if user is not None:
+                users.append(AccountResponse(id=user.id, name=user.name))
+        return UsersResponse(users=users)
+
+    @app.get(
+        "/v1/conversations/{peer}/messages",
+        response_model=HistoryResponse,
+        response_model_by_alias=True,
+        response_model_exclude_none=True,
+    )
+    async def history(
+        peer: str,
+        session: CurrentSession,
+        before: Annotated[int | None, Query(ge=1)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> HistoryResponse:
+        peer_user = await services.store.get_user_by_name(peer)
+        if peer_user is None:
+            raise ApiError(404, "user_not_found", f"no user named {peer[:40]!r}")
+        me = await services.store.get_user(session.user_id)
+        assert me is not None
+        before_id = None if before is None else MessageId(before)
+        messages, has_more = await services.store.read_conversation(
+            session.user_id, peer_user.id, before_id, limit
+        )
+        names = {me.id: me.name, peer_user.id: peer_user.name}
+        return HistoryResponse(
+            messages=[_history_message(m, names) for m in messages], has_more=has_more
+        )
+
+    @app.get("/v1/gateways")
+    async def gateways(request: Request) -> dict[str, Any]:
+        settings = services.settings
+        host = settings.advertise_host or request.url.hostname or settings.tcp_host
+        http_port = request.url.port or settings.http_port
+        return {
+            "gateways": [
+                {"transport": "tcp", "address": f"{host}:{services.tcp_port}"},
+                {"transport": "ws", "url": f"ws://{host}:{http_port}/v1/ws"},
+            ],
+            "heartbeat": settings.heartbeat,
+            "max_heartbeat": settings.max_heartbeat,
+        }
+
+    @app.websocket("/v1/ws")
+    async def websocket(websocket: WebSocket) -> None:
+        await serve_websocket(services.gateway, websocket)
+
+    return app
+
+
+def _history_message(
+    message: StoredMessage, names: dict[UserId, str]
+) -> HistoryMessage:
+    item = HistoryMessage(
+        id=message.id,
+        sender=names[message.sender],
+        recipient=names[message.recipient],
+        from_id=message.sender,
+        to_id=message.recipient,
+        content_type=message.content_type,
+        sent_at=message.sent_at,
+    )
+    if message.content_type == 0:
+        item.text = message.body.decode(errors="replace")
+    else:
+        item.body_b64 = base64.b64encode(message.body).decode()
+    return item
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _error_response(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestError)
+    async def request_error(request: Request, exc: RequestError) -> JSONResponse:
+        status = STATUS_OF.get(exc.code, 400)
+        return _error_response(status, exc.code.name.lower(), exc.reason)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(
+        request: Request, exc: RequestValidationError
+    ) -> JSONResponse:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error.get("loc", ()))
+            problems.append(f"{where}: {error.get('msg', 'invalid')}")
+        return _error_response(
+            422, "invalid_request", "invalid request: " + "; ".join(problems)
+        )

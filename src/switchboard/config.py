@@ -1,0 +1,112 @@
+"""Server settings with their defaults and units."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["ENV_PREFIX", "Settings", "parse_address"]
+
+ENV_PREFIX = "SWITCHBOARD_"
+
+MESSAGE_OVERHEAD = 256
+"""Bytes a Connected, SyncResponse or Message frame needs besides one body."""
+
+
+def parse_address(text: str, default_port: int) -> tuple[str, int]:
+    """Split ``HOST:PORT`` (``[::1]:PORT`` for IPv6); a bare host gets the default.
+
+    Raises ValueError with the offending text when the port is not a number
+    in 0..65535.
+    """
+    host, sep, port_text = text.rpartition(":")
+    if not sep or "]" in port_text:
+        host, port_text = text, str(default_port)
+    host = host.strip("[]") or "127.0.0.1"
+    if not port_text.isdigit() or int(port_text) > 65535:
+        raise ValueError(
+            f"invalid address {text!r}: expected HOST:PORT with a port from 0 to 65535"
+        )
+    return host, int(port_text)
+
+
+@dataclass(slots=True)
+class Settings:
+    """Everything ``switchboard serve`` can be told. Times are in seconds."""
+
+    data_dir: Path = field(default_factory=lambda: Path("switchboard-data"))
+    tcp_host: str = "127.0.0.1"
+    tcp_port: int = 7070
+    http_host: str = "127.0.0.1"
+    http_port: int = 7080
+    advertise_host: str = ""
+    """Host name put in GET /v1/gateways; empty: the host the client used."""
+
+    heartbeat: int = 30
+    """Default heartbeat interval a client is told to use."""
+    min_heartbeat: int = 5
+    max_heartbeat: int = 600
+    """Longest interval a client may negotiate (adaptive heartbeats)."""
+    auth_timeout: float = 5.0
+    """Time a new connection has to send a Connect frame."""
+
+    max_frame_size: int = 64 * 1024
+    """Largest frame accepted, in bytes after the length prefix."""
+    max_body_size: int = 16 * 1024
+    """Largest message body, in bytes."""
+    outbound_limit: int = 1024 * 1024
+    """Bytes queued for a client that does not read before it is disconnected."""
+    sync_page: int = 100
+    """Messages per sync page when the client asks for no limit."""
+    max_sync_page: int = 1000
+
+    token_ttl: int = 30 * 24 * 3600
+    """Lifetime of a login token."""
+    synchronous: str = "normal"
+    """SQLite durability: ``normal`` survives a process crash, ``full`` a power loss."""
+    drain_window: float = 5.0
+    """On shutdown, clients are told to reconnect at random times within this window."""
+    log_level: str = "info"
+
+    def apply_environ(self, environ: Mapping[str, str]) -> None:
+        """Override fields from ``SWITCHBOARD_<FIELD>`` variables.
+
+        ``SWITCHBOARD_OUTBOUND_LIMIT=65536`` sets ``outbound_limit``, for
+        example. Raises ValueError naming the variable when a value does not
+        parse as the field's type.
+        """
+        for item in dataclasses.fields(self):
+            name = ENV_PREFIX + item.name.upper()
+            text = environ.get(name)
+            if text is None:
+                continue
+            current = getattr(self, item.name)
+            try:
+                value = type(current)(text)
+            except ValueError as exc:
+                raise ValueError(
+                    f"invalid {name}={text!r}: expected {type(current).__name__}"
+                ) from exc
+            setattr(self, item.name, value)
+
+    def validate(self) -> None:
+        """Raise ValueError naming the setting when values do not fit together."""
+        if self.max_body_size + MESSAGE_OVERHEAD > self.max_frame_size:
+            raise ValueError(
+                f"max_body_size ({self.max_body_size}) plus {MESSAGE_OVERHEAD} bytes"
+                f" of message fields must fit in max_frame_size"
+                f" ({self.max_frame_size}); raise max_frame_size or lower"
+                " max_body_size"
+            )
+        if not 1 <= self.min_heartbeat <= self.heartbeat <= self.max_heartbeat:
+            raise ValueError(
+                "heartbeat settings must satisfy 1 <= min_heartbeat <= heartbeat"
+                f" <= max_heartbeat; got {self.min_heartbeat}, {self.heartbeat},"
+                f" {self.max_heartbeat}"
+            )
+        if self.synchronous not in ("normal", "full"):
+            raise ValueError(
+                f"invalid synchronous={self.synchronous!r}: use 'normal' or 'full'"
+            )

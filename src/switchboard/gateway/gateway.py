@@ -1,0 +1,118 @@
+"""The gateway: its connections, the timing wheel and the drain."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import math
+import random
+
+from switchboard.bus.base import Bus, Inbound, Outbound
+from switchboard.config import Settings
+from switchboard.gateway.session import Session
+from switchboard.gateway.wheel import TimingWheel
+from switchboard.ids import ConnectionId
+from switchboard.logs import RateLimitedLog
+from switchboard.protocol import pb
+from switchboard.protocol.frames import encode
+
+__all__ = ["TICK", "Gateway"]
+
+logger = logging.getLogger("switchboard.gateway")
+
+TICK = 1.0
+"""Seconds per timing-wheel tick: the resolution of heartbeat and auth timeouts."""
+
+
+class Gateway:
+    """Holds client connections and moves their frames to and from the bus."""
+
+    def __init__(self, name: str, settings: Settings, bus: Bus) -> None:
+        self.name = name
+        self.settings = settings
+        self.bus = bus
+        self.wheel: TimingWheel[ConnectionId] = TimingWheel(size=64)
+        self.reject_log = RateLimitedLog(logger)
+        self.draining = False
+        self._sessions: dict[ConnectionId, Session] = {}
+        self._ids = itertools.count(1)
+        self._ticker: asyncio.TimerHandle | None = None
+        self._next_tick = 0.0
+        self._notices: set[asyncio.Task[None]] = set()
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def start(self) -> None:
+        self.bus.subscribe_outbound(self.name, self._on_outbound)
+        loop = asyncio.get_running_loop()
+        self._next_tick = loop.time() + TICK
+        self._ticker = loop.call_at(self._next_tick, self._tick)
+        logger.info("gateway %s started", self.name)
+
+    def next_connection_id(self) -> ConnectionId:
+        return ConnectionId(next(self._ids))
+
+    def register(self, session: Session) -> None:
+        self._sessions[session.connection_id] = session
+        # Plus one tick, as in Session.timeout_ticks.
+        auth_ticks = math.ceil(self.settings.auth_timeout / TICK) + 1
+        self.wheel.touch(session.connection_id, auth_ticks)
+
+    def unregister(self, session: Session) -> None:
+        self._sessions.pop(session.connection_id, None)
+        self.wheel.discard(session.connection_id)
+
+    def notify_closed(self, notice: Inbound) -> None:
+        """Tell the logic layer that an authenticated connection is gone."""
+        task = asyncio.get_running_loop().create_task(self.bus.publish_inbound(notice))
+        self._notices.add(task)
+        task.add_done_callback(self._notices.discard)
+
+    def _on_outbound(self, item: Outbound) -> None:
+        session = self._sessions.get(item.endpoint.connection)
+        if session is not None:
+            session.deliver(item)
+
+    def _tick(self) -> None:
+        # One timer for all connections; ticks are scheduled against the
+        # loop clock so that a late tick does not delay the next ones.
+        loop = asyncio.get_running_loop()
+        for connection_id in self.wheel.advance():
+            session = self._sessions.get(connection_id)
+            if session is not None:
+                session.expire()
+        self._next_tick = max(self._next_tick + TICK, loop.time())
+        self._ticker = loop.call_at(self._next_tick, self._tick)
+
+    def stop_reading(self) -> None:
+        """Stop taking frames from clients, first step of a drain."""
+        self.draining = True
+        for session in list(self._sessions.values()):
+            session.set_reading(False)
+
+    def send_reconnect(self, window: float, reason: str) -> int:
+        """Tell every client to reconnect after a random delay within ``window``.
+
+        Each connection gets a Reconnect frame and is closed once the frame is
+        written. Returns the number of connections told.
+        """
+        sessions = list(self._sessions.values())
+        for session in sessions:
+            delay = int(random.uniform(0, window) * 1000)
+            frame = encode(pb.Reconnect(delay=delay, reason=reason))
+            session.send_and_close(frame, "draining")
+        logger.info("gateway %s told %d clients to reconnect", self.name, len(sessions))
+        return len(sessions)
+
+    async def stop(self) -> None:
+        """Close what is left and stop the timer."""
+        for session in list(self._sessions.values()):
+            session.close("server stopping", abort=True)
+        if self._ticker is not None:
+            self._ticker.cancel()
+        if self._notices:
+            await asyncio.wait(set(self._notices))
+        self.bus.unsubscribe_outbound(self.name)
+        logger.info("gateway %s stopped", self.name)

@@ -1,0 +1,303 @@
+"""One client connection as the gateway sees it, whatever its transport.
+
+A session feeds received bytes to the sans-IO protocol, answers heartbeats,
+holds frames that arrive before authentication ends, forwards the rest to
+the logic layer through the bus in order, and writes what comes back. The
+transport adapters (tcp.py, websocket.py) subclass it and supply the four
+transport hooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING
+
+from switchboard.bus.base import CONNECTION_CLOSED, Action, Endpoint, Inbound, Outbound
+from switchboard.errors import ErrorCode, ProtocolError
+from switchboard.ids import DeviceId, UserId
+from switchboard.protocol import pb
+from switchboard.protocol.connection import Connection, FrameReceived, Role, State
+from switchboard.protocol.frames import FrameType, encode
+from switchboard.protocol.framing import HEARTBEAT
+
+if TYPE_CHECKING:
+    from switchboard.gateway.gateway import Gateway
+
+__all__ = ["Session"]
+
+logger = logging.getLogger("switchboard.gateway")
+
+MAX_QUEUED_FRAMES = 256
+"""Inbound frames waiting for the logic layer before the session stops reading."""
+
+
+class Session:
+    """Gateway state of one connection; subclasses bind it to a transport."""
+
+    __slots__ = (
+        "_held_in",
+        "_held_out",
+        "_queue",
+        "_worker",
+        "closed",
+        "connection_id",
+        "device",
+        "endpoint",
+        "gateway",
+        "heartbeat",
+        "peer",
+        "platform",
+        "protocol",
+        "user_id",
+    )
+
+    transport_name = "?"
+
+    def __init__(self, gateway: Gateway, peer: str) -> None:
+        self.gateway = gateway
+        self.peer = peer
+        self.connection_id = gateway.next_connection_id()
+        self.endpoint = Endpoint(gateway.name, self.connection_id)
+        self.protocol = Connection(Role.SERVER, gateway.settings.max_frame_size)
+        self.user_id = UserId(0)
+        self.device = DeviceId("")
+        self.platform = 0
+        self.heartbeat = gateway.settings.heartbeat
+        self.closed = False
+        self._queue: deque[Inbound] = deque()
+        self._worker: asyncio.Task[None] | None = None
+        self._held_in: list[FrameReceived] | None = None
+        self._held_out: list[bytes] | None = None
+
+    # Transport hooks.
+
+    def write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def write_buffer_size(self) -> int:
+        raise NotImplementedError
+
+    def close_transport(self) -> None:
+        raise NotImplementedError
+
+    def set_reading(self, enabled: bool) -> None:
+        raise NotImplementedError
+
+    # Inbound.
+
+    @property
+    def authenticated(self) -> bool:
+        return self.user_id != 0
+
+    def opened(self) -> None:
+        """Register with the gateway; call once the transport is up."""
+        self.gateway.register(self)
+        logger.info(
+            "connected conn=%d peer=%s transport=%s",
+            self.connection_id,
+            self.peer,
+            self.transport_name,
+        )
+
+    def receive_data(self, data: bytes) -> None:
+        """Handle bytes read from the transport."""
+        try:
+            events = self.protocol.receive_data(data)
+        except ProtocolError as exc:
+            self.gateway.reject_log.warning(
+                f"protocol:{self.peer}",
+                "protocol error conn=%d peer=%s user=%d: %s",
+                self.connection_id,
+                self.peer,
+                self.user_id,
+                exc.reason,
+            )
+            self.send_and_close(self.protocol.fail(exc), exc.code.name.lower())
+            return
+        if self.authenticated:
+            self.gateway.wheel.touch(self.connection_id, self.timeout_ticks())
+        for event in events:
+            if isinstance(event, FrameReceived):
+                self._receive_frame(event)
+            else:
+                self.write(HEARTBEAT)
+
+    def _receive_frame(self, event: FrameReceived) -> None:
+        if event.type is FrameType.HEARTBEAT_INTERVAL:
+            self._set_heartbeat(event.message)
+        elif event.type is FrameType.CONNECT:
+            assert isinstance(event.message, pb.Connect)
+            self.platform = event.message.platform
+            self._held_in = []
+            self._held_out = []
+            self._enqueue(self._inbound(event))
+        elif self._held_in is not None:
+            self._held_in.append(event)
+        else:
+            self._enqueue(self._inbound(event))
+
+    def _set_heartbeat(self, message: object) -> None:
+        assert isinstance(message, pb.Heartbeat)
+        settings = self.gateway.settings
+        self.heartbeat = max(
+            settings.min_heartbeat, min(message.interval, settings.max_heartbeat)
+        )
+        self.write(encode(pb.Heartbeat(interval=self.heartbeat)))
+        if self.authenticated:
+            self.gateway.wheel.touch(self.connection_id, self.timeout_ticks())
+
+    def timeout_ticks(self) -> int:
+        """Ticks of silence before the wheel closes the connection.
+
+        The timeout is 1.5 heartbeat intervals. One tick is added because the
+        current tick has partly passed already, so the close comes between
+        the timeout and the timeout plus one tick.
+        """
+        return (self.heartbeat * 3 + 1) // 2 + 1
+
+    def _inbound(self, event: FrameReceived) -> Inbound:
+        return Inbound(
+            self.endpoint,
+            event.type,
+            event.payload,
+            self.user_id,
+            self.device,
+            self.platform,
+            self.peer,
+        )
+
+    def _enqueue(self, item: Inbound) -> None:
+        self._queue.append(item)
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._forward())
+        if len(self._queue) > MAX_QUEUED_FRAMES:
+            self.set_reading(False)
+
+    async def _forward(self) -> None:
+        # Frames go to the logic layer one at a time, so they keep their order.
+        queue = self._queue
+        bus = self.gateway.bus
+        try:
+            while queue and not self.closed:
+                await bus.publish_inbound(queue.popleft())
+                if len(queue) == MAX_QUEUED_FRAMES // 2:
+                    self.set_reading(True)
+        except Exception:
+            logger.exception("forwarding a frame failed conn=%d", self.connection_id)
+            self.send_and_close(
+                encode(
+                    pb.Error(
+                        code=ErrorCode.INTERNAL_ERROR,
+                        reason="internal error",
+                        fatal=True,
+                    )
+                ),
+                "internal_error",
+            )
+        finally:
+            self._worker = None
+
+    # Outbound.
+
+    def deliver(self, item: Outbound) -> None:
+        """Handle an item the logic layer addressed to this connection."""
+        if self.closed:
+            return
+        if item.action is Action.ACCEPT:
+            self._accept(item)
+        elif item.action is Action.CLOSE:
+            self.send_and_close(item.data, item.reason or "closed by server")
+        elif self._held_out is not None:
+            self._held_out.append(item.data)
+        else:
+            self.send(item.data)
+
+    def _accept(self, item: Outbound) -> None:
+        self.user_id = item.user_id
+        self.device = item.device
+        self.heartbeat = item.heartbeat
+        self.protocol.state = State.OPEN
+        self.send(item.data)
+        held_out, self._held_out = self._held_out or [], None
+        for data in held_out:
+            self.send(data)
+        held_in, self._held_in = self._held_in or [], None
+        for event in held_in:
+            self._enqueue(self._inbound(event))
+        self.gateway.wheel.touch(self.connection_id, self.timeout_ticks())
+        logger.info(
+            "authenticated conn=%d user=%d device=%s heartbeat=%d",
+            self.connection_id,
+            self.user_id,
+            self.device,
+            self.heartbeat,
+        )
+
+    def send(self, data: bytes) -> None:
+        """Write ``data``; disconnect a client whose unread backlog is too large."""
+        if self.closed:
+            return
+        self.write(data)
+        if self.write_buffer_size() > self.gateway.settings.outbound_limit:
+            self.gateway.reject_log.warning(
+                f"slow:{self.peer}",
+                "slow consumer conn=%d user=%d: more than %d bytes unread",
+                self.connection_id,
+                self.user_id,
+                self.gateway.settings.outbound_limit,
+            )
+            self.close("slow_consumer", abort=True)
+
+    def send_and_close(self, data: bytes, reason: str) -> None:
+        self.send(data)
+        self.close(reason)
+
+    def expire(self) -> None:
+        """Close the connection because the timing wheel found it silent."""
+        if self.authenticated:
+            code, reason = (
+                ErrorCode.HEARTBEAT_TIMEOUT,
+                "no frame within the heartbeat timeout",
+            )
+        else:
+            code, reason = (
+                ErrorCode.AUTH_TIMEOUT,
+                "no Connect frame within the time allowed",
+            )
+        self.send_and_close(
+            encode(pb.Error(code=code, reason=reason, fatal=True)), code.name.lower()
+        )
+
+    def close(self, reason: str, *, abort: bool = False) -> None:
+        """Close the connection once; tell the logic layer if it was authenticated."""
+        if self.closed:
+            return
+        self.closed = True
+        self.gateway.unregister(self)
+        if abort:
+            self.abort_transport()
+        else:
+            self.close_transport()
+        logger.info(
+            "disconnected conn=%d user=%d device=%s reason=%s",
+            self.connection_id,
+            self.user_id,
+            self.device,
+            reason,
+        )
+        if self.authenticated:
+            notice = Inbound(
+                self.endpoint,
+                CONNECTION_CLOSED,
+                reason.encode(),
+                self.user_id,
+                self.device,
+                self.platform,
+                self.peer,
+            )
+            self.gateway.notify_closed(notice)
+
+    def abort_transport(self) -> None:
+        self.close_transport()

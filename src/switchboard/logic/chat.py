@@ -1,0 +1,395 @@
+"""The chat service: handles frames from gateways, stores, routes, delivers.
+
+Order of events for a Send (docs/protocol.md, "Send"):
+1. validate the frame and the recipient,
+2. store the message in both inboxes (durable when the store returns),
+3. acknowledge to the sending connection,
+4. push the new inbox entries to every other online device of both users.
+A crash between 2 and 4 loses no message: the sender's resend is
+deduplicated and devices catch up by sync on reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from time import time_ns
+
+from google.protobuf.message import DecodeError
+
+from switchboard.bus.base import (
+    CONNECTION_CLOSED,
+    Action,
+    Bus,
+    Endpoint,
+    Inbound,
+    Outbound,
+)
+from switchboard.config import Settings
+from switchboard.errors import ErrorCode, RequestError
+from switchboard.ids import ClientMessageId, DeviceId, Seq, UserId
+from switchboard.logic.auth import AuthService
+from switchboard.logic.routing import RoutingTable
+from switchboard.logs import RateLimitedLog
+from switchboard.protocol import pb
+from switchboard.protocol.frames import PROTOCOL_VERSION, FrameType, encode
+from switchboard.store.base import InboxEntry, InboxPage, Store, StoredMessage
+
+__all__ = ["ChatService", "to_wire_message"]
+
+SYNC_FRAME_OVERHEAD = 64
+"""Bytes reserved in a Connected or SyncResponse frame besides its messages."""
+MAX_CLIENT_ID = 2**63 - 1
+"""Largest client message id: stores keep ids as signed 64-bit integers."""
+MESSAGE_FIELD_OVERHEAD = 4
+"""Tag and length prefix of one embedded Message, at most."""
+
+logger = logging.getLogger("switchboard.logic")
+
+Handler = Callable[[Inbound], Awaitable[None]]
+
+
+def to_wire_message(entry: InboxEntry) -> pb.Message:
+    """Convert a stored inbox entry to its wire form."""
+    message = entry.message
+    return pb.Message(
+        seq=entry.seq,
+        id=message.id,
+        sender=message.sender,
+        recipient=message.recipient,
+        body=message.body,
+        content_type=message.content_type,
+        sent_at=message.sent_at,
+    )
+
+
+def _sync_response(after_seq: int, page: InboxPage, max_bytes: int) -> pb.SyncResponse:
+    """Build a SyncResponse whose encoding stays within ``max_bytes``.
+
+    Entries that would overflow the frame are left for the next Sync, and
+    ``has_more`` says so. The first entry always fits, because the settings
+    keep the largest message body well below the frame limit.
+    """
+    response = pb.SyncResponse(after_seq=after_seq, head_seq=page.head_seq)
+    budget = max_bytes - SYNC_FRAME_OVERHEAD
+    trimmed = False
+    for entry in page.entries:
+        message = to_wire_message(entry)
+        size = message.ByteSize() + MESSAGE_FIELD_OVERHEAD
+        if size > budget and len(response.messages) > 0:
+            trimmed = True
+            break
+        budget -= size
+        response.messages.append(message)
+    response.has_more = page.has_more or trimmed
+    return response
+
+
+class ChatService:
+    """Logic-layer handler for every frame a gateway publishes on the bus."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        bus: Bus,
+        routing: RoutingTable,
+        auth: AuthService,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._bus = bus
+        self._routing = routing
+        self._auth = auth
+        self._known_users: set[UserId] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._rejections = RateLimitedLog(logger)
+        self._handlers: dict[int, Handler] = {
+            FrameType.CONNECT: self._on_connect,
+            FrameType.SEND: self._on_send,
+            FrameType.SYNC: self._on_sync,
+            FrameType.CURSOR: self._on_cursor,
+            CONNECTION_CLOSED: self._on_closed,
+        }
+
+    def start(self) -> None:
+        self._bus.subscribe_inbound(self.handle)
+
+    async def handle(self, item: Inbound) -> None:
+        """Handle one frame; frames of one connection arrive in order."""
+        handler = self._handlers.get(item.frame_type)
+        if handler is None:
+            logger.error(
+                "no handler for frame type %d from %s", item.frame_type, item.endpoint
+            )
+            return
+        try:
+            await handler(item)
+        except RequestError as exc:
+            self._reject(item, exc, client_id=0)
+        except DecodeError as exc:
+            self._reject(item, RequestError(ErrorCode.PROTOCOL_ERROR, str(exc)), 0)
+
+    async def wait_idle(self) -> None:
+        """Wait until every accepted Send is stored and acknowledged."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    # Connect: authenticate and catch up in one round trip.
+
+    async def _on_connect(self, item: Inbound) -> None:
+        connect = pb.Connect.FromString(item.payload)
+        if connect.version != PROTOCOL_VERSION:
+            raise RequestError(
+                ErrorCode.UNSUPPORTED_VERSION,
+                f"protocol version {connect.version} is not supported;"
+                f" this server speaks version {PROTOCOL_VERSION}",
+            )
+        session = await self._auth.authenticate(connect.token)
+        if session.device != connect.device:
+            raise RequestError(
+                ErrorCode.UNAUTHORIZED,
+                f"the token was issued for device {session.device!r}, not"
+                f" {connect.device[:64]!r}; log in from this device",
+            )
+        user_id, device = session.user_id, session.device
+        self._known_users.add(user_id)
+
+        # Route first, then read: a message stored after the read is pushed,
+        # and the gateway holds pushes until it has sent Connected.
+        replaced = await self._routing.add(user_id, device, item.endpoint)
+        if replaced is not None:
+            self._close(
+                replaced,
+                ErrorCode.SESSION_REPLACED,
+                "a newer connection of this device took over",
+            )
+        await self._send_connected(item, connect, user_id, device)
+
+    async def _send_connected(
+        self, item: Inbound, connect: pb.Connect, user_id: UserId, device: DeviceId
+    ) -> None:
+        settings = self._settings
+        limit = _page_limit(connect.sync_limit, settings)
+        state = await self._store.get_device(user_id, device)
+        page = await self._store.read_inbox(user_id, Seq(connect.last_seq), limit)
+        data = b""
+        after = connect.last_seq
+        if connect.last_seq > page.head_seq:
+            data += encode(
+                pb.Error(
+                    code=ErrorCode.CURSOR_AHEAD,
+                    reason=f"cursor {connect.last_seq} is above the inbox's highest"
+                    f" sequence {page.head_seq}; continue from {page.head_seq}",
+                )
+            )
+            after = page.head_seq
+        heartbeat = _clamp_heartbeat(connect.heartbeat, settings)
+        connected = pb.Connected(
+            user_id=user_id,
+            heartbeat=heartbeat,
+            max_heartbeat=settings.max_heartbeat,
+            head_seq=page.head_seq,
+            sync=_sync_response(after, page, settings.max_frame_size),
+            last_client_id=state.last_client_id,
+            server_time=_now_ms(),
+        )
+        data += encode(connected)
+        self._bus.publish_outbound(
+            Outbound(
+                item.endpoint,
+                data,
+                Action.ACCEPT,
+                user_id=user_id,
+                device=device,
+                heartbeat=heartbeat,
+            )
+        )
+
+    # Send: store, acknowledge, deliver.
+
+    async def _on_send(self, item: Inbound) -> None:
+        send = pb.Send.FromString(item.payload)
+        try:
+            await self._check_send(send)
+        except RequestError as exc:
+            self._reject(item, exc, send.client_id)
+            return
+        # The task's first step enqueues the write; tasks start in creation
+        # order, so the store applies one connection's Sends in frame order.
+        task = asyncio.create_task(self._store_and_deliver(item, send))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _check_send(self, send: pb.Send) -> None:
+        if not 0 < send.client_id <= MAX_CLIENT_ID:
+            raise RequestError(
+                ErrorCode.INVALID_MESSAGE,
+                f"invalid client_id {send.client_id}: number messages from 1"
+                f" up to {MAX_CLIENT_ID}",
+            )
+        if len(send.body) > self._settings.max_body_size:
+            raise RequestError(
+                ErrorCode.INVALID_MESSAGE,
+                f"body of {len(send.body)} bytes exceeds the limit of"
+                f" {self._settings.max_body_size} bytes",
+            )
+        if send.content_type == 0:
+            try:
+                send.body.decode()
+            except UnicodeDecodeError as exc:
+                raise RequestError(
+                    ErrorCode.INVALID_MESSAGE,
+                    f"text body is not valid UTF-8 at byte {exc.start}",
+                ) from exc
+        await self._check_recipient(UserId(send.to))
+
+    async def _check_recipient(self, user_id: UserId) -> None:
+        if user_id in self._known_users:
+            return
+        if user_id == 0 or await self._store.get_user(user_id) is None:
+            raise RequestError(
+                ErrorCode.UNKNOWN_RECIPIENT, f"no user with id {user_id}"
+            )
+        self._known_users.add(user_id)
+
+    async def _store_and_deliver(self, item: Inbound, send: pb.Send) -> None:
+        try:
+            result = await self._store.append_message(
+                sender=item.user_id,
+                device=item.device,
+                client_id=ClientMessageId(send.client_id),
+                recipient=UserId(send.to),
+                content_type=send.content_type,
+                body=send.body,
+                sent_at=_now_ms(),
+            )
+        except Exception:
+            logger.exception(
+                "storing a message failed user=%d device=%s client_id=%d",
+                item.user_id,
+                item.device,
+                send.client_id,
+            )
+            error = RequestError(
+                ErrorCode.INTERNAL_ERROR, "the message was not stored; send it again"
+            )
+            self._reject(item, error, send.client_id)
+            return
+        message = result.message
+        ack = pb.SendAck(
+            client_id=send.client_id,
+            seq=result.sender_seq,
+            id=message.id,
+            sent_at=message.sent_at,
+        )
+        self._bus.publish_outbound(Outbound(item.endpoint, encode(ack)))
+        if result.duplicate:
+            return
+        await self._deliver(message, message.recipient, result.recipient_seq, None)
+        if message.sender != message.recipient:
+            await self._deliver(
+                message, message.sender, result.sender_seq, item.endpoint
+            )
+
+    async def _deliver(
+        self,
+        message: StoredMessage,
+        user_id: UserId,
+        seq: Seq,
+        skip: Endpoint | None,
+    ) -> None:
+        routes = await self._routing.lookup(user_id)
+        if not routes:
+            return
+        data = encode(to_wire_message(InboxEntry(seq, message)))
+        for endpoint in routes.values():
+            if endpoint != skip:
+                self._bus.publish_outbound(Outbound(endpoint, data))
+
+    # Sync and cursor.
+
+    async def _on_sync(self, item: Inbound) -> None:
+        request = pb.SyncRequest.FromString(item.payload)
+        limit = _page_limit(request.limit, self._settings)
+        page = await self._store.read_inbox(item.user_id, Seq(request.after_seq), limit)
+        response = _sync_response(
+            request.after_seq, page, self._settings.max_frame_size
+        )
+        self._bus.publish_outbound(Outbound(item.endpoint, encode(response)))
+
+    async def _on_cursor(self, item: Inbound) -> None:
+        cursor = pb.Cursor.FromString(item.payload)
+        await self._store.set_cursor(item.user_id, item.device, Seq(cursor.seq))
+
+    async def _on_closed(self, item: Inbound) -> None:
+        await self._routing.remove(item.user_id, item.device, item.endpoint)
+
+    # Closing connections from the logic side.
+
+    async def kick(
+        self, user_id: UserId, device: DeviceId, code: ErrorCode, reason: str
+    ) -> bool:
+        """Close the device's live connection, if any; return whether one was."""
+        routes = await self._routing.lookup(user_id)
+        endpoint = routes.get(device)
+        if endpoint is None:
+            return False
+        await self._routing.remove(user_id, device, endpoint)
+        self._close(endpoint, code, reason)
+        return True
+
+    def _close(self, endpoint: Endpoint, code: ErrorCode, reason: str) -> None:
+        error = pb.Error(code=code, reason=reason, fatal=True)
+        self._bus.publish_outbound(
+            Outbound(endpoint, encode(error), Action.CLOSE, reason=code.name.lower())
+        )
+
+    def _reject(self, item: Inbound, exc: RequestError, client_id: int) -> None:
+        fatal = (
+            item.frame_type == FrameType.CONNECT or exc.code == ErrorCode.PROTOCOL_ERROR
+        )
+        self._rejections.warning(
+            f"{exc.code.name}:{item.peer}",
+            "rejected %s from %s user=%d device=%s: %s",
+            _frame_name(item.frame_type),
+            item.peer,
+            item.user_id,
+            item.device,
+            exc.reason,
+        )
+        error = pb.Error(
+            code=exc.code,
+            reason=exc.reason,
+            client_id=client_id,
+            fatal=fatal,
+            retry_after=exc.retry_after_ms,
+        )
+        action = Action.CLOSE if fatal else Action.NONE
+        self._bus.publish_outbound(
+            Outbound(item.endpoint, encode(error), action, reason=exc.code.name.lower())
+        )
+
+
+def _frame_name(frame_type: int) -> str:
+    try:
+        return FrameType(frame_type).name
+    except ValueError:
+        return str(frame_type)
+
+
+def _page_limit(requested: int, settings: Settings) -> int:
+    if requested == 0:
+        return settings.sync_page
+    return min(requested, settings.max_sync_page)
+
+
+def _clamp_heartbeat(requested: int, settings: Settings) -> int:
+    if requested == 0:
+        return settings.heartbeat
+    return max(settings.min_heartbeat, min(requested, settings.max_heartbeat))
+
+
+def _now_ms() -> int:
+    return time_ns() // 1_000_000

@@ -1,0 +1,139 @@
+"""Wiring of the embedded server: ``switchboard serve``.
+
+One process, one event loop: the TCP gateway, the HTTP API with the
+WebSocket gateway, the logic layer, the in-process bus and routing table, and
+SQLite storage. SIGTERM or SIGINT drains: clients stop being read, accepted
+messages finish storing, each client is told to reconnect (at a random delay
+within the drain window), then the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Iterator
+
+import uvicorn
+
+from switchboard.api.app import Services, create_app
+from switchboard.bus.memory import InProcessBus
+from switchboard.config import Settings
+from switchboard.gateway.gateway import Gateway
+from switchboard.gateway.tcp import start_tcp_server
+from switchboard.logic.auth import AuthService
+from switchboard.logic.chat import ChatService
+from switchboard.logic.routing import MemoryRoutingTable
+from switchboard.logs import configure_logging
+from switchboard.store.sqlite import SqliteStore
+
+__all__ = ["serve"]
+
+logger = logging.getLogger("switchboard.server")
+
+DRAIN_STORE_TIMEOUT = 10.0
+"""Seconds a drain waits for accepted messages to be stored."""
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn without its own signal handlers: the server drains first."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def serve(settings: Settings) -> None:
+    """Run the embedded server until SIGTERM or SIGINT.
+
+    ``SWITCHBOARD_<FIELD>`` environment variables override ``settings``.
+    """
+    settings.apply_environ(os.environ)
+    settings.validate()
+    configure_logging(settings.log_level)
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(run(settings))
+    else:
+        uvloop.run(run(settings))
+
+
+async def run(settings: Settings) -> None:
+    """Start every part, wait for a stop signal, drain and stop."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = SqliteStore(
+        settings.data_dir / "switchboard.db", synchronous=settings.synchronous
+    )
+    await store.open()
+    bus = InProcessBus()
+    routing = MemoryRoutingTable()
+    auth = AuthService(store, settings.token_ttl)
+    chat = ChatService(settings, store, bus, routing, auth)
+    chat.start()
+    gateway = Gateway(f"gw-{os.getpid()}", settings, bus)
+    gateway.start()
+
+    tcp_server = await start_tcp_server(gateway, settings.tcp_host, settings.tcp_port)
+    tcp_port = tcp_server.sockets[0].getsockname()[1]
+    services = Services(settings, store, auth, chat, gateway, tcp_port)
+    http = _EmbeddedUvicorn(_uvicorn_config(settings, services))
+    http_task = asyncio.create_task(http.serve())
+    logger.info(
+        "serving tcp=%s:%d http=%s:%d data_dir=%s",
+        settings.tcp_host,
+        tcp_port,
+        settings.http_host,
+        settings.http_port,
+        settings.data_dir,
+    )
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    done, _ = await asyncio.wait(
+        [asyncio.create_task(stop.wait()), http_task],
+        return_when=asyncio.FIRST_COMPLETED,
+    )
+    if http_task in done:
+        logger.error("HTTP server stopped unexpectedly; shutting down")
+
+    # Drain: stop reading, finish accepted sends, tell clients to reconnect.
+    logger.info("draining %d connections", len(gateway))
+    tcp_server.close()
+    gateway.stop_reading()
+    try:
+        await asyncio.wait_for(chat.wait_idle(), DRAIN_STORE_TIMEOUT)
+    except TimeoutError:
+        logger.error(
+            "accepted messages still unstored after %.0f s", DRAIN_STORE_TIMEOUT
+        )
+    gateway.send_reconnect(settings.drain_window, "server shutting down")
+    await asyncio.sleep(0.2)
+
+    http.should_exit = True
+    with contextlib.suppress(asyncio.CancelledError):
+        await http_task
+    await gateway.stop()
+    await bus.close()
+    await store.close()
+    logger.info("stopped")
+
+
+def _uvicorn_config(settings: Settings, services: Services) -> uvicorn.Config:
+    return uvicorn.Config(
+        create_app(services),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        ws="websockets-sansio",
+        ws_max_size=settings.max_frame_size + 16,
+        ws_ping_interval=None,
+        ws_per_message_deflate=False,
+        lifespan="off",
+        timeout_graceful_shutdown=5,
+    )

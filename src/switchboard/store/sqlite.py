@@ -1,0 +1,908 @@
+"""SQLite implementation of the Store interface, with group commit.
+
+One writer thread owns the write connection. It takes every write queued since
+its last commit, applies the batch in one transaction and commits once, so a
+burst of writes costs one commit (and with ``synchronous="full"`` one fsync)
+instead of one each. A second connection on a reader thread serves reads; WAL
+mode lets them run while a batch is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import enum
+import logging
+import pathlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Final, Literal, TypeVar
+
+from switchboard.ids import ClientMessageId, DeviceId, MessageId, Seq, UserId
+from switchboard.store.base import (
+    AppendResult,
+    DeviceState,
+    InboxEntry,
+    InboxPage,
+    NameTaken,
+    Session,
+    Store,
+    StoredMessage,
+    StoreError,
+    User,
+)
+from switchboard.store.migrations import migrate
+
+__all__ = ["SqliteStore"]
+
+logger = logging.getLogger("switchboard.store")
+
+_T = TypeVar("_T")
+
+_SYNCHRONOUS_PRAGMAS: Final = {"normal": "NORMAL", "full": "FULL"}
+
+_BUSY_TIMEOUT_S: Final = 5.0
+"""Maximum time a connection waits for a lock held by another process."""
+
+_MIN_SQLITE_VERSION: Final = (3, 35, 0)
+"""First SQLite release with RETURNING, which the writes use."""
+
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+
+
+class _State(enum.Enum):
+    """Lifecycle stage of a SqliteStore."""
+
+    NEW = "new"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class SqliteStore(Store):
+    """Store kept in one SQLite file, for a single-process deployment.
+
+    ``synchronous`` sets the durability of a committed (acknowledged) write:
+
+    ``"normal"``
+        WAL with ``PRAGMA synchronous=NORMAL``. A commit writes the WAL but
+        does not fsync it, so committed writes survive a crash or SIGKILL of
+        the process but the latest ones may be lost on power loss or an OS
+        crash. The file stays consistent either way.
+    ``"full"``
+        WAL with ``PRAGMA synchronous=FULL``. Every commit fsyncs the WAL, so
+        committed writes also survive power loss, on storage that honours
+        fsync. Each commit costs one fsync, shared by the whole batch.
+
+    ``batch_max`` is the maximum number of writes committed in one
+    transaction.
+
+    Writes raise ValueError for an integer outside SQLite's signed 64-bit
+    INTEGER range, and for a negative client id or cursor. Reads treat an id
+    or sequence outside that range as absent, and raise ValueError for a
+    negative limit. Cancelling a caller that awaits a write does not cancel
+    the write. Call the store from event loop threads only.
+    """
+
+    def __init__(
+        self,
+        path: pathlib.Path,
+        *,
+        synchronous: str = "normal",
+        batch_max: int = 512,
+    ) -> None:
+        if synchronous not in _SYNCHRONOUS_PRAGMAS:
+            allowed = ", ".join(repr(mode) for mode in _SYNCHRONOUS_PRAGMAS)
+            raise ValueError(
+                f"invalid synchronous mode {synchronous!r}: expected one of {allowed}"
+            )
+        if batch_max < 1:
+            raise ValueError(f"invalid batch_max {batch_max}: must be at least 1")
+
+        self.path = path
+        self.synchronous = synchronous
+        self._writer = _Writer(path, _SYNCHRONOUS_PRAGMAS[synchronous], batch_max)
+        self._reader: concurrent.futures.ThreadPoolExecutor | None = None
+        self._read_conn: sqlite3.Connection | None = None
+        """Read connection; used only on the reader thread."""
+        self._state = _State.NEW
+        self._state_lock = threading.Lock()
+        """Orders a write's queueing against close() queueing the stop."""
+        self._lifecycle_lock = asyncio.Lock()
+
+    @property
+    def commits(self) -> int:
+        """Number of write transactions committed since open()."""
+        return self._writer.commits
+
+    # Lifecycle.
+
+    async def open(self) -> None:
+        async with self._lifecycle_lock:
+            if self._state is not _State.NEW:
+                raise StoreError(
+                    f"SQLite store {self.path} is {self._state.value}; "
+                    "open() may be called once, on a new store"
+                )
+
+            try:
+                schema_version = await self._start_threads()
+            except BaseException as exc:
+                await self._stop_threads()
+                self._state = _State.CLOSED
+                logger.error("failed to open SQLite store %s: %s", self.path, exc)
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(
+                        f"failed to open SQLite store {self.path}: {exc}"
+                    ) from exc
+                raise
+
+            self._state = _State.OPEN
+            logger.info(
+                "opened SQLite store %s: schema version %d, synchronous=%s",
+                self.path,
+                schema_version,
+                self.synchronous,
+            )
+
+    async def close(self) -> None:
+        """Commit queued writes, stop both threads and close the connections.
+
+        Calling close() again, or on a store never opened, does nothing.
+        """
+        async with self._lifecycle_lock:
+            if self._state is not _State.OPEN:
+                self._state = _State.CLOSED
+                return
+
+            with self._state_lock:
+                self._state = _State.CLOSING
+            await self._stop_threads()
+            self._state = _State.CLOSED
+            logger.info(
+                "closed SQLite store %s after %d commits", self.path, self.commits
+            )
+
+    async def _start_threads(self) -> int:
+        """Start the writer (which migrates) and the reader; return the version."""
+        _, schema_version = await asyncio.wrap_future(self._writer.start())
+
+        loop = asyncio.get_running_loop()
+        self._reader = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="switchboard-store-reader"
+        )
+        await loop.run_in_executor(self._reader, self._connect_reader)
+        return schema_version
+
+    async def _stop_threads(self) -> None:
+        await asyncio.wrap_future(self._writer.stop())
+
+        if self._reader is not None:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._reader, self._close_reader)
+            # The worker is idle now, so this join returns at once.
+            self._reader.shutdown(wait=True)
+            self._reader = None
+
+    def _connect_reader(self) -> None:
+        conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            conn.execute("PRAGMA query_only = ON")
+        except BaseException:
+            conn.close()
+            raise
+        self._read_conn = conn
+
+    def _close_reader(self) -> None:
+        if self._read_conn is not None:
+            self._read_conn.close()
+            self._read_conn = None
+
+    def _raise_unless_open(self) -> None:
+        if self._state is _State.OPEN:
+            return
+        if self._state is _State.NEW:
+            raise StoreError(f"SQLite store {self.path} is not open; call open() first")
+        raise StoreError(f"SQLite store {self.path} is closed")
+
+    # Writes and reads.
+
+    async def _write(self, name: str, apply: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Queue ``apply`` for the writer and return its result once committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_T] = loop.create_future()
+        with self._state_lock:
+            self._raise_unless_open()
+            self._writer.put(_WriteOp(name, apply, loop, future))
+        return await future
+
+    async def _read(self, apply: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``apply`` on the reader thread's connection."""
+        self._raise_unless_open()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader, self._run_read, apply)
+
+    def _run_read(self, apply: Callable[[sqlite3.Connection], _T]) -> _T:
+        assert self._read_conn is not None, "reader connection used before open()"
+        try:
+            return apply(self._read_conn)
+        except sqlite3.Error as exc:
+            logger.warning("read from SQLite store %s failed: %s", self.path, exc)
+            raise StoreError(f"read from SQLite store failed: {exc}") from exc
+
+    # Accounts.
+
+    async def create_user(self, name: str, password_hash: str, now: int) -> User:
+        _check_int64(now=now)
+        return await self._write(
+            "create_user", lambda conn: _insert_user(conn, name, password_hash, now)
+        )
+
+    async def get_user(self, user_id: UserId) -> User | None:
+        if not _fits_int64(user_id):
+            return None
+        return await self._read(lambda conn: _select_user(conn, "id", user_id))
+
+    async def get_user_by_name(self, name: str) -> User | None:
+        return await self._read(lambda conn: _select_user(conn, "name", name))
+
+    # Sessions.
+
+    async def create_session(self, session: Session) -> None:
+        _check_int64(
+            user_id=session.user_id,
+            platform=session.platform,
+            created_at=session.created_at,
+            expires_at=session.expires_at,
+        )
+        await self._write("create_session", lambda conn: _insert_session(conn, session))
+
+    async def get_session(self, token_hash: bytes) -> Session | None:
+        return await self._read(lambda conn: _select_session(conn, token_hash))
+
+    async def delete_session(self, token_hash: bytes) -> Session | None:
+        return await self._write(
+            "delete_session", lambda conn: _delete_session(conn, token_hash)
+        )
+
+    # Devices.
+
+    async def get_device(self, user_id: UserId, device: DeviceId) -> DeviceState:
+        if not _fits_int64(user_id):
+            return DeviceState(cursor=Seq(0), last_client_id=ClientMessageId(0))
+        return await self._read(lambda conn: _select_device(conn, user_id, device))
+
+    async def set_cursor(self, user_id: UserId, device: DeviceId, seq: Seq) -> None:
+        _check_int64(user_id=user_id)
+        _check_non_negative_int64(seq=seq)
+        await self._write(
+            "set_cursor", lambda conn: _raise_cursor(conn, user_id, device, seq)
+        )
+
+    # Messages.
+
+    async def append_message(
+        self,
+        sender: UserId,
+        device: DeviceId,
+        client_id: ClientMessageId,
+        recipient: UserId,
+        content_type: int,
+        body: bytes,
+        sent_at: int,
+    ) -> AppendResult:
+        _check_int64(
+            sender=sender,
+            recipient=recipient,
+            content_type=content_type,
+            sent_at=sent_at,
+        )
+        _check_non_negative_int64(client_id=client_id)
+        message = _NewMessage(
+            sender, device, client_id, recipient, content_type, body, sent_at
+        )
+        return await self._write(
+            "append_message", lambda conn: _append_message(conn, message)
+        )
+
+    async def read_inbox(
+        self, user_id: UserId, after_seq: Seq, limit: int
+    ) -> InboxPage:
+        _check_limit(limit)
+        if not _fits_int64(user_id):
+            return InboxPage(entries=[], has_more=False, head_seq=Seq(0))
+        # Stored sequences are 1 to _INT64_MAX, so clamping changes no result.
+        after_seq = Seq(max(0, min(after_seq, _INT64_MAX)))
+        limit = min(limit, _INT64_MAX - 1)
+        return await self._read(
+            lambda conn: _select_inbox_page(conn, user_id, after_seq, limit)
+        )
+
+    async def head_seq(self, user_id: UserId) -> Seq:
+        if not _fits_int64(user_id):
+            return Seq(0)
+        return await self._read(lambda conn: _select_head_seq(conn, user_id))
+
+    async def read_conversation(
+        self,
+        user_id: UserId,
+        peer_id: UserId,
+        before_id: MessageId | None,
+        limit: int,
+    ) -> tuple[list[StoredMessage], bool]:
+        _check_limit(limit)
+        if not (_fits_int64(user_id) and _fits_int64(peer_id)):
+            return [], False
+        if before_id is not None and before_id > _INT64_MAX:
+            before_id = None  # every stored id is below it
+        if before_id is not None and before_id < _INT64_MIN:
+            return [], False
+        limit = min(limit, _INT64_MAX - 1)
+        return await self._read(
+            lambda conn: _select_conversation_page(
+                conn, user_id, peer_id, before_id, limit
+            )
+        )
+
+
+# Group commit.
+
+
+@dataclass(slots=True, eq=False)
+class _WriteOp:
+    """One queued write and, once applied, its outcome."""
+
+    name: str
+    """Store method that queued it, for logs."""
+    apply: Callable[[sqlite3.Connection], Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    result: Any = None
+    error: BaseException | None = None
+
+
+_STOP: Final = None
+"""Queue item that makes the writer thread exit after the batch before it."""
+
+
+class _Writer:
+    """Thread that owns the write connection and commits queued writes in batches.
+
+    Writes are applied in the order they were queued. Each one runs inside its
+    own SAVEPOINT, so a write that fails is rolled back alone and the rest of
+    its batch still commits. Callers' futures are resolved only after COMMIT
+    returns. If the COMMIT fails, every write of the batch that had not failed
+    on its own fails with StoreError.
+    """
+
+    def __init__(self, path: pathlib.Path, synchronous: str, batch_max: int) -> None:
+        self._path = path
+        self._synchronous = synchronous
+        self._batch_max = batch_max
+        self._queue: queue.SimpleQueue[_WriteOp | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._run, name="switchboard-store-writer", daemon=True
+        )
+        self._ready: concurrent.futures.Future[tuple[int, int]] = (
+            concurrent.futures.Future()
+        )
+        self._stopped: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self.commits = 0
+        """Number of committed transactions; written by the writer thread only."""
+
+    def start(self) -> concurrent.futures.Future[tuple[int, int]]:
+        """Start the thread; the future gets (old, new) schema version."""
+        self._thread.start()
+        return self._ready
+
+    def put(self, op: _WriteOp) -> None:
+        self._queue.put(op)
+
+    def stop(self) -> concurrent.futures.Future[None]:
+        """Ask the thread to exit once the queued writes are committed.
+
+        The returned future completes after the thread closed the connection.
+        """
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+        elif not self._stopped.done():
+            self._stopped.set_result(None)
+        return self._stopped
+
+    def _run(self) -> None:
+        try:
+            conn, versions = self._connect()
+        except BaseException as exc:
+            self._ready.set_exception(exc)
+            self._stopped.set_result(None)
+            return
+
+        self._ready.set_result(versions)
+        try:
+            self._serve(conn)
+        finally:
+            try:
+                conn.close()
+            finally:
+                self._stopped.set_result(None)
+
+    def _connect(self) -> tuple[sqlite3.Connection, tuple[int, int]]:
+        """Open and configure the write connection, then migrate the schema."""
+        if sqlite3.sqlite_version_info < _MIN_SQLITE_VERSION:
+            raise StoreError(
+                f"SQLite {sqlite3.sqlite_version} is too old: Switchboard needs "
+                "3.35.0 or newer"
+            )
+
+        conn = sqlite3.connect(
+            self._path, timeout=_BUSY_TIMEOUT_S, isolation_level=None
+        )
+        try:
+            journal_mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if journal_mode != "wal":
+                raise StoreError(
+                    f"failed to enable WAL mode on {self._path}: "
+                    f"journal_mode is {journal_mode!r}"
+                )
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            versions = migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn, versions
+
+    def _serve(self, conn: sqlite3.Connection) -> None:
+        while True:
+            batch, stop = self._take_batch()
+            if batch:
+                self._write_batch(conn, batch)
+                self._resolve(batch)
+            if stop:
+                return
+
+    def _take_batch(self) -> tuple[list[_WriteOp], bool]:
+        """Wait for a write, then take what else is queued, up to batch_max.
+
+        Returns the batch and whether the stop item was reached.
+        """
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+
+        batch = [first]
+        while len(batch) < self._batch_max:
+            try:
+                op = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if op is _STOP:
+                return batch, True
+            batch.append(op)
+        return batch, False
+
+    def _write_batch(self, conn: sqlite3.Connection, batch: list[_WriteOp]) -> None:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op in batch:
+                self._apply(conn, op)
+            self._commit(conn)
+        except Exception as exc:
+            logger.exception(
+                "write batch of %d operations to %s failed and was rolled back",
+                len(batch),
+                self._path,
+            )
+            _rollback(conn)
+            for op in batch:
+                if op.error is None:
+                    op.error = StoreError(f"write transaction failed: {exc}")
+                    op.error.__cause__ = exc
+            return
+
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("committed a batch of %d writes", len(batch))
+
+    def _apply(self, conn: sqlite3.Connection, op: _WriteOp) -> None:
+        """Apply one write inside a savepoint; record its result or error.
+
+        Raises sqlite3.Error only when the savepoint cannot be rolled back,
+        which fails the whole batch.
+        """
+        conn.execute("SAVEPOINT write_op")
+        try:
+            op.result = op.apply(conn)
+        except Exception as exc:
+            op.error = _error_for_caller(op.name, exc)
+            conn.execute("ROLLBACK TO write_op")
+        conn.execute("RELEASE write_op")
+
+    def _commit(self, conn: sqlite3.Connection) -> None:
+        conn.execute("COMMIT")
+        self.commits += 1
+
+    def _resolve(self, batch: list[_WriteOp]) -> None:
+        """Hand each outcome to its caller's event loop, in queue order."""
+        ops_by_loop: dict[asyncio.AbstractEventLoop, list[_WriteOp]] = {}
+        for op in batch:
+            ops_by_loop.setdefault(op.loop, []).append(op)
+
+        for loop, ops in ops_by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, ops)
+            except RuntimeError:
+                # The writes are committed, but no caller can receive the results.
+                logger.warning(
+                    "event loop closed; dropped the outcome of %d committed writes",
+                    len(ops),
+                )
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already done so."""
+    if not conn.in_transaction:
+        return
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        logger.exception("ROLLBACK failed")
+
+
+def _error_for_caller(op_name: str, exc: Exception) -> BaseException:
+    """Log a failed write and return the exception its caller receives."""
+    if isinstance(exc, NameTaken):
+        logger.debug("%s rejected: %s", op_name, exc)
+        return exc
+    if isinstance(exc, sqlite3.Error):
+        logger.warning("%s failed: %s", op_name, exc)
+        error = StoreError(f"{op_name} failed: {exc}")
+        error.__cause__ = exc
+        return error
+    logger.exception("%s raised an unexpected error", op_name)
+    return exc
+
+
+def _settle(ops: list[_WriteOp]) -> None:
+    """Resolve callers' futures; runs on their event loop."""
+    for op in ops:
+        if op.future.done():  # the caller was cancelled
+            continue
+        if op.error is not None:
+            op.future.set_exception(op.error)
+        else:
+            op.future.set_result(op.result)
+
+
+# Input checks.
+
+
+def _fits_int64(value: int) -> bool:
+    return _INT64_MIN <= value <= _INT64_MAX
+
+
+def _check_limit(limit: int) -> None:
+    if limit < 0:
+        raise ValueError(f"invalid limit {limit}: must not be negative")
+
+
+def _check_int64(**values: int) -> None:
+    """Raise ValueError for a value outside SQLite's signed 64-bit INTEGER."""
+    for name, value in values.items():
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise ValueError(
+                f"invalid {name} {value}: SQLite stores integers from "
+                f"{_INT64_MIN} to {_INT64_MAX}"
+            )
+
+
+def _check_non_negative_int64(**values: int) -> None:
+    for name, value in values.items():
+        if not 0 <= value <= _INT64_MAX:
+            raise ValueError(
+                f"invalid {name} {value}: expected an integer from 0 to {_INT64_MAX}"
+            )
+
+
+# SQL for accounts, sessions and devices.
+
+_USER_COLUMNS: Final = "id, name, password_hash, created_at"
+_SESSION_COLUMNS: Final = (
+    "token_hash, user_id, device, platform, created_at, expires_at"
+)
+
+
+def _user_from_row(row: tuple[Any, ...]) -> User:
+    return User(id=UserId(row[0]), name=row[1], password_hash=row[2], created_at=row[3])
+
+
+def _session_from_row(row: tuple[Any, ...]) -> Session:
+    return Session(
+        token_hash=row[0],
+        user_id=UserId(row[1]),
+        device=DeviceId(row[2]),
+        platform=row[3],
+        created_at=row[4],
+        expires_at=row[5],
+    )
+
+
+def _insert_user(
+    conn: sqlite3.Connection, name: str, password_hash: str, now: int
+) -> User:
+    try:
+        row = conn.execute(
+            "INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)"
+            " RETURNING id",
+            (name, password_hash, now),
+        ).fetchone()
+    except sqlite3.IntegrityError as exc:
+        if exc.sqlite_errorcode == sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+            raise NameTaken(f"account name {name!r} already exists") from exc
+        raise
+    return User(
+        id=UserId(row[0]), name=name, password_hash=password_hash, created_at=now
+    )
+
+
+def _select_user(
+    conn: sqlite3.Connection, column: Literal["id", "name"], value: int | str
+) -> User | None:
+    """Return the user whose ``column`` (``id`` or ``name``) equals ``value``."""
+    row = conn.execute(
+        f"SELECT {_USER_COLUMNS} FROM users WHERE {column} = ?", (value,)
+    ).fetchone()
+    return None if row is None else _user_from_row(row)
+
+
+def _insert_session(conn: sqlite3.Connection, session: Session) -> None:
+    conn.execute(
+        f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            session.token_hash,
+            session.user_id,
+            session.device,
+            session.platform,
+            session.created_at,
+            session.expires_at,
+        ),
+    )
+
+
+def _select_session(conn: sqlite3.Connection, token_hash: bytes) -> Session | None:
+    row = conn.execute(
+        f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE token_hash = ?", (token_hash,)
+    ).fetchone()
+    return None if row is None else _session_from_row(row)
+
+
+def _delete_session(conn: sqlite3.Connection, token_hash: bytes) -> Session | None:
+    row = conn.execute(
+        f"DELETE FROM sessions WHERE token_hash = ? RETURNING {_SESSION_COLUMNS}",
+        (token_hash,),
+    ).fetchone()
+    return None if row is None else _session_from_row(row)
+
+
+def _select_device(
+    conn: sqlite3.Connection, user_id: UserId, device: DeviceId
+) -> DeviceState:
+    row = conn.execute(
+        "SELECT cursor, last_client_id FROM devices WHERE user_id = ? AND device = ?",
+        (user_id, device),
+    ).fetchone()
+    if row is None:
+        return DeviceState(cursor=Seq(0), last_client_id=ClientMessageId(0))
+    return DeviceState(cursor=Seq(row[0]), last_client_id=ClientMessageId(row[1]))
+
+
+def _raise_cursor(
+    conn: sqlite3.Connection, user_id: UserId, device: DeviceId, seq: Seq
+) -> None:
+    conn.execute(
+        "INSERT INTO devices (user_id, device, cursor, last_client_id)"
+        " VALUES (?, ?, ?, 0)"
+        " ON CONFLICT (user_id, device)"
+        " DO UPDATE SET cursor = max(cursor, excluded.cursor)",
+        (user_id, device, seq),
+    )
+
+
+# SQL for messages and inboxes.
+
+_MESSAGE_COLUMNS: Final = (
+    "m.id, m.sender, m.recipient, m.content_type, m.body, m.sent_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _NewMessage:
+    """Arguments of one append_message call."""
+
+    sender: UserId
+    device: DeviceId
+    client_id: ClientMessageId
+    recipient: UserId
+    content_type: int
+    body: bytes
+    sent_at: int
+
+
+def _message_from_row(row: tuple[Any, ...], start: int = 0) -> StoredMessage:
+    """Build a message from the _MESSAGE_COLUMNS found at ``row[start:]``."""
+    return StoredMessage(
+        id=MessageId(row[start]),
+        sender=UserId(row[start + 1]),
+        recipient=UserId(row[start + 2]),
+        content_type=row[start + 3],
+        body=row[start + 4],
+        sent_at=row[start + 5],
+    )
+
+
+def _append_message(conn: sqlite3.Connection, new: _NewMessage) -> AppendResult:
+    """Insert a message into both inboxes, or return the stored first copy."""
+    first = conn.execute(
+        f"SELECT {_MESSAGE_COLUMNS}, m.sender_seq, m.recipient_seq FROM messages AS m"
+        " WHERE m.sender = ? AND m.sender_device = ? AND m.client_id = ?",
+        (new.sender, new.device, new.client_id),
+    ).fetchone()
+    if first is not None:
+        return AppendResult(
+            message=_message_from_row(first),
+            sender_seq=Seq(first[6]),
+            recipient_seq=Seq(first[7]),
+            duplicate=True,
+        )
+
+    # A message to oneself takes one inbox entry, so one sequence.
+    recipient_seq = _next_seq(conn, new.recipient)
+    if new.sender == new.recipient:
+        sender_seq = recipient_seq
+    else:
+        sender_seq = _next_seq(conn, new.sender)
+
+    message_id = _insert_message(conn, new, sender_seq, recipient_seq)
+    conn.execute(
+        "INSERT INTO inbox (user_id, seq, message_id) VALUES (?, ?, ?)",
+        (new.recipient, recipient_seq, message_id),
+    )
+    if new.sender != new.recipient:
+        conn.execute(
+            "INSERT INTO inbox (user_id, seq, message_id) VALUES (?, ?, ?)",
+            (new.sender, sender_seq, message_id),
+        )
+    _raise_last_client_id(conn, new)
+
+    message = StoredMessage(
+        id=message_id,
+        sender=new.sender,
+        recipient=new.recipient,
+        content_type=new.content_type,
+        body=new.body,
+        sent_at=new.sent_at,
+    )
+    return AppendResult(
+        message=message,
+        sender_seq=sender_seq,
+        recipient_seq=recipient_seq,
+        duplicate=False,
+    )
+
+
+def _next_seq(conn: sqlite3.Connection, user_id: UserId) -> Seq:
+    """Advance the user's inbox head by one and return the new head."""
+    row = conn.execute(
+        "INSERT INTO inbox_heads (user_id, head_seq) VALUES (?, 1)"
+        " ON CONFLICT (user_id) DO UPDATE SET head_seq = head_seq + 1"
+        " RETURNING head_seq",
+        (user_id,),
+    ).fetchone()
+    return Seq(row[0])
+
+
+def _insert_message(
+    conn: sqlite3.Connection, new: _NewMessage, sender_seq: Seq, recipient_seq: Seq
+) -> MessageId:
+    conv_lo = min(new.sender, new.recipient)
+    conv_hi = max(new.sender, new.recipient)
+    row = conn.execute(
+        "INSERT INTO messages (sender, sender_device, client_id, recipient,"
+        " conv_lo, conv_hi, content_type, body, sent_at, sender_seq, recipient_seq)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (
+            new.sender,
+            new.device,
+            new.client_id,
+            new.recipient,
+            conv_lo,
+            conv_hi,
+            new.content_type,
+            new.body,
+            new.sent_at,
+            sender_seq,
+            recipient_seq,
+        ),
+    ).fetchone()
+    return MessageId(row[0])
+
+
+def _raise_last_client_id(conn: sqlite3.Connection, new: _NewMessage) -> None:
+    conn.execute(
+        "INSERT INTO devices (user_id, device, cursor, last_client_id)"
+        " VALUES (?, ?, 0, ?)"
+        " ON CONFLICT (user_id, device)"
+        " DO UPDATE SET last_client_id = max(last_client_id, excluded.last_client_id)",
+        (new.sender, new.device, new.client_id),
+    )
+
+
+@contextlib.contextmanager
+def _read_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """Make the enclosed SELECTs read one snapshot of the database."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        _rollback(conn)
+        raise
+    conn.execute("COMMIT")
+
+
+def _select_inbox_page(
+    conn: sqlite3.Connection, user_id: UserId, after_seq: Seq, limit: int
+) -> InboxPage:
+    # Fetching one row more than the limit shows whether more entries follow.
+    with _read_transaction(conn):
+        rows = conn.execute(
+            f"SELECT i.seq, {_MESSAGE_COLUMNS}"
+            " FROM inbox AS i JOIN messages AS m ON m.id = i.message_id"
+            " WHERE i.user_id = ? AND i.seq > ?"
+            " ORDER BY i.seq LIMIT ?",
+            (user_id, after_seq, limit + 1),
+        ).fetchall()
+        head_seq = _select_head_seq(conn, user_id)
+
+    entries = [
+        InboxEntry(seq=Seq(row[0]), message=_message_from_row(row, start=1))
+        for row in rows[:limit]
+    ]
+    return InboxPage(entries=entries, has_more=len(rows) > limit, head_seq=head_seq)
+
+
+def _select_head_seq(conn: sqlite3.Connection, user_id: UserId) -> Seq:
+    row = conn.execute(
+        "SELECT head_seq FROM inbox_heads WHERE user_id = ?", (user_id,)
+    ).fetchone()
+    return Seq(0 if row is None else row[0])
+
+
+def _select_conversation_page(
+    conn: sqlite3.Connection,
+    user_id: UserId,
+    peer_id: UserId,
+    before_id: MessageId | None,
+    limit: int,
+) -> tuple[list[StoredMessage], bool]:
+    conv_lo = min(user_id, peer_id)
+    conv_hi = max(user_id, peer_id)
+    if before_id is None:
+        id_filter = ""
+        params: tuple[int, ...] = (conv_lo, conv_hi, limit + 1)
+    else:
+        id_filter = " AND m.id < ?"
+        params = (conv_lo, conv_hi, before_id, limit + 1)
+
+    # Fetching one row more than the limit shows whether older messages remain.
+    rows = conn.execute(
+        f"SELECT {_MESSAGE_COLUMNS} FROM messages AS m"
+        f" WHERE m.conv_lo = ? AND m.conv_hi = ?{id_filter}"
+        " ORDER BY m.id DESC LIMIT ?",
+        params,
+    ).fetchall()
+    messages = [_message_from_row(row) for row in rows[:limit]]
+    return messages, len(rows) > limit

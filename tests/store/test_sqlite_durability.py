@@ -1,0 +1,127 @@
+"""Messages acknowledged by SqliteStore survive SIGKILL of the writing process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pathlib
+import signal
+import sys
+
+import pytest
+
+from switchboard.ids import ClientMessageId, DeviceId, Seq
+from switchboard.store.base import InboxEntry, User
+from switchboard.store.sqlite import SqliteStore
+
+CHILD_SCRIPT = pathlib.Path(__file__).with_name("append_until_killed.py")
+MIN_ACKS = 300
+LINE_TIMEOUT_S = 30.0
+
+
+async def run_child_until_acks(
+    path: pathlib.Path, synchronous: str
+) -> list[tuple[int, int, int]]:
+    """Run the child until it printed MIN_ACKS acks, SIGKILL it, return all acks.
+
+    Each ack is (client id, message id, recipient seq).
+    """
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(CHILD_SCRIPT),
+        str(path),
+        "--synchronous",
+        synchronous,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert child.stdout is not None
+    output = b""
+    try:
+        for _ in range(MIN_ACKS):
+            line = await asyncio.wait_for(child.stdout.readline(), LINE_TIMEOUT_S)
+            if not line:
+                break  # the child exited
+            output += line
+    finally:
+        if child.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGKILL)
+        rest, errors = await child.communicate()
+
+    # Lines printed between the last read and the kill are acks too. A line
+    # cut short by the kill is not.
+    output += rest
+    lines = output.split(b"\n")[:-1]
+    assert len(lines) >= MIN_ACKS, f"child exited early:\n{errors.decode()}"
+    assert child.returncode == -signal.SIGKILL, errors.decode()
+
+    acks = []
+    for line in lines:
+        client_id, message_id, seq = line.split()
+        acks.append((int(client_id), int(message_id), int(seq)))
+    return acks
+
+
+async def read_whole_inbox(store: SqliteStore, user: User) -> list[InboxEntry]:
+    entries: list[InboxEntry] = []
+    after_seq = Seq(0)
+    while True:
+        page = await store.read_inbox(user.id, after_seq, 500)
+        entries.extend(page.entries)
+        if not page.has_more:
+            return entries
+        after_seq = page.entries[-1].seq
+
+
+@pytest.mark.parametrize("synchronous", ["normal", "full"])
+async def test_acked_messages_survive_sigkill(
+    tmp_path: pathlib.Path, synchronous: str
+) -> None:
+    path = tmp_path / "switchboard.db"
+    acks = await run_child_until_acks(path, synchronous)
+
+    store = SqliteStore(path, synchronous=synchronous)
+    await store.open()
+    try:
+        alice = await store.get_user_by_name("alice")
+        bob = await store.get_user_by_name("bob")
+        assert alice is not None
+        assert bob is not None
+        bob_inbox = await read_whole_inbox(store, bob)
+        alice_inbox = await read_whole_inbox(store, alice)
+
+        # The inboxes are intact: gapless, without repeats, the same messages.
+        seqs = [entry.seq for entry in bob_inbox]
+        assert seqs == list(range(1, len(bob_inbox) + 1))
+        assert await store.head_seq(bob.id) == len(bob_inbox)
+        assert alice_inbox == bob_inbox
+        message_ids = [entry.message.id for entry in bob_inbox]
+        assert len(set(message_ids)) == len(message_ids)
+
+        # Every acked message is stored once, at the sequence in its ack.
+        by_seq = {entry.seq: entry.message for entry in bob_inbox}
+        for client_id, message_id, seq in acks:
+            message = by_seq.get(Seq(seq))
+            assert message is not None, f"acked client id {client_id} lost"
+            assert message.id == message_id
+            assert message.body == f"message {client_id}".encode()
+            assert message_ids.count(message.id) == 1
+
+        # Resending an acked message finds the stored copy.
+        for client_id, message_id, seq in acks[:: len(acks) // 20]:
+            repeat = await store.append_message(
+                alice.id,
+                DeviceId("phone"),
+                ClientMessageId(client_id),
+                bob.id,
+                1,
+                b"resent",
+                0,
+            )
+            assert repeat.duplicate is True
+            assert repeat.message.id == message_id
+            assert repeat.recipient_seq == seq
+    finally:
+        await store.close()
