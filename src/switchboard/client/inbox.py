@@ -92,18 +92,17 @@ class Inbox(Generic[T]):
             return self._contiguous
         return None
 
-    def skip_to(self, seq: int) -> None:
-        """Move the cursor to ``seq``, dropping held entries at or below it.
+    def reset(self, seq: int) -> None:
+        """Drop every held entry and continue after ``seq``.
 
-        Used when the server reports that the cursor is ahead of its inbox
-        (``CURSOR_AHEAD``): the device continues from the server's head, and
-        entries above the old cursor are gone.
+        Used when the server reports that the cursor is above its inbox's
+        highest sequence (``CURSOR_AHEAD``, for example after its data was
+        restored from a backup): entries held above that head no longer exist
+        on the server, and the next entry the server stores will be ``seq + 1``.
         """
         if seq < 0:
             raise ValueError(f"invalid sequence {seq}: must be 0 or more")
-        self._pending = {s: e for s, e in self._pending.items() if s > seq}
+        self._pending.clear()
         self._delivered = seq
         self._contiguous = seq
-        self._head = max(self._pending, default=seq)
-        while self._contiguous + 1 in self._pending:
-            self._contiguous += 1
+        self._head = seq

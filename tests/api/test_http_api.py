@@ -1,0 +1,162 @@
+"""HTTP API against a real server: accounts, logins, lookups, discovery."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.support.rawclient import RawClient, create_user
+from tests.support.server import ServerProcess
+
+
+def error_of(response: httpx.Response) -> tuple[int, str, str]:
+    body = response.json()["error"]
+    return response.status_code, body["code"], body["message"]
+
+
+def test_healthz(raw_server: ServerProcess) -> None:
+    response = httpx.get(raw_server.base_url + "/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_openapi_lists_every_route(raw_server: ServerProcess) -> None:
+    spec = httpx.get(raw_server.base_url + "/openapi.json").json()
+    assert spec["openapi"].startswith("3.")
+    for path in (
+        "/v1/accounts",
+        "/v1/sessions",
+        "/v1/sessions/current",
+        "/v1/users/{name}",
+        "/v1/conversations/{peer}/messages",
+        "/v1/gateways",
+        "/healthz",
+    ):
+        assert path in spec["paths"]
+
+
+def test_account_name_taken(raw_server: ServerProcess) -> None:
+    create_user(raw_server.base_url, "ann")
+    response = httpx.post(
+        raw_server.base_url + "/v1/accounts",
+        json={"name": "ann", "password": "another-password"},
+    )
+    status, code, message = error_of(response)
+    assert (status, code) == (409, "name_taken")
+    assert "'ann'" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "password", "fragment"),
+    [
+        ("Bad Name", "long-enough", "invalid name"),
+        ("", "long-enough", "invalid name"),
+        ("x" * 33, "long-enough", "invalid name"),
+        ("fine", "short", "invalid password"),
+    ],
+)
+def test_account_invalid_input(
+    raw_server: ServerProcess, name: str, password: str, fragment: str
+) -> None:
+    response = httpx.post(
+        raw_server.base_url + "/v1/accounts", json={"name": name, "password": password}
+    )
+    status, code, message = error_of(response)
+    assert (status, code) == (400, "invalid_argument")
+    assert fragment in message
+
+
+def test_account_missing_field(raw_server: ServerProcess) -> None:
+    response = httpx.post(raw_server.base_url + "/v1/accounts", json={"name": "ann"})
+    status, code, message = error_of(response)
+    assert (status, code) == (422, "invalid_request")
+    assert "password" in message
+
+
+def test_login_wrong_password(raw_server: ServerProcess) -> None:
+    create_user(raw_server.base_url, "ann")
+    response = httpx.post(
+        raw_server.base_url + "/v1/sessions",
+        json={"name": "ann", "password": "wrong-password", "device": "d"},
+    )
+    assert error_of(response)[:2] == (401, "invalid_credentials")
+    response = httpx.post(
+        raw_server.base_url + "/v1/sessions",
+        json={"name": "nobody", "password": "wrong-password", "device": "d"},
+    )
+    assert error_of(response)[:2] == (401, "invalid_credentials")
+
+
+@pytest.mark.parametrize(
+    ("device", "platform", "fragment"),
+    [("bad device!", "cli", "invalid device id"), ("d", "palmos", "invalid platform")],
+)
+def test_login_invalid_device_or_platform(
+    raw_server: ServerProcess, device: str, platform: str, fragment: str
+) -> None:
+    create_user(raw_server.base_url, "ann")
+    response = httpx.post(
+        raw_server.base_url + "/v1/sessions",
+        json={
+            "name": "ann",
+            "password": "password-ann",
+            "device": device,
+            "platform": platform,
+        },
+    )
+    status, code, message = error_of(response)
+    assert (status, code) == (400, "invalid_argument")
+    assert fragment in message
+
+
+def test_user_lookup(raw_server: ServerProcess) -> None:
+    ann_id, token = create_user(raw_server.base_url, "ann")
+    bob_id, _ = create_user(raw_server.base_url, "bob")
+    headers = {"Authorization": f"Bearer {token}"}
+    response = httpx.get(raw_server.base_url + "/v1/users/bob", headers=headers)
+    assert response.json() == {"id": bob_id, "name": "bob"}
+    response = httpx.get(raw_server.base_url + "/v1/users/zed", headers=headers)
+    assert error_of(response)[:2] == (404, "user_not_found")
+    response = httpx.get(
+        raw_server.base_url + "/v1/users",
+        params=[("id", ann_id), ("id", bob_id), ("id", 999)],
+        headers=headers,
+    )
+    assert response.json() == {
+        "users": [{"id": ann_id, "name": "ann"}, {"id": bob_id, "name": "bob"}]
+    }
+
+
+@pytest.mark.parametrize(
+    "header", [None, "Bearer", "Basic abc", "Bearer not-a-real-token"]
+)
+def test_requests_without_valid_token_are_rejected(
+    raw_server: ServerProcess, header: str | None
+) -> None:
+    headers = {} if header is None else {"Authorization": header}
+    response = httpx.get(raw_server.base_url + "/v1/users/ann", headers=headers)
+    status, code, _ = error_of(response)
+    assert (status, code) == (401, "unauthorized")
+
+
+def test_history_of_unknown_peer(raw_server: ServerProcess) -> None:
+    _, token = create_user(raw_server.base_url, "ann")
+    response = httpx.get(
+        raw_server.base_url + "/v1/conversations/zed/messages",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert error_of(response)[:2] == (404, "user_not_found")
+
+
+def test_gateways_lists_tcp_and_websocket(raw_server: ServerProcess) -> None:
+    body = httpx.get(raw_server.base_url + "/v1/gateways").json()
+    assert body["gateways"] == [
+        {"transport": "tcp", "address": f"127.0.0.1:{raw_server.tcp_port}"},
+        {"transport": "ws", "url": f"ws://127.0.0.1:{raw_server.http_port}/v1/ws"},
+    ]
+    assert body["heartbeat"] == 2
+    assert body["max_heartbeat"] == 600
+    # The advertised TCP address really is a gateway.
+    _, token = create_user(raw_server.base_url, "ann")
+    client = RawClient(raw_server.tcp_address)
+    assert client.connect(token).user_id > 0
