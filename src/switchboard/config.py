@@ -51,6 +51,8 @@ class Settings:
     """Longest interval a client may negotiate (adaptive heartbeats)."""
     auth_timeout: float = 5.0
     """Time a new connection has to send a Connect frame."""
+    max_connections_per_ip: int = 1000
+    """Connections one IP address may hold at once; 0: no cap."""
 
     max_frame_size: int = 64 * 1024
     """Largest frame accepted, in bytes after the length prefix."""

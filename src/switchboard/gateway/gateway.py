@@ -36,6 +36,7 @@ class Gateway:
         self.reject_log = RateLimitedLog(logger)
         self.draining = False
         self._sessions: dict[ConnectionId, Session] = {}
+        self._per_host: dict[str, int] = {}
         self._ids = itertools.count(1)
         self._ticker: asyncio.TimerHandle | None = None
         self._next_tick = 0.0
@@ -48,21 +49,40 @@ class Gateway:
         self.bus.subscribe_outbound(self.name, self._on_outbound)
         loop = asyncio.get_running_loop()
         self._next_tick = loop.time() + TICK
-        self._ticker = loop.call_at(self._next_tick, self._tick)
+        self._ticker = loop.call_at(self._next_tick, self._on_timer)
         logger.info("gateway %s started", self.name)
 
     def next_connection_id(self) -> ConnectionId:
         return ConnectionId(next(self._ids))
 
-    def register(self, session: Session) -> None:
+    def register(self, session: Session) -> bool:
+        """Track a new connection; return False if its address is over the cap."""
+        host = session.peer.rpartition(":")[0]
+        count = self._per_host.get(host, 0)
+        limit = self.settings.max_connections_per_ip
+        if limit and count >= limit:
+            self.reject_log.warning(
+                f"cap:{host}",
+                "rejected connection from %s: %d connections, the per-address cap",
+                host,
+                count,
+            )
+            return False
+        self._per_host[host] = count + 1
         self._sessions[session.connection_id] = session
         # Plus one tick, as in Session.timeout_ticks.
         auth_ticks = math.ceil(self.settings.auth_timeout / TICK) + 1
         self.wheel.touch(session.connection_id, auth_ticks)
+        return True
 
     def unregister(self, session: Session) -> None:
-        self._sessions.pop(session.connection_id, None)
+        if self._sessions.pop(session.connection_id, None) is None:
+            return
         self.wheel.discard(session.connection_id)
+        host = session.peer.rpartition(":")[0]
+        count = self._per_host.pop(host, 0) - 1
+        if count > 0:
+            self._per_host[host] = count
 
     def notify_closed(self, notice: Inbound) -> None:
         """Tell the logic layer that an authenticated connection is gone."""
@@ -75,16 +95,26 @@ class Gateway:
         if session is not None:
             session.deliver(item)
 
-    def _tick(self) -> None:
-        # One timer for all connections; ticks are scheduled against the
-        # loop clock so that a late tick does not delay the next ones.
-        loop = asyncio.get_running_loop()
-        for connection_id in self.wheel.advance():
+    def tick(self) -> int:
+        """Advance the timing wheel one tick and close the connections it expires.
+
+        Returns the number closed. The gateway calls this once per TICK
+        seconds; tests call it directly to run the wheel on a virtual clock.
+        """
+        expired = self.wheel.advance()
+        for connection_id in expired:
             session = self._sessions.get(connection_id)
             if session is not None:
                 session.expire()
+        return len(expired)
+
+    def _on_timer(self) -> None:
+        # One timer for all connections, scheduled against the loop clock so
+        # that a late tick does not delay the ones after it.
+        loop = asyncio.get_running_loop()
+        self.tick()
         self._next_tick = max(self._next_tick + TICK, loop.time())
-        self._ticker = loop.call_at(self._next_tick, self._tick)
+        self._ticker = loop.call_at(self._next_tick, self._on_timer)
 
     def stop_reading(self) -> None:
         """Stop taking frames from clients, first step of a drain."""

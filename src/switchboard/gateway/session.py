@@ -91,15 +91,30 @@ class Session:
     def authenticated(self) -> bool:
         return self.user_id != 0
 
-    def opened(self) -> None:
-        """Register with the gateway; call once the transport is up."""
-        self.gateway.register(self)
+    def opened(self) -> bool:
+        """Register with the gateway; call once the transport is up.
+
+        Returns False, after sending a fatal error and closing, when the
+        peer's address already holds the maximum number of connections.
+        """
+        if not self.gateway.register(self):
+            error = pb.Error(
+                code=ErrorCode.TOO_MANY_CONNECTIONS,
+                reason="too many connections from this address; close some and retry",
+                fatal=True,
+                retry_after=10_000,
+            )
+            self.write(encode(error))
+            self.closed = True
+            self.close_transport()
+            return False
         logger.info(
             "connected conn=%d peer=%s transport=%s",
             self.connection_id,
             self.peer,
             self.transport_name,
         )
+        return True
 
     def receive_data(self, data: bytes) -> None:
         """Handle bytes read from the transport."""

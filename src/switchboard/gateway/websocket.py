@@ -118,7 +118,9 @@ async def serve_websocket(gateway: Gateway, websocket: WebSocket) -> None:
         return
     await websocket.accept()
     session = WebSocketSession(gateway, websocket)
-    session.opened()
+    if not session.opened():
+        await session.run_writer()
+        return
     reader = asyncio.create_task(session.run_reader())
     writer = asyncio.create_task(session.run_writer())
     try:
