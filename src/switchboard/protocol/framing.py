@@ -128,6 +128,11 @@ class FrameDecoder:
                 continue
             if end - start < size:
                 break
+            # Type 0 would be returned like a heartbeat, so reject it here.
+            if buffer[start] == 0:
+                raise MalformedFrame(
+                    "frame type 0 is not defined; a heartbeat is a frame of length 0"
+                )
             frames.append((buffer[start], bytes(buffer[start + 1 : start + size])))
             pos = start + size
         del buffer[:pos]
