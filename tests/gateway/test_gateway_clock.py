@@ -120,6 +120,17 @@ async def test_negotiated_interval_sets_the_timeout() -> None:
     assert ticks_until_closed(gateway, session, 400) == 151
 
 
+async def test_interval_zero_restores_the_default() -> None:
+    gateway, _ = make_gateway()
+    session = await connect(gateway)
+    session.receive_data(encode(pb.Heartbeat(interval=100)))
+    session.receive_data(encode(pb.Heartbeat(interval=0)))
+    reply = session.frames()[-1].message
+    assert isinstance(reply, pb.Heartbeat)
+    assert reply.interval == 10
+    assert ticks_until_closed(gateway, session, 40) == 16
+
+
 async def test_unauthenticated_connection_closed_at_auth_deadline() -> None:
     gateway, _ = make_gateway()
     session = MemorySession(gateway)

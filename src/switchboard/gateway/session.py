@@ -156,9 +156,12 @@ class Session:
     def _set_heartbeat(self, message: object) -> None:
         assert isinstance(message, pb.Heartbeat)
         settings = self.gateway.settings
-        self.heartbeat = max(
-            settings.min_heartbeat, min(message.interval, settings.max_heartbeat)
-        )
+        if message.interval == 0:
+            self.heartbeat = settings.heartbeat
+        else:
+            self.heartbeat = max(
+                settings.min_heartbeat, min(message.interval, settings.max_heartbeat)
+            )
         self.write(encode(pb.Heartbeat(interval=self.heartbeat)))
         if self.authenticated:
             self.gateway.wheel.touch(self.connection_id, self.timeout_ticks())
