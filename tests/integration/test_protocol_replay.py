@@ -40,7 +40,6 @@ CLOCK_FIELDS = {
 
 async def seed(data_dir: Path) -> None:
     """Create alice (user 1) and bob (user 2) with sessions for known tokens."""
-    data_dir.mkdir(parents=True)
     store = SqliteStore(data_dir / "switchboard.db")
     await store.open()
     for name, token, device in (
@@ -76,6 +75,7 @@ def with_doc_clock(received: ProtobufMessage, expected: ProtobufMessage) -> byte
 
 
 def test_example_exchange_replays_byte_for_byte(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
     asyncio.run(seed(tmp_path / "data"))
     server = ServerProcess(tmp_path / "data", tmp_path / "server.log")
     server.start()
