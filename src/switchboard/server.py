@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from switchboard.api.app import Services, create_app
+from switchboard.api.slowloris import deadline_protocol
 from switchboard.bus.memory import InProcessBus
 from switchboard.config import Settings
 from switchboard.gateway.gateway import Gateway
@@ -130,6 +131,8 @@ def _uvicorn_config(settings: Settings, services: Services) -> uvicorn.Config:
         port=settings.http_port,
         log_config=None,
         access_log=False,
+        http=deadline_protocol(settings.auth_timeout),
+        h11_max_incomplete_event_size=16 * 1024,
         ws="websockets-sansio",
         ws_max_size=settings.max_frame_size + 16,
         ws_ping_interval=None,

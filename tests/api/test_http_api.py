@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import time
+
 import httpx
 import pytest
 
@@ -160,3 +163,31 @@ def test_gateways_lists_tcp_and_websocket(raw_server: ServerProcess) -> None:
     _, token = create_user(raw_server.base_url, "ann")
     client = RawClient(raw_server.tcp_address)
     assert client.connect(token).user_id > 0
+
+
+def test_slow_request_head_is_closed_at_deadline(raw_server: ServerProcess) -> None:
+    # Half a WebSocket handshake, then one byte a second: the 2 s deadline
+    # holds whatever the client trickles.
+    sock = socket.create_connection(("127.0.0.1", raw_server.http_port), timeout=10)
+    try:
+        started = time.monotonic()
+        sock.sendall(b"GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")
+        closed_after = None
+        for _ in range(8):
+            time.sleep(0.5)
+            try:
+                sock.sendall(b"X")
+                sock.settimeout(0.01)
+                if sock.recv(1) == b"":
+                    closed_after = time.monotonic() - started
+                    break
+            except TimeoutError:
+                continue
+            except OSError:
+                closed_after = time.monotonic() - started
+                break
+        assert closed_after is not None, "slow request head was never closed"
+        assert 1.5 <= closed_after <= 3.5
+    finally:
+        sock.close()
+    assert httpx.get(raw_server.base_url + "/healthz").status_code == 200
