@@ -34,7 +34,7 @@ def parse_address(text: str, default_port: int) -> tuple[str, int]:
 
 @dataclass(slots=True)
 class Settings:
-    """Everything ``switchboard serve`` can be told. Times are in seconds."""
+    """Settings of ``switchboard serve``. Times are in seconds."""
 
     data_dir: Path = field(default_factory=lambda: Path("switchboard-data"))
     tcp_host: str = "127.0.0.1"
@@ -45,10 +45,10 @@ class Settings:
     """Host name put in GET /v1/gateways; empty: the host the client used."""
 
     heartbeat: int = 30
-    """Default heartbeat interval a client is told to use."""
+    """Heartbeat interval sent to clients that request none."""
     min_heartbeat: int = 5
     max_heartbeat: int = 600
-    """Longest interval a client may negotiate (adaptive heartbeats)."""
+    """Maximum heartbeat interval a client may negotiate (adaptive heartbeats)."""
     auth_timeout: float = 5.0
     """Time a new connection has to send a Connect frame."""
     max_connections_per_ip: int = 1000
@@ -69,7 +69,7 @@ class Settings:
     synchronous: str = "normal"
     """SQLite durability: ``normal`` survives a process crash, ``full`` a power loss."""
     drain_window: float = 5.0
-    """On shutdown, clients are told to reconnect at random times within this window."""
+    """On shutdown, each client gets a Reconnect delay drawn from this window."""
     log_level: str = "info"
 
     def apply_environ(self, environ: Mapping[str, str]) -> None:

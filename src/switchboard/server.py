@@ -3,7 +3,7 @@
 One process, one event loop: the TCP gateway, the HTTP API with the
 WebSocket gateway, the logic layer, the in-process bus and routing table, and
 SQLite storage. SIGTERM or SIGINT drains: clients stop being read, accepted
-messages finish storing, each client is told to reconnect (at a random delay
+messages finish storing, each client gets a Reconnect frame (with a random delay
 within the drain window), then the process exits.
 """
 

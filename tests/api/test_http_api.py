@@ -167,7 +167,7 @@ def test_gateways_lists_tcp_and_websocket(raw_server: ServerProcess) -> None:
 
 def test_slow_request_head_is_closed_at_deadline(raw_server: ServerProcess) -> None:
     # Half a WebSocket handshake, then one byte a second: the 2 s deadline
-    # holds whatever the client trickles.
+    # applies whatever the client trickles.
     sock = socket.create_connection(("127.0.0.1", raw_server.http_port), timeout=10)
     try:
         started = time.monotonic()

@@ -180,7 +180,7 @@ def test_acked_messages_survive_two_server_kills(tmp_path: Path) -> None:
         }
         assert {m.id for m in peer.received if not m.outgoing} == expected
 
-    # The store holds each acked message once in the recipient's and the
+    # The store contains each acked message once in the recipient's and the
     # sender's inbox.
     inboxes = asyncio.run(stored_inboxes(server.data_dir, [p.user_id for p in peers]))
     for peer in peers:

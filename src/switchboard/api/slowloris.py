@@ -3,8 +3,8 @@
 uvicorn's own timers restart on every byte received, so a client that sends
 half a request line, or half a WebSocket handshake, one byte at a time can
 hold a connection for as long as it likes. This protocol gives each new
-connection a fixed deadline for its first complete request head; a WebSocket
-connection then has the gateway's authentication deadline to send Connect.
+connection a fixed deadline for its first complete request head. After an
+upgrade, the gateway's authentication deadline for Connect takes over.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""One client connection as the gateway sees it, whatever its transport.
+"""One client connection in the gateway, whatever its transport.
 
 A session feeds received bytes to the sans-IO protocol, answers heartbeats,
-holds frames that arrive before authentication ends, forwards the rest to
+queues frames that arrive before authentication ends, forwards the rest to
 the logic layer through the bus in order, and writes what comes back. The
 transport adapters (tcp.py, websocket.py) subclass it and supply the four
 transport hooks.
@@ -95,7 +95,7 @@ class Session:
         """Register with the gateway; call once the transport is up.
 
         Returns False, after sending a fatal error and closing, when the
-        peer's address already holds the maximum number of connections.
+        peer's address already has the maximum number of connections.
         """
         if not self.gateway.register(self):
             error = pb.Error(

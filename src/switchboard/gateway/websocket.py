@@ -125,7 +125,7 @@ async def serve_websocket(gateway: Gateway, websocket: WebSocket) -> None:
     writer = asyncio.create_task(session.run_writer())
     try:
         # The writer ends once the session closes, whichever side closed it;
-        # the reader may still wait for a peer that never answers.
+        # the reader may still wait for a peer that never replies.
         await writer
     finally:
         session.close("peer closed")

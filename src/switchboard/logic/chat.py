@@ -67,8 +67,8 @@ def to_wire_message(entry: InboxEntry) -> pb.Message:
 def _sync_response(after_seq: int, page: InboxPage, max_bytes: int) -> pb.SyncResponse:
     """Build a SyncResponse whose encoding stays within ``max_bytes``.
 
-    Entries that would overflow the frame are left for the next Sync, and
-    ``has_more`` says so. The first entry always fits, because the settings
+    Entries that would overflow the frame are left for the next Sync, with
+    ``has_more`` set. The first entry always fits, because the settings
     keep the largest message body well below the frame limit.
     """
     response = pb.SyncResponse(after_seq=after_seq, head_seq=page.head_seq)
@@ -157,7 +157,7 @@ class ChatService:
         self._known_users.add(user_id)
 
         # Route first, then read: a message stored after the read is pushed,
-        # and the gateway holds pushes until it has sent Connected.
+        # and the gateway queues pushes until it has sent Connected.
         replaced = await self._routing.add(user_id, device, item.endpoint)
         if replaced is not None:
             self._close(
