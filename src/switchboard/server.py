@@ -49,9 +49,8 @@ class _EmbeddedUvicorn(uvicorn.Server):
 def serve(settings: Settings) -> None:
     """Run the embedded server until SIGTERM or SIGINT.
 
-    ``SWITCHBOARD_<FIELD>`` environment variables override ``settings``.
+    Raises ValueError if ``settings`` do not fit together.
     """
-    settings.apply_environ(os.environ)
     settings.validate()
     configure_logging(settings.log_level)
     try:

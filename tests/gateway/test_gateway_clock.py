@@ -159,3 +159,19 @@ async def test_per_address_connection_cap() -> None:
     assert other.opened()
     first.close("test")
     assert MemorySession(gateway).opened()
+
+
+async def test_interval_request_before_connected_waits() -> None:
+    gateway, _ = make_gateway()
+    session = MemorySession(gateway)
+    assert session.opened()
+    # Connect and HeartbeatInterval in one read: the reply follows Connected.
+    session.receive_data(
+        encode(pb.Connect(version=1, token="t", device="phone"))
+        + encode(pb.Heartbeat(interval=40))
+    )
+    await asyncio.sleep(0)
+    types = [frame.type for frame in session.frames()]
+    assert types == [FrameType.CONNECTED, FrameType.HEARTBEAT_INTERVAL]
+    assert session.heartbeat == 40
+    assert ticks_until_closed(gateway, session, 100) == 61

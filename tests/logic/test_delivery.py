@@ -6,13 +6,16 @@ SDK hides.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
 
 from switchboard.errors import ErrorCode
+from switchboard.ids import DeviceId, UserId
 from switchboard.protocol import pb
 from switchboard.protocol.frames import FrameType
+from switchboard.store.sqlite import SqliteStore
 from tests.support.rawclient import RawClient, create_user
 from tests.support.server import ServerProcess
 
@@ -259,3 +262,25 @@ def test_resend_after_lost_ack_is_deduplicated(raw_server: ServerProcess) -> Non
         headers={"Authorization": f"Bearer {bob}"},
     ).json()
     assert [m["text"] for m in history["messages"]] == ["once"]
+
+
+def test_connect_cursor_updates_stored_cursor(raw_server: ServerProcess) -> None:
+    _, ann = create_user(raw_server.base_url, "ann")
+    bob_id, bob = create_user(raw_server.base_url, "bob")
+    sender = RawClient(raw_server.tcp_address)
+    sender.connect(ann)
+    send_many(sender, bob_id, 5)
+    # Bob reports holding 3 in Connect alone, with no Cursor frame.
+    connect_and_catch_up(raw_server, bob, "dev1", cursor=3)
+    raw_server.terminate()  # the drain finishes pending writes
+
+    async def read_cursor() -> int:
+        store = SqliteStore(raw_server.data_dir / "switchboard.db")
+        await store.open()
+        try:
+            state = await store.get_device(UserId(bob_id), DeviceId("dev1"))
+        finally:
+            await store.close()
+        return state.cursor
+
+    assert asyncio.run(read_cursor()) == 3

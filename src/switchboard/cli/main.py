@@ -1,24 +1,409 @@
-"""Temporary entry point until the full CLI lands."""
+"""The ``switchboard`` command: run the server, or chat from a terminal.
+
+Expected failures (server unreachable, wrong password, unknown user, not
+logged in) print one line to stderr and exit with status 1; usage errors exit
+with status 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
+from switchboard.cli import commands
+from switchboard.cli.commands import STATE_FILE, CommandError, UsageError
+from switchboard.client import (
+    DEFAULT_BASE_URL,
+    PLATFORMS,
+    ApiError,
+    InvalidCredentials,
+    NameTaken,
+    NotLoggedIn,
+    SendRejected,
+    ServerUnreachable,
+    SessionEnded,
+    Unauthorized,
+    UserNotFound,
+)
 from switchboard.config import Settings, parse_address
+from switchboard.errors import ErrorCode, SwitchboardError
+
+__all__ = ["build_parser", "main"]
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOGIN_HINT = "run 'switchboard login NAME --password-stdin'"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="switchboard")
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve")
-    serve.add_argument("--data-dir", type=Path, default=Path("switchboard-data"))
-    serve.add_argument("--tcp", default="127.0.0.1:7070")
-    serve.add_argument("--http", default="127.0.0.1:7080")
-    args = parser.parse_args()
-    settings = Settings(data_dir=args.data_dir)
-    settings.tcp_host, settings.tcp_port = parse_address(args.tcp, 7070)
-    settings.http_host, settings.http_port = parse_address(args.http, 7080)
-    from switchboard.server import serve as run
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``) and exit."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        sys.exit(_serve(args, parser))
+    _configure_logging(args.log_level)
+    try:
+        status = asyncio.run(args.handler(args))
+    except UsageError as exc:
+        parser.exit(2, f"switchboard: error: {exc}\n")
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except (SwitchboardError, CommandError, OSError) as exc:
+        parser.exit(1, f"switchboard: error: {describe_error(exc, args)}\n")
+    sys.exit(status)
 
-    run(settings)
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="switchboard",
+        description="Run a Switchboard chat server, or chat with one from a terminal.",
+    )
+    subcommands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND"
+    )
+    _add_serve(subcommands)
+
+    # --server is accepted before and after the command name. Its default
+    # is set on the top-level parser only, so that the command's parser does
+    # not overwrite a value given before the command name.
+    server_help = (
+        "base URL of the server's HTTP API"
+        f" (default: $SWITCHBOARD_SERVER, else {DEFAULT_BASE_URL})"
+    )
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        default=os.environ.get("SWITCHBOARD_SERVER") or DEFAULT_BASE_URL,
+        help=server_help,
+    )
+    client = argparse.ArgumentParser(add_help=False)
+    client.add_argument(
+        "--server", metavar="URL", default=argparse.SUPPRESS, help=server_help
+    )
+    client.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="warning",
+        help="client log messages to show on stderr (default: warning)",
+    )
+    socket = argparse.ArgumentParser(add_help=False, parents=[client])
+    socket.add_argument(
+        "--transport",
+        choices=("tcp", "ws"),
+        default="tcp",
+        help="connect to the gateway over TCP or WebSocket (default: tcp)",
+    )
+    socket.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="timeout in seconds to connect, and for each response (default: 10)",
+    )
+    _add_account(subcommands, client)
+    _add_login(subcommands, client)
+    _add_messaging(subcommands, client, socket)
+    return parser
+
+
+def _add_serve(
+    subcommands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    defaults = Settings()
+    serve = subcommands.add_parser(
+        "serve",
+        help="run the server until SIGINT or SIGTERM",
+        description="Run the server in the foreground. SWITCHBOARD_<SETTING>"
+        " environment variables (for example SWITCHBOARD_DRAIN_WINDOW=5) set any"
+        " setting; an option given here wins over its variable.",
+    )
+    serve.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"directory of the database (default: {defaults.data_dir})",
+    )
+    serve.add_argument(
+        "--tcp",
+        default=None,
+        metavar="HOST:PORT",
+        help="address of the TCP gateway"
+        f" (default: {defaults.tcp_host}:{defaults.tcp_port})",
+    )
+    serve.add_argument(
+        "--http",
+        default=None,
+        metavar="HOST:PORT",
+        help="address of the HTTP API and WebSocket gateway"
+        f" (default: {defaults.http_host}:{defaults.http_port})",
+    )
+    serve.add_argument(
+        "--heartbeat",
+        type=_positive_int,
+        default=None,
+        metavar="S",
+        help="default heartbeat interval for clients, in seconds"
+        f" (default: {defaults.heartbeat})",
+    )
+    serve.add_argument(
+        "--max-heartbeat",
+        type=_positive_int,
+        default=None,
+        metavar="S",
+        help="maximum heartbeat interval a client may request, in seconds"
+        f" (default: {defaults.max_heartbeat})",
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default=None,
+        help=f"server log level (default: {defaults.log_level})",
+    )
+
+
+def _add_account(
+    subcommands: argparse._SubParsersAction[argparse.ArgumentParser],
+    client: argparse.ArgumentParser,
+) -> None:
+    account = subcommands.add_parser("account", help="manage accounts")
+    actions = account.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser(
+        "create",
+        parents=[client],
+        help="create an account",
+        description="Create an account. Names are 1 to 32 of a-z, 0-9, '_', '.'"
+        " and '-'; passwords are 8 to 1024 characters.",
+    )
+    create.add_argument("name", metavar="NAME")
+    _add_password_option(create)
+    create.set_defaults(handler=commands.account_create)
+
+
+def _add_login(
+    subcommands: argparse._SubParsersAction[argparse.ArgumentParser],
+    client: argparse.ArgumentParser,
+) -> None:
+    login = subcommands.add_parser(
+        "login",
+        parents=[client],
+        help="log in and store the token",
+        description="Log in and store the token in $SWITCHBOARD_HOME"
+        f"/{STATE_FILE} (default home: ~/.switchboard).",
+    )
+    login.add_argument("name", metavar="NAME")
+    _add_password_option(login)
+    login.add_argument(
+        "--device",
+        metavar="ID",
+        help="device id: 1 to 64 of A-Z, a-z, 0-9, '_', '.', ':' and '-'"
+        " (default: the last one used, else a new one)",
+    )
+    login.add_argument(
+        "--platform",
+        choices=tuple(PLATFORMS),
+        default="cli",
+        help="platform reported to the server (default: cli)",
+    )
+    login.set_defaults(handler=commands.login)
+
+    logout = subcommands.add_parser(
+        "logout", parents=[client], help="revoke the stored token"
+    )
+    logout.set_defaults(handler=commands.logout)
+
+
+def _add_messaging(
+    subcommands: argparse._SubParsersAction[argparse.ArgumentParser],
+    client: argparse.ArgumentParser,
+    socket: argparse.ArgumentParser,
+) -> None:
+    send = subcommands.add_parser("send", parents=[socket], help="send a message")
+    send.add_argument("--to", required=True, metavar="NAME", help="recipient's name")
+    send.add_argument("text", metavar="TEXT")
+    send.add_argument("--json", action="store_true", help="print the receipt as JSON")
+    send.set_defaults(handler=commands.send)
+
+    inbox = subcommands.add_parser(
+        "inbox",
+        parents=[socket],
+        help="print new messages",
+        description="Print the messages after this device's cursor and advance it.",
+    )
+    inbox.add_argument(
+        "--json", action="store_true", help="print one JSON object per message"
+    )
+    inbox.add_argument(
+        "--wait",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="keep printing new messages for this long (default: 0)",
+    )
+    inbox.set_defaults(handler=commands.inbox)
+
+    history = subcommands.add_parser(
+        "history",
+        parents=[client],
+        help="print a conversation",
+        description="Print the latest messages with NAME, oldest first.",
+    )
+    history.add_argument("name", metavar="NAME")
+    history.add_argument(
+        "--json", action="store_true", help="print one JSON object per message"
+    )
+    history.add_argument(
+        "--limit",
+        type=_positive_int,
+        default=50,
+        metavar="N",
+        help="number of messages, at most 500 (default: 50)",
+    )
+    history.add_argument(
+        "--before",
+        type=_positive_int,
+        metavar="ID",
+        help="print only messages older than this message id",
+    )
+    history.set_defaults(handler=commands.history)
+
+    chat = subcommands.add_parser(
+        "chat",
+        parents=[socket],
+        help="chat interactively",
+        description="Print messages as they arrive and send each line of stdin"
+        " to NAME; end with Ctrl-D (end of input).",
+    )
+    chat.add_argument("name", metavar="NAME")
+    chat.set_defaults(handler=commands.chat)
+
+
+def _add_password_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin"
+        " (default: prompt on the terminal)",
+    )
+
+
+def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    # Defaults, then SWITCHBOARD_<FIELD> variables, then the options given.
+    settings = Settings()
+    try:
+        settings.apply_environ(os.environ)
+        if args.tcp is not None:
+            settings.tcp_host, settings.tcp_port = parse_address(args.tcp, 7070)
+        if args.http is not None:
+            settings.http_host, settings.http_port = parse_address(args.http, 7080)
+    except ValueError as exc:
+        parser.error(str(exc))
+    for name in ("data_dir", "heartbeat", "max_heartbeat", "log_level"):
+        value = getattr(args, name)
+        if value is not None:
+            setattr(settings, name, value)
+    try:
+        settings.validate()
+    except ValueError as exc:
+        parser.error(str(exc))
+
+    from switchboard.server import serve
+
+    try:
+        serve(settings)
+    except OSError as exc:
+        print(f"switchboard: error: cannot run the server: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def describe_error(exc: BaseException, args: argparse.Namespace) -> str:
+    """Return one line saying what failed, on which value, and what to do."""
+    if isinstance(exc, ServerUnreachable):
+        return (
+            f"{exc}; start it with 'switchboard serve', or pass --server URL"
+            " or set SWITCHBOARD_SERVER"
+        )
+    if isinstance(exc, InvalidCredentials):
+        return f"login as {args.name!r} failed: wrong name or password"
+    if isinstance(exc, NotLoggedIn):
+        return f"{exc}; {LOGIN_HINT} first"
+    if isinstance(exc, UserNotFound):
+        return f"{exc.message} on {args.server}; check the name"
+    if isinstance(exc, NameTaken):
+        return f"the account name {args.name!r} is taken; choose another name"
+    if isinstance(exc, Unauthorized):
+        return f"the server rejected the stored token ({exc.message}); {LOGIN_HINT}"
+    if isinstance(exc, SessionEnded):
+        return _describe_session_end(exc)
+    if isinstance(exc, SendRejected):
+        return f"the server rejected the message: {exc.reason}"
+    if isinstance(exc, ApiError):
+        return f"the server rejected the request: {exc.message}"
+    if isinstance(exc, OSError) and exc.filename:
+        return f"cannot use {exc.filename}: {exc.strerror}"
+    return str(exc)
+
+
+def _describe_session_end(exc: SessionEnded) -> str:
+    if exc.code is ErrorCode.SESSION_REPLACED:
+        return (
+            "another connection of this device took over the session; close the"
+            f" other switchboard command, or log in with a different --device"
+            f" ({exc.reason})"
+        )
+    if exc.code is ErrorCode.UNSUPPORTED_VERSION:
+        return f"the server does not speak this client's protocol: {exc.reason}"
+    return f"the server rejected the stored token ({exc.reason}); {LOGIN_HINT}"
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="switchboard: %(levelname)s: %(message)s"
+    )
+    if level != "debug":
+        # httpx logs every request at INFO.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: expected a whole number above 0"
+        )
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _parse_float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: expected a number above 0"
+        )
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = _parse_float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: expected a number of 0 or more"
+        )
+    return value
+
+
+def _parse_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: expected a number"
+        ) from None

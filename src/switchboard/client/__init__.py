@@ -1,0 +1,74 @@
+"""The Switchboard asyncio SDK.
+
+:class:`Client` logs in over the HTTP API, keeps one socket connection to a
+gateway (TCP or WebSocket) open across network failures, and resends each
+message with the same client id until the server acknowledges it (the server
+stores each client id once). It hands out each inbox message once, in
+sequence order.
+"""
+
+from switchboard.client.client import DEFAULT_BASE_URL, PLATFORMS, Client, ClientOptions
+from switchboard.client.errors import (
+    ApiError,
+    ClientClosed,
+    InvalidCredentials,
+    InvalidRequest,
+    NameTaken,
+    NotConnected,
+    NotLoggedIn,
+    SendRejected,
+    ServerUnreachable,
+    SessionEnded,
+    Unauthorized,
+    UserNotFound,
+)
+from switchboard.client.heartbeat import HeartbeatPolicy
+from switchboard.client.models import (
+    TEXT,
+    Gateway,
+    HistoryPage,
+    Login,
+    Message,
+    Sent,
+    User,
+)
+from switchboard.client.state import (
+    ClientState,
+    FileStateStore,
+    MemoryStateStore,
+    StateStore,
+)
+from switchboard.client.transport import Transport, TransportFactory
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "PLATFORMS",
+    "TEXT",
+    "ApiError",
+    "Client",
+    "ClientClosed",
+    "ClientOptions",
+    "ClientState",
+    "FileStateStore",
+    "Gateway",
+    "HeartbeatPolicy",
+    "HistoryPage",
+    "InvalidCredentials",
+    "InvalidRequest",
+    "Login",
+    "MemoryStateStore",
+    "Message",
+    "NameTaken",
+    "NotConnected",
+    "NotLoggedIn",
+    "SendRejected",
+    "Sent",
+    "ServerUnreachable",
+    "SessionEnded",
+    "StateStore",
+    "Transport",
+    "TransportFactory",
+    "Unauthorized",
+    "User",
+    "UserNotFound",
+]

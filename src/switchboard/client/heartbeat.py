@@ -2,11 +2,14 @@
 
 Mobile networks drop idle TCP connections at NAT and firewall timeouts that
 the client cannot see, and every heartbeat costs data and battery. The policy
-starts at the server's interval and, after ``probe_after`` idle periods that
-ended with an answered heartbeat, asks for a longer interval (``growth``
+starts at the server's interval. After ``probe_after`` idle periods that
+ended with an echoed heartbeat, it requests a longer interval (``growth``
 times the current one, at most the server's maximum). When a connection dies
-while idle, it steps back to the longest interval that has worked, and for
-``cooldown`` periods it stops probing and remembers the interval that failed.
+while idle, it steps back to the longest interval that has worked and stops
+probing for ``cooldown`` periods. Each further failed probe doubles that
+pause (up to ``MAX_COOLDOWN_FACTOR`` times ``cooldown``), so a network whose
+limit is just above the good interval costs ever fewer reconnects; a probe
+that succeeds resets it.
 
 The caller reports events; the policy never reads a clock.
 """
@@ -15,7 +18,10 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["HeartbeatPolicy"]
+__all__ = ["MAX_COOLDOWN_FACTOR", "HeartbeatPolicy"]
+
+MAX_COOLDOWN_FACTOR = 64
+"""Maximum pause after repeated failed probes, as a multiple of ``cooldown``."""
 
 
 class HeartbeatPolicy:
@@ -24,9 +30,9 @@ class HeartbeatPolicy:
     The caller:
 
     * calls :meth:`start` with the interval and maximum from ``Connected``;
-    * calls :meth:`period_succeeded` when a heartbeat sent after a full idle
-      interval is answered; a non-None result is a new interval to request
-      with a ``Heartbeat`` frame;
+    * calls :meth:`period_succeeded` when the server echoes a heartbeat sent
+      after a full idle interval; a non-None result is a new interval to
+      request with a ``Heartbeat`` frame;
     * calls :meth:`applied` with the interval the server answers;
     * calls :meth:`connection_lost` when a connection ends, with ``idle``
       true if it died while waiting for a heartbeat answer.
@@ -34,7 +40,7 @@ class HeartbeatPolicy:
 
     __slots__ = (
         "_cooldown_left",
-        "_failed",
+        "_cooldown_periods",
         "_good",
         "_interval",
         "_max_interval",
@@ -66,9 +72,9 @@ class HeartbeatPolicy:
         self._interval = 0
         self._good = 0
         self._max_interval = 0
-        self._failed: int | None = None
         self._successes = 0
         self._cooldown_left = 0
+        self._cooldown_periods = cooldown
 
     @property
     def interval(self) -> int:
@@ -77,7 +83,7 @@ class HeartbeatPolicy:
 
     @property
     def good_interval(self) -> int:
-        """Longest interval that has survived an idle period, in seconds."""
+        """Maximum interval that has survived an idle period, in seconds."""
         return self._good
 
     @property
@@ -103,19 +109,17 @@ class HeartbeatPolicy:
         self._good = min(self._good, interval)
 
     def period_succeeded(self) -> int | None:
-        """Count an answered idle period; return a longer interval to probe, if due."""
-        self._good = max(self._good, self._interval)
+        """Count an echoed idle period; return a longer interval to probe, if due."""
+        if self._interval > self._good:
+            self._good = self._interval
+            self._cooldown_periods = self.cooldown
         if self._cooldown_left > 0:
             self._cooldown_left -= 1
-            if self._cooldown_left == 0:
-                self._failed = None
             return None
         self._successes += 1
         if self._successes < self.probe_after:
             return None
         candidate = min(math.ceil(self._interval * self.growth), self._max_interval)
-        if self._failed is not None:
-            candidate = min(candidate, self._failed - 1)
         if candidate <= self._interval:
             return None
         self._successes = 0
@@ -123,19 +127,23 @@ class HeartbeatPolicy:
         return candidate
 
     def connection_lost(self, *, idle: bool) -> None:
-        """Record that a connection ended; ``idle``: while awaiting a heartbeat answer.
+        """Record that a connection ended; ``idle``: while awaiting a heartbeat echo.
 
-        A connection that dies while busy says nothing about idle timeouts.
+        A connection that dies while busy tells nothing about idle timeouts.
         One that dies idle at a probed interval steps back to the last good
         one. One that dies idle at a proven interval suggests the network
-        changed, so the good interval shrinks by the growth factor.
+        changed, so the good interval shrinks by the growth factor. Either
+        way, probing pauses.
         """
         self._successes = 0
         if not idle or self._interval == 0:
             return
-        self._failed = self._interval
-        if self._interval <= self._good:
-            shrunk = math.floor(self._interval / self.growth)
-            self._good = max(self.min_interval, shrunk)
+        self._cooldown_left = self._cooldown_periods
+        if self._interval > self._good:
+            self._cooldown_periods = min(
+                self._cooldown_periods * 2, self.cooldown * MAX_COOLDOWN_FACTOR
+            )
+        else:
+            shrunk = max(self.min_interval, math.floor(self._interval / self.growth))
+            self._good = min(self._interval, shrunk)
         self._interval = self._good
-        self._cooldown_left = self.cooldown

@@ -96,8 +96,8 @@ class Inbox(Generic[T]):
         """Drop every held entry and continue after ``seq``.
 
         Used when the server reports that the cursor is above its inbox's
-        highest sequence (``CURSOR_AHEAD``, for example after its data was
-        restored from a backup): entries held above that head no longer exist
+        highest sequence (``CURSOR_AHEAD``), for example after its data was
+        restored from a backup. Entries held above that head no longer exist
         on the server, and the next entry the server stores will be ``seq + 1``.
         """
         if seq < 0:

@@ -39,7 +39,7 @@ class Sent:
     client_id: int
     recipient_id: int
     id: int
-    """Server message id, the same in every inbox that holds the message."""
+    """Server message id, the same in every inbox that contains the message."""
     seq: int
     """The message's sequence in the sender's inbox."""
     sent_at: int
@@ -96,7 +96,7 @@ class HistoryPage:
 
 @dataclass(frozen=True, slots=True)
 class Gateway:
-    """Where to open a socket connection.
+    """A gateway address for a socket connection.
 
     ``address`` is ``HOST:PORT`` for the ``tcp`` transport and a ``ws://`` or
     ``wss://`` URL for the ``ws`` transport.

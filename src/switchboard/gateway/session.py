@@ -140,7 +140,11 @@ class Session:
                 self.write(HEARTBEAT)
 
     def _receive_frame(self, event: FrameReceived) -> None:
-        if event.type is FrameType.HEARTBEAT_INTERVAL:
+        # Until Connected is sent, every frame after Connect waits, including
+        # a HeartbeatInterval whose reply must not precede Connected.
+        if self._held_in is not None and event.type is not FrameType.CONNECT:
+            self._held_in.append(event)
+        elif event.type is FrameType.HEARTBEAT_INTERVAL:
             self._set_heartbeat(event.message)
         elif event.type is FrameType.CONNECT:
             assert isinstance(event.message, pb.Connect)
@@ -148,8 +152,6 @@ class Session:
             self._held_in = []
             self._held_out = []
             self._enqueue(self._inbound(event))
-        elif self._held_in is not None:
-            self._held_in.append(event)
         else:
             self._enqueue(self._inbound(event))
 
@@ -243,7 +245,7 @@ class Session:
             self.send(data)
         held_in, self._held_in = self._held_in or [], None
         for event in held_in:
-            self._enqueue(self._inbound(event))
+            self._receive_frame(event)
         self.gateway.wheel.touch(self.connection_id, self.timeout_ticks())
         logger.info(
             "authenticated conn=%d user=%d device=%s heartbeat=%d",

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from time import time_ns
+from typing import Any
 
 from google.protobuf.message import DecodeError
 
@@ -206,6 +207,10 @@ class ChatService:
                 heartbeat=heartbeat,
             )
         )
+        if state.cursor < connect.last_seq <= page.head_seq:
+            # The device holds everything up to last_seq, even if the Cursor
+            # frame that reported it was lost with its connection.
+            self._spawn(self._store.set_cursor(user_id, device, Seq(connect.last_seq)))
 
     # Send: store, acknowledge, deliver.
 
@@ -218,7 +223,11 @@ class ChatService:
             return
         # The task's first step enqueues the write; tasks start in creation
         # order, so the store applies one connection's Sends in frame order.
-        task = asyncio.create_task(self._store_and_deliver(item, send))
+        self._spawn(self._store_and_deliver(item, send))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in a task that wait_idle waits for."""
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

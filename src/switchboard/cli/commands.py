@@ -1,0 +1,256 @@
+"""Client commands of the CLI: accounts, login, sending, inbox, history, chat.
+
+Each command is a coroutine that takes the parsed arguments and returns the
+exit status. The token, device id and cursor live in
+``$SWITCHBOARD_HOME/state.json`` (``~/.switchboard`` by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import secrets
+import sys
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from switchboard.cli.output import format_message, message_json, print_json, sent_json
+from switchboard.client import Client, FileStateStore, Message, NotLoggedIn
+
+__all__ = [
+    "STATE_FILE",
+    "CommandError",
+    "UsageError",
+    "account_create",
+    "chat",
+    "history",
+    "home_dir",
+    "inbox",
+    "login",
+    "logout",
+    "send",
+]
+
+STATE_FILE = "state.json"
+
+
+class UsageError(Exception):
+    """The command line is wrong; the CLI exits with status 2."""
+
+
+class CommandError(Exception):
+    """An expected failure, with a message for the user; the CLI exits with 1."""
+
+
+def home_dir() -> Path:
+    """Return ``$SWITCHBOARD_HOME``, or ``~/.switchboard`` when it is unset."""
+    configured = os.environ.get("SWITCHBOARD_HOME")
+    if configured:
+        return Path(configured)
+    return Path.home() / ".switchboard"
+
+
+def _client(args: argparse.Namespace) -> Client:
+    path = home_dir() / STATE_FILE
+    try:
+        return Client(args.server, state=FileStateStore(path))
+    except ValueError as exc:
+        raise CommandError(f"{exc}; delete the file and log in again") from exc
+
+
+def _require_login(client: Client) -> None:
+    if not client.logged_in:
+        raise NotLoggedIn(f"not logged in (no token in {home_dir() / STATE_FILE})")
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+    else:
+        raise UsageError(
+            "stdin is not a terminal: pass the password on stdin with --password-stdin"
+        )
+    if not password:
+        raise UsageError("the password is empty: write it to stdin, then a newline")
+    return password
+
+
+async def account_create(args: argparse.Namespace) -> int:
+    password = _read_password(args)
+    async with _client(args) as client:
+        user = await client.create_account(args.name, password)
+    print(f"created account {user.name} (id {user.id})")
+    return 0
+
+
+async def login(args: argparse.Namespace) -> int:
+    password = _read_password(args)
+    async with _client(args) as client:
+        device = args.device or client.device or f"cli-{secrets.token_hex(4)}"
+        result = await client.login(
+            args.name, password, device=device, platform=args.platform
+        )
+    print(f"logged in as {args.name} (id {result.user_id}) on device {result.device}")
+    return 0
+
+
+async def logout(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        _require_login(client)
+        name = client.name
+        await client.logout()
+    print(f"logged out {name}")
+    return 0
+
+
+async def send(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        _require_login(client)
+        recipient = await client.get_user(args.to)
+        await client.connect(args.transport, timeout=args.timeout)
+        try:
+            async with asyncio.timeout(args.timeout):
+                sent = await client.send(recipient.id, args.text)
+        except TimeoutError:
+            raise CommandError(
+                f"the server did not acknowledge the message within {args.timeout:g} s;"
+                f" it may still be stored: check with 'switchboard history {args.to}'"
+            ) from None
+    if args.json:
+        print_json(sent_json(sent, recipient.name))
+    else:
+        print(f"sent message {sent.id} to {recipient.name}")
+    return 0
+
+
+async def inbox(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        _require_login(client)
+        await client.health()
+        await client.connect(args.transport, timeout=args.timeout)
+        async for message in _inbox_messages(client, args.wait, args.timeout):
+            if args.json:
+                print_json(message_json(message))
+            else:
+                print(format_message(message), flush=True)
+    return 0
+
+
+async def _inbox_messages(
+    client: Client, wait: float, catch_up_timeout: float
+) -> AsyncIterator[Message]:
+    # First everything the server held at connect time, then whatever
+    # arrives until `wait` seconds from now.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        remaining = deadline - loop.time()
+        if client.caught_up and remaining <= 0:
+            return
+        timeout = remaining if client.caught_up else catch_up_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                message = await client.next_message()
+        except TimeoutError:
+            if client.caught_up:
+                continue
+            raise CommandError(
+                f"the inbox did not arrive within {catch_up_timeout:g} s;"
+                " try again, or raise --timeout"
+            ) from None
+        yield message
+
+
+async def history(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        _require_login(client)
+        page = await client.history(args.name, before=args.before, limit=args.limit)
+    # The API returns newest first; print oldest first, like a conversation.
+    for message in reversed(page.messages):
+        if args.json:
+            print_json(message_json(message))
+        else:
+            print(format_message(message))
+    if page.has_more and not args.json:
+        oldest = page.messages[-1].id
+        print(f"(older messages exist: pass --before {oldest})", file=sys.stderr)
+    return 0
+
+
+async def chat(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        _require_login(client)
+        peer = await client.get_user(args.name)
+        await client.connect(args.transport, timeout=args.timeout)
+        print(
+            f"chatting with {peer.name}: type a line and press Enter to send it;"
+            " end with Ctrl-D",
+            file=sys.stderr,
+        )
+        sent_ids: set[int] = set()
+        sending = asyncio.Lock()
+        printer = asyncio.create_task(
+            _print_incoming(client, peer.name, sent_ids, sending)
+        )
+        lines = _read_stdin_lines()
+        try:
+            while True:
+                next_line = asyncio.create_task(lines.get())
+                await asyncio.wait(
+                    {next_line, printer}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if printer.done():
+                    next_line.cancel()
+                    printer.result()  # raises why the session ended
+                    break
+                line = next_line.result()
+                if line is None:
+                    break
+                text = line.rstrip("\r\n")
+                if text:
+                    async with sending:
+                        sent = await client.send(peer.id, text)
+                        sent_ids.add(sent.id)
+        finally:
+            printer.cancel()
+    return 0
+
+
+async def _print_incoming(
+    client: Client, peer: str, sent_ids: set[int], sending: asyncio.Lock
+) -> None:
+    async for message in client.messages():
+        if message.outgoing:
+            # Wait for a send in progress, because its receipt shows whether
+            # this message is the line just typed (the terminal shows it).
+            async with sending:
+                pass
+            if message.id in sent_ids:
+                continue
+        print(format_message(message, peer=peer), flush=True)
+
+
+def _read_stdin_lines() -> asyncio.Queue[str | None]:
+    """Start reading stdin; the queue gets each line, then None at the end.
+
+    A daemon thread reads, so that a read blocked on a terminal never keeps
+    the process alive after the chat ends.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def read() -> None:
+        try:
+            for line in sys.stdin:
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+        except RuntimeError:
+            return  # the event loop closed: the chat is over
+
+    threading.Thread(target=read, name="stdin-reader", daemon=True).start()
+    return queue

@@ -1,0 +1,69 @@
+"""Message output of the CLI: one line of text, or one JSON object per line."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+from switchboard.client import Message, Sent
+
+__all__ = ["format_message", "message_json", "print_json", "sent_json"]
+
+
+def _name(name: str | None, user_id: int) -> str:
+    return name if name is not None else f"user#{user_id}"
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    """Return a message as a JSON object; ``sent_at`` is in ms since the epoch."""
+    item: dict[str, Any] = {
+        "id": message.id,
+        "seq": message.seq,
+        "from": _name(message.sender_name, message.sender_id),
+        "to": _name(message.recipient_name, message.recipient_id),
+        "from_id": message.sender_id,
+        "to_id": message.recipient_id,
+        "outgoing": message.outgoing,
+        "content_type": message.content_type,
+        "text": message.text,
+        "sent_at": message.sent_at,
+    }
+    if message.text is None:
+        item["body_b64"] = base64.b64encode(message.body).decode()
+    return item
+
+
+def sent_json(sent: Sent, to: str) -> dict[str, Any]:
+    return {
+        "id": sent.id,
+        "seq": sent.seq,
+        "client_id": sent.client_id,
+        "to": to,
+        "to_id": sent.recipient_id,
+        "sent_at": sent.sent_at,
+    }
+
+
+def print_json(item: dict[str, Any]) -> None:
+    print(json.dumps(item, ensure_ascii=False), flush=True)
+
+
+def format_message(message: Message, *, peer: str | None = None) -> str:
+    """Return ``TIME FROM -> TO: TEXT`` in local time.
+
+    With ``peer``, messages of the conversation with ``peer`` read
+    ``TIME FROM: TEXT``, and others are marked with both names in brackets.
+    """
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(message.sent_at / 1000))
+    sender = _name(message.sender_name, message.sender_id)
+    recipient = _name(message.recipient_name, message.recipient_id)
+    text = message.text
+    if text is None:
+        text = f"<{len(message.body)} bytes of content type {message.content_type}>"
+    if peer is not None and message.peer_name == peer:
+        return f"{stamp} {sender}: {text}"
+    if peer is not None:
+        return f"{stamp} [{sender} -> {recipient}] {text}"
+    return f"{stamp} {sender} -> {recipient}: {text}"

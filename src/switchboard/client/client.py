@@ -1,0 +1,530 @@
+"""The asyncio SDK's entry point: :class:`Client`.
+
+A minimal chat client::
+
+    client = Client("http://127.0.0.1:7080", state=FileStateStore("state.json"))
+    await client.login("alice", password, device="laptop")
+    await client.connect()
+    await client.send("bob", "hello")
+    async for message in client.messages():
+        print(message.sender_name, message.text)
+    await client.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from urllib.parse import urlsplit
+
+import httpx
+
+from switchboard.client.errors import (
+    ApiError,
+    ClientClosed,
+    NotConnected,
+    NotLoggedIn,
+    ServerUnreachable,
+    Unauthorized,
+)
+from switchboard.client.heartbeat import HeartbeatPolicy
+from switchboard.client.http import ApiClient
+from switchboard.client.inbox import Inbox
+from switchboard.client.models import (
+    TEXT,
+    Gateway,
+    HistoryPage,
+    Login,
+    Message,
+    Sent,
+    User,
+)
+from switchboard.client.session import Session, SessionOptions
+from switchboard.client.state import MemoryStateStore, StateStore
+from switchboard.client.transport import TransportFactory, open_transport
+from switchboard.protocol import pb
+
+__all__ = ["DEFAULT_BASE_URL", "PLATFORMS", "Client", "ClientOptions"]
+
+logger = logging.getLogger("switchboard.client")
+
+DEFAULT_BASE_URL = "http://127.0.0.1:7080"
+DEFAULT_TCP_PORT = 7070
+"""Gateway port assumed when discovery fails and no fallback is configured."""
+
+PLATFORMS: dict[str, pb.Platform] = {
+    "android": pb.PLATFORM_ANDROID,
+    "ios": pb.PLATFORM_IOS,
+    "web": pb.PLATFORM_WEB,
+    "desktop": pb.PLATFORM_DESKTOP,
+    "cli": pb.PLATFORM_CLI,
+}
+"""Platform names accepted at login and their wire values."""
+
+TRANSPORTS = ("tcp", "ws")
+
+NAME_LOOKUP_RETRY = 30.0
+"""Seconds to wait after a failed user-name lookup before trying again."""
+
+
+@dataclass(slots=True)
+class ClientOptions(SessionOptions):
+    """Timeouts of the client. Times are in seconds."""
+
+    http_timeout: float = 10.0
+    cursor_flush_interval: float = 1.0
+    """Delay between handing out a message and persisting the cursor. After a
+    crash, messages handed out in this window are handed out again."""
+
+
+class Client:
+    """A Switchboard chat client for one device.
+
+    ``state`` keeps the token, device id, cursor and client message ids. Use
+    a :class:`~switchboard.client.state.FileStateStore` to keep them across
+    runs. ``fallback_gateways`` are tried when gateway discovery fails. They
+    default to the TCP gateway on port 7070 and the WebSocket gateway at
+    ``/v1/ws`` of the base URL's host.
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        state: StateStore | None = None,
+        fallback_gateways: Sequence[Gateway] | None = None,
+        options: ClientOptions | None = None,
+        open_transport: TransportFactory = open_transport,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+        heartbeat_policy: HeartbeatPolicy | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._store = state or MemoryStateStore()
+        self._state = self._store.load()
+        self._options = options or ClientOptions()
+
+        self._fallback_gateways = list(
+            default_gateways(self.base_url)
+            if fallback_gateways is None
+            else fallback_gateways
+        )
+        self._open_transport = open_transport
+        self._api = ApiClient(
+            self.base_url,
+            token=self._state.token,
+            timeout=self._options.http_timeout,
+            transport=http_transport,
+        )
+
+        self._heartbeat = heartbeat_policy or HeartbeatPolicy()
+        self._inbox: Inbox[Message] = Inbox(self._state.cursor)
+        self._session: Session | None = None
+        self._changed = asyncio.Event()
+        self._save_lock = asyncio.Lock()
+        self._saved_cursor = self._state.cursor
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._flush_tasks: set[asyncio.Task[None]] = set()
+
+        self._names: dict[int, str] = {}
+        self._ids: dict[str, int] = {}
+        self._lookups: dict[str, asyncio.Future[User]] = {}
+        self._name_lookup_after = 0.0
+        self._closed = False
+        self._remember_self()
+
+    # Identity.
+
+    @property
+    def user_id(self) -> int:
+        """This user's id; 0 before the first login."""
+        return self._state.user_id
+
+    @property
+    def name(self) -> str:
+        """This user's name; empty before the first login."""
+        return self._state.name
+
+    @property
+    def device(self) -> str:
+        return self._state.device
+
+    @property
+    def logged_in(self) -> bool:
+        """Whether the state contains a token (it may be expired or revoked)."""
+        return self._state.token is not None
+
+    @property
+    def cursor(self) -> int:
+        """Highest inbox sequence handed out by :meth:`next_message`."""
+        return self._state.cursor
+
+    @property
+    def connected(self) -> bool:
+        return self._session is not None and self._session.connected
+
+    @property
+    def caught_up(self) -> bool:
+        """Whether every message the server reported so far has been handed out."""
+        session = self._session
+        return (
+            session is not None
+            and session.ready
+            and self._inbox.delivered >= session.head_seq
+        )
+
+    async def health(self) -> None:
+        """Raise ServerUnreachable or ApiError unless the server's health check
+        succeeds."""
+        await self._api.health()
+
+    async def create_account(self, name: str, password: str) -> User:
+        """Create an account; raise NameTaken or InvalidRequest when rejected."""
+        return await self._api.create_account(name, password)
+
+    async def login(
+        self,
+        name: str,
+        password: str,
+        *,
+        device: str | None = None,
+        platform: str = "cli",
+    ) -> Login:
+        """Log in and store the token, closing any open connection first.
+
+        ``device`` defaults to the stored device id, or a new random one. A
+        login as another user or device starts from an empty cursor.
+        Raises InvalidCredentials for a wrong name or password.
+        """
+        if platform not in PLATFORMS:
+            raise ValueError(
+                f"invalid platform {platform!r}: use one of {', '.join(PLATFORMS)}"
+            )
+        await self._stop_session()
+        state = self._state
+        device = device or state.device or f"py-{secrets.token_hex(4)}"
+        login = await self._api.login(name, password, device, platform)
+        if (state.user_id, state.device) != (login.user_id, login.device):
+            state.cursor = 0
+            state.last_client_id = 0
+            self._inbox = Inbox(0)
+            self._saved_cursor = 0
+        state.token = login.token
+        state.user_id = login.user_id
+        state.name = name
+        state.device = login.device
+        state.platform = platform
+        self._api.token = login.token
+        self._remember_self()
+        await self._save_state()
+        logger.info("logged in user=%d device=%s", login.user_id, login.device)
+        return login
+
+    async def logout(self) -> None:
+        """Close the connection, revoke the token on the server and forget it.
+
+        Raises NotLoggedIn without a token. A token the server no longer
+        accepts is forgotten without an error.
+        """
+        if self._state.token is None:
+            raise NotLoggedIn("not logged in")
+        await self.flush()
+        await self._stop_session()
+        try:
+            await self._api.logout()
+        except Unauthorized:
+            logger.info("the token was already invalid; forgetting it")
+        self._state.token = None
+        self._api.token = None
+        await self._save_state()
+        logger.info("logged out user=%d device=%s", self.user_id, self.device)
+
+    # Connection.
+
+    # The timeout is a parameter, not the caller's asyncio.timeout, because
+    # its error carries the last connection failure.
+    async def connect(
+        self,
+        transport: str = "tcp",
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> None:
+        """Connect to a gateway and keep reconnecting until :meth:`close`.
+
+        Returns once the server accepted the first connection. Raises
+        NotLoggedIn without a token and SessionEnded if the server rejects the
+        token. If no connection succeeds within ``timeout`` seconds, the
+        client stops trying and raises ServerUnreachable with the last
+        failure.
+        """
+        if self._closed:
+            raise ClientClosed("the client is closed")
+        if transport not in TRANSPORTS:
+            raise ValueError(f"invalid transport {transport!r}: use 'tcp' or 'ws'")
+        state = self._state
+        if state.token is None:
+            raise NotLoggedIn("not logged in: call login() before connect()")
+        session = self._session
+        if session is None or session.error is not None:
+            session = Session(
+                api=self._api,
+                state=state,
+                save_state=self._save_state,
+                inbox=self._inbox,
+                heartbeat=self._heartbeat,
+                transport=transport,
+                platform=PLATFORMS.get(state.platform, pb.PLATFORM_UNSPECIFIED),
+                fallback_gateways=self._fallback_gateways,
+                open_transport=self._open_transport,
+                options=self._options,
+                on_change=self._changed.set,
+            )
+            self._session = session
+            session.start()
+        try:
+            await session.wait_ready(timeout)
+        except ServerUnreachable:
+            await self._stop_session()
+            raise
+
+    def reconnect(self) -> None:
+        """Drop the connection and reconnect at once, for example after the
+        operating system reports a network change."""
+        if self._session is not None:
+            self._session.reconnect()
+
+    async def close(self) -> None:
+        """Persist the cursor, close the connection and release resources."""
+        if self._closed:
+            return
+        try:
+            await self.flush()
+        finally:
+            # Release everything even when saving the cursor failed; the
+            # caller still gets that error.
+            self._closed = True
+            await self._stop_session()
+            if self._flush_timer is not None:
+                self._flush_timer.cancel()
+            await self._api.aclose()
+            self._changed.set()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # Messages.
+
+    async def send(
+        self, to: str | int, text: str, *, client_id: int | None = None
+    ) -> Sent:
+        """Send a text message to a user name or id; return the server's receipt.
+
+        The message gets the next client id unless ``client_id`` is given. It
+        is resent with the same id after every reconnect until the server
+        acknowledges it, and the server stores it once, so calling again with
+        the same ``client_id`` returns an equal receipt. Waits while offline.
+
+        Raises UserNotFound for an unknown name, SendRejected when the server
+        rejects the message for good, SessionEnded when the session ends and
+        ClientClosed when the client closes first.
+        """
+        session = self._require_session()
+        recipient_id = await self.resolve_user(to)
+        if client_id is not None:
+            if client_id <= 0:
+                raise ValueError(f"invalid client_id {client_id}: must be 1 or more")
+            receipt = session.receipt(client_id)
+            if receipt is not None:
+                return receipt
+        # New ids must start above the highest the server stored from this
+        # device, which Connected reports.
+        await session.wait_ready(None)
+        state = self._state
+        if client_id is None:
+            state.last_client_id += 1
+            client_id = state.last_client_id
+        else:
+            state.last_client_id = max(state.last_client_id, client_id)
+        future = session.submit(client_id, recipient_id, text.encode(), TEXT)
+        await self._save_state()
+        return await asyncio.shield(future)
+
+    async def next_message(self) -> Message:
+        """Wait for the next inbox message and hand it out, in sequence order.
+
+        Each message is handed out once. Cancelling the call (for example with
+        ``asyncio.timeout``) loses no message. Raises ClientClosed after
+        :meth:`close` and SessionEnded when the server ended the session.
+        """
+        while True:
+            if self._closed:
+                raise ClientClosed("the client is closed")
+            entry = self._inbox.peek()
+            if entry is not None:
+                message = await self._add_names(entry)
+                if self._inbox.peek() is entry:
+                    self._inbox.pop()
+                    self._advance_cursor(entry.seq)
+                    return message
+                continue
+            session = self._require_session()
+            if session.error is not None:
+                raise session.error
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def messages(self) -> AsyncIterator[Message]:
+        """Yield every inbox message once, in sequence order, until :meth:`close`."""
+        while True:
+            try:
+                message = await self.next_message()
+            except ClientClosed:
+                return
+            yield message
+
+    async def history(
+        self, peer: str, *, before: int | None = None, limit: int = 50
+    ) -> HistoryPage:
+        """Return the conversation with ``peer``, newest first.
+
+        ``before`` is a message id: pass the last id of a page to read the
+        page before it. Raises UserNotFound for an unknown peer.
+        """
+        return await self._api.history(
+            peer, self._state.user_id, before=before, limit=limit
+        )
+
+    async def get_user(self, name: str) -> User:
+        """Return the user named ``name``; raise UserNotFound if there is none."""
+        user = await self._api.get_user(name)
+        self._remember(user)
+        return user
+
+    async def resolve_user(self, user: str | int) -> int:
+        """Return the id of a user given by name or id.
+
+        Concurrent calls for one name share one lookup and resume in call
+        order, so sends to one recipient get client ids in call order.
+        """
+        if isinstance(user, int):
+            return user
+        user_id = self._ids.get(user)
+        if user_id is not None:
+            return user_id
+        lookup = self._lookups.get(user)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self.get_user(user))
+            self._lookups[user] = lookup
+            lookup.add_done_callback(self._lookup_done(user))
+        return (await asyncio.shield(lookup)).id
+
+    async def flush(self) -> None:
+        """Persist the cursor and send it to the server now."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        cursor = self._state.cursor
+        if cursor != self._saved_cursor:
+            await self._save_state()
+            self._saved_cursor = cursor
+        if self._session is not None:
+            await self._session.send_cursor(cursor)
+
+    # Helpers.
+
+    def _require_session(self) -> Session:
+        if self._closed:
+            raise ClientClosed("the client is closed")
+        if self._session is None:
+            raise NotConnected("not connected: call connect() first")
+        return self._session
+
+    async def _stop_session(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.stop()
+
+    async def _save_state(self) -> None:
+        # Saves run in a thread, one at a time, so an older snapshot never
+        # overwrites a newer one.
+        async with self._save_lock:
+            snapshot = self._state.copy()
+            await asyncio.to_thread(self._store.save, snapshot)
+
+    def _advance_cursor(self, seq: int) -> None:
+        self._state.cursor = seq
+        if self._flush_timer is None:
+            loop = asyncio.get_running_loop()
+            self._flush_timer = loop.call_later(
+                self._options.cursor_flush_interval, self._start_flush
+            )
+
+    def _start_flush(self) -> None:
+        self._flush_timer = None
+        task = asyncio.create_task(self._flush_logged())
+        self._flush_tasks.add(task)
+        task.add_done_callback(self._flush_tasks.discard)
+
+    async def _flush_logged(self) -> None:
+        try:
+            await self.flush()
+        except OSError as exc:
+            logger.error("saving the client state failed: %s", exc)
+
+    def _lookup_done(self, name: str) -> Callable[[asyncio.Future[User]], None]:
+        def forget(lookup: asyncio.Future[User]) -> None:
+            self._lookups.pop(name, None)
+            # Mark a failure as retrieved: every caller may have been cancelled.
+            if not lookup.cancelled():
+                lookup.exception()
+
+        return forget
+
+    def _remember_self(self) -> None:
+        if self._state.user_id and self._state.name:
+            self._remember(User(self._state.user_id, self._state.name))
+
+    def _remember(self, user: User) -> None:
+        self._names[user.id] = user.name
+        self._ids[user.name] = user.id
+
+    async def _add_names(self, message: Message) -> Message:
+        missing = {message.sender_id, message.recipient_id} - self._names.keys()
+        loop = asyncio.get_running_loop()
+        if missing and loop.time() >= self._name_lookup_after:
+            try:
+                for user in await self._api.get_users(sorted(missing)):
+                    self._remember(user)
+            except (ServerUnreachable, ApiError) as exc:
+                logger.warning("looking up user names failed: %s", exc)
+                self._name_lookup_after = loop.time() + NAME_LOOKUP_RETRY
+        return dataclasses.replace(
+            message,
+            sender_name=self._names.get(message.sender_id),
+            recipient_name=self._names.get(message.recipient_id),
+        )
+
+
+def default_gateways(base_url: str) -> list[Gateway]:
+    """Return the gateways a default server at ``base_url`` listens on."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    return [
+        Gateway("tcp", f"{host}:{DEFAULT_TCP_PORT}"),
+        Gateway("ws", f"{scheme}://{parts.netloc}/v1/ws"),
+    ]

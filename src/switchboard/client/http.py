@@ -1,0 +1,228 @@
+"""HTTP API client: accounts, logins, users, history and gateway discovery.
+
+Error responses (``{"error": {"code": ..., "message": ...}}``) become
+:class:`~switchboard.client.errors.ApiError` subclasses, and failures to reach
+the server become :class:`~switchboard.client.errors.ServerUnreachable`.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from switchboard.client.errors import (
+    ApiError,
+    NotLoggedIn,
+    ServerUnreachable,
+    api_error,
+)
+from switchboard.client.models import Gateway, HistoryPage, Login, Message, User
+
+__all__ = ["ApiClient", "GatewayList"]
+
+logger = logging.getLogger("switchboard.client")
+
+USER_LOOKUP_BATCH = 100
+"""Most ids the server accepts in one ``GET /v1/users`` request."""
+
+
+class GatewayList:
+    """The response of ``GET /v1/gateways``."""
+
+    __slots__ = ("gateways", "heartbeat", "max_heartbeat")
+
+    def __init__(
+        self, gateways: list[Gateway], heartbeat: int, max_heartbeat: int
+    ) -> None:
+        self.gateways = gateways
+        self.heartbeat = heartbeat
+        self.max_heartbeat = max_heartbeat
+
+
+class ApiClient:
+    """Calls the Switchboard HTTP API at ``base_url``.
+
+    ``token`` is sent as a bearer token by the calls that need one; calling
+    those without a token raises NotLoggedIn.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, timeout=timeout, transport=transport
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # Accounts and logins.
+
+    async def create_account(self, name: str, password: str) -> User:
+        body = await self._request(
+            "POST", "/v1/accounts", json={"name": name, "password": password}
+        )
+        return User(id=body["id"], name=body["name"])
+
+    async def login(
+        self, name: str, password: str, device: str, platform: str
+    ) -> Login:
+        body = await self._request(
+            "POST",
+            "/v1/sessions",
+            json={
+                "name": name,
+                "password": password,
+                "device": device,
+                "platform": platform,
+            },
+        )
+        return Login(
+            token=body["token"],
+            user_id=body["user_id"],
+            device=body["device"],
+            expires_at=body["expires_at"],
+        )
+
+    async def logout(self) -> None:
+        """Revoke the token; the server closes this device's live connection."""
+        await self._request("DELETE", "/v1/sessions/current", auth=True)
+
+    # Users.
+
+    async def get_user(self, name: str) -> User:
+        """Return the user named ``name``; raise UserNotFound if there is none."""
+        body = await self._request(
+            "GET", f"/v1/users/{quote(name, safe='')}", auth=True
+        )
+        return User(id=body["id"], name=body["name"])
+
+    async def get_users(self, ids: Iterable[int]) -> list[User]:
+        """Return the users with these ids; unknown ids are left out."""
+        unique = list(dict.fromkeys(ids))
+        users: list[User] = []
+        for start in range(0, len(unique), USER_LOOKUP_BATCH):
+            batch = unique[start : start + USER_LOOKUP_BATCH]
+            body = await self._request(
+                "GET", "/v1/users", params=[("id", i) for i in batch], auth=True
+            )
+            users.extend(User(id=u["id"], name=u["name"]) for u in body["users"])
+        return users
+
+    # Messages.
+
+    async def history(
+        self, peer: str, my_id: int, *, before: int | None = None, limit: int = 50
+    ) -> HistoryPage:
+        """Return a page of the conversation with ``peer``, newest first."""
+        params: dict[str, int] = {"limit": limit}
+        if before is not None:
+            params["before"] = before
+        body = await self._request(
+            "GET",
+            f"/v1/conversations/{quote(peer, safe='')}/messages",
+            params=params,
+            auth=True,
+        )
+        messages = [_history_message(item, my_id) for item in body["messages"]]
+        return HistoryPage(messages=messages, has_more=bool(body["has_more"]))
+
+    # Discovery.
+
+    async def gateways(self) -> GatewayList:
+        body = await self._request("GET", "/v1/gateways")
+        gateways: list[Gateway] = []
+        for item in body.get("gateways", []):
+            transport = item.get("transport")
+            address = item.get("url") if transport == "ws" else item.get("address")
+            if isinstance(transport, str) and isinstance(address, str):
+                gateways.append(Gateway(transport, address))
+        return GatewayList(
+            gateways, int(body.get("heartbeat", 0)), int(body.get("max_heartbeat", 0))
+        )
+
+    async def health(self) -> None:
+        """Raise ServerUnreachable or ApiError unless ``GET /healthz`` succeeds."""
+        await self._request("GET", "/healthz")
+
+    # Plumbing.
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Any = None,
+        auth: bool = False,
+    ) -> Any:
+        headers = {}
+        if auth:
+            if not self.token:
+                raise NotLoggedIn("not logged in: log in to get a token first")
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            response = await self._http.request(
+                method, path, json=json, params=params, headers=headers
+            )
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(
+                f"cannot reach the server at {self.base_url}: {_describe(exc)}"
+            ) from exc
+        logger.debug("%s %s -> %d", method, path, response.status_code)
+        if response.status_code >= 400:
+            raise _error_from_response(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+
+def _describe(exc: httpx.TransportError) -> str:
+    text = str(exc)
+    return text if text else type(exc).__name__
+
+
+def _error_from_response(response: httpx.Response) -> ApiError:
+    try:
+        error = response.json()["error"]
+        return api_error(
+            response.status_code, str(error["code"]), str(error["message"])
+        )
+    except (ValueError, KeyError, TypeError):
+        text = response.text.strip().replace("\n", " ")[:200]
+        return ApiError(
+            response.status_code, "http_error", text or response.reason_phrase
+        )
+
+
+def _history_message(item: dict[str, Any], my_id: int) -> Message:
+    content_type = int(item.get("content_type", 0))
+    if "body_b64" in item and item["body_b64"] is not None:
+        body = base64.b64decode(item["body_b64"])
+    else:
+        body = str(item.get("text") or "").encode()
+    sender_id = int(item["from_id"])
+    return Message(
+        id=int(item["id"]),
+        seq=0,
+        sender_id=sender_id,
+        recipient_id=int(item["to_id"]),
+        sender_name=item.get("from"),
+        recipient_name=item.get("to"),
+        content_type=content_type,
+        body=body,
+        sent_at=int(item["sent_at"]),
+        outgoing=sender_id == my_id,
+    )
