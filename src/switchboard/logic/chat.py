@@ -41,6 +41,8 @@ __all__ = ["ChatService", "to_wire_message"]
 
 SYNC_FRAME_OVERHEAD = 64
 """Bytes reserved in a Connected or SyncResponse frame besides its messages."""
+MAX_IN_FLIGHT = 256
+"""Sends of one connection being stored at once; further ones wait."""
 MAX_CLIENT_ID = 2**63 - 1
 """Largest client message id: stores keep ids as signed 64-bit integers."""
 MESSAGE_FIELD_OVERHEAD = 4
@@ -105,6 +107,7 @@ class ChatService:
         self._auth = auth
         self._known_users: set[UserId] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[Endpoint, asyncio.Semaphore] = {}
         self._rejections = RateLimitedLog(logger)
         self._handlers: dict[int, Handler] = {
             FrameType.CONNECT: self._on_connect,
@@ -221,15 +224,23 @@ class ChatService:
         except RequestError as exc:
             self._reject(item, exc, send.client_id)
             return
+        # Waiting here for a free slot stops the gateway forwarding this
+        # connection's frames, and then reading its socket: backpressure.
+        slots = self._in_flight.get(item.endpoint)
+        if slots is None:
+            slots = self._in_flight[item.endpoint] = asyncio.Semaphore(MAX_IN_FLIGHT)
+        await slots.acquire()
         # The task's first step enqueues the write; tasks start in creation
         # order, so the store applies one connection's Sends in frame order.
-        self._spawn(self._store_and_deliver(item, send))
+        task = self._spawn(self._store_and_deliver(item, send))
+        task.add_done_callback(lambda _: slots.release())
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run ``work`` in a task that wait_idle waits for."""
         task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _check_send(self, send: pb.Send) -> None:
         if not 0 < send.client_id <= MAX_CLIENT_ID:
@@ -333,6 +344,7 @@ class ChatService:
         await self._store.set_cursor(item.user_id, item.device, Seq(cursor.seq))
 
     async def _on_closed(self, item: Inbound) -> None:
+        self._in_flight.pop(item.endpoint, None)
         await self._routing.remove(item.user_id, item.device, item.endpoint)
 
     # Closing connections from the logic side.
