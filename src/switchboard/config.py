@@ -54,6 +54,22 @@ class Settings:
     max_connections_per_ip: int = 1000
     """Connections one IP address may hold at once; 0: no cap."""
 
+    send_rate: float = 50.0
+    """Messages per second one user may send, over all devices; 0: no limit."""
+    send_burst: int = 200
+    """Messages a user may send at once before send_rate applies."""
+    frame_rate: float = 500.0
+    """Frames per second read from one connection; faster clients are slowed
+    down by reading less, not disconnected. 0: no limit."""
+    byte_rate: float = 4 * 1024 * 1024
+    """Bytes per second read from one connection, likewise."""
+    login_failures_per_account: int = 10
+    """Failed logins per account in login_failure_window before logins of
+    that account are rejected; 0: no limit."""
+    login_failures_per_ip: int = 50
+    """Failed logins per IP address in login_failure_window, likewise."""
+    login_failure_window: float = 300.0
+
     max_frame_size: int = 64 * 1024
     """Largest frame accepted, in bytes after the length prefix."""
     max_body_size: int = 16 * 1024

@@ -70,7 +70,7 @@ async def run(settings: Settings) -> None:
     await store.open()
     bus = InProcessBus()
     routing = MemoryRoutingTable()
-    auth = AuthService(store, settings.token_ttl)
+    auth = AuthService(store, settings)
     chat = ChatService(settings, store, bus, routing, auth)
     chat.start()
     gateway = Gateway(f"gw-{os.getpid()}", settings, bus)

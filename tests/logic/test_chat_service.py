@@ -39,11 +39,11 @@ class Harness:
 
 @pytest.fixture
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    settings = Settings(data_dir=tmp_path)
+    settings = Settings(data_dir=tmp_path, send_rate=0)
     store = SqliteStore(tmp_path / "switchboard.db")
     await store.open()
     bus = InProcessBus()
-    auth = AuthService(store, settings.token_ttl)
+    auth = AuthService(store, settings)
     chat = ChatService(settings, store, bus, MemoryRoutingTable(), auth)
     chat.start()
     result = Harness(store, chat)

@@ -22,6 +22,7 @@ SHORT_TIMEOUTS = {
     "SWITCHBOARD_MAX_FRAME_SIZE": "4096",
     "SWITCHBOARD_MAX_BODY_SIZE": "3800",
     "SWITCHBOARD_OUTBOUND_LIMIT": "65536",
+    "SWITCHBOARD_SEND_RATE": "0",
 }
 
 
@@ -36,7 +37,8 @@ def raw_server(tmp_path: Path) -> Iterator[ServerProcess]:
     """A server with short timeouts and small limits, for protocol-level tests.
 
     Heartbeat 2 s (so a 3 s timeout), auth timeout 2 s, frames up to 4096
-    bytes, bodies up to 3800 bytes, 64 KiB of unread output per client.
+    bytes, bodies up to 3800 bytes, 64 KiB of unread output per client, and
+    no send rate limit, so tests can pipeline hundreds of messages.
     """
     server = ServerProcess(tmp_path / "data", tmp_path / "server.log", SHORT_TIMEOUTS)
     server.start()

@@ -7,6 +7,7 @@ body ``{"error": {"code": "...", "message": "..."}}``.
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -146,10 +147,11 @@ def create_app(services: Services) -> FastAPI:
         return AccountResponse(id=user.id, name=user.name)
 
     @app.post("/v1/sessions", response_model=LoginResponse)
-    async def login(body: LoginRequest) -> LoginResponse:
+    async def login(request: Request, body: LoginRequest) -> LoginResponse:
         try:
+            peer = request.client.host if request.client else ""
             result = await auth.login(
-                body.name, body.password, body.device, body.platform
+                body.name, body.password, body.device, body.platform, peer
             )
         except RequestError as exc:
             if exc.code is ErrorCode.UNAUTHORIZED:
@@ -264,7 +266,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestError)
     async def request_error(request: Request, exc: RequestError) -> JSONResponse:
         status = STATUS_OF.get(exc.code, 400)
-        return _error_response(status, exc.code.name.lower(), exc.reason)
+        response = _error_response(status, exc.code.name.lower(), exc.reason)
+        if exc.retry_after_ms:
+            response.headers["Retry-After"] = str(math.ceil(exc.retry_after_ms / 1000))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(

@@ -10,7 +10,7 @@ import random
 
 from switchboard.bus.base import Bus, Inbound, Outbound
 from switchboard.config import Settings
-from switchboard.gateway.session import Session
+from switchboard.gateway.session import PAUSE_DRAIN, Session
 from switchboard.gateway.wheel import TimingWheel
 from switchboard.ids import ConnectionId
 from switchboard.logs import RateLimitedLog
@@ -120,7 +120,7 @@ class Gateway:
         """Stop taking frames from clients, first step of a drain."""
         self.draining = True
         for session in list(self._sessions.values()):
-            session.set_reading(False)
+            session.pause(PAUSE_DRAIN)
 
     def send_reconnect(self, window: float, reason: str) -> int:
         """Tell every client to reconnect after a random delay within ``window``.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from switchboard.protocol import pb
 from switchboard.protocol.connection import Connection, FrameReceived, Role, State
 from switchboard.protocol.frames import FrameType, encode
 from switchboard.protocol.framing import HEARTBEAT
+from switchboard.ratelimit import TokenBucket
 
 if TYPE_CHECKING:
     from switchboard.gateway.gateway import Gateway
@@ -32,6 +34,13 @@ logger = logging.getLogger("switchboard.gateway")
 MAX_QUEUED_FRAMES = 256
 """Inbound frames waiting for the logic layer before the session stops reading."""
 
+PAUSE_QUEUE = 1
+"""Reading paused: too many frames wait for the logic layer."""
+PAUSE_RATE = 2
+"""Reading paused: the connection exceeded its frame or byte rate."""
+PAUSE_DRAIN = 4
+"""Reading paused for good: the gateway is draining."""
+
 
 class Session:
     """Gateway state of one connection; subclasses bind it to a transport."""
@@ -39,7 +48,9 @@ class Session:
     __slots__ = (
         "_held_in",
         "_held_out",
+        "_pauses",
         "_queue",
+        "_rates",
         "_worker",
         "closed",
         "connection_id",
@@ -70,6 +81,8 @@ class Session:
         self._worker: asyncio.Task[None] | None = None
         self._held_in: list[FrameReceived] | None = None
         self._held_out: list[bytes] | None = None
+        self._pauses = 0
+        self._rates: tuple[TokenBucket, TokenBucket] | None = None
 
     # Transport hooks.
 
@@ -84,6 +97,20 @@ class Session:
 
     def set_reading(self, enabled: bool) -> None:
         raise NotImplementedError
+
+    def pause(self, reason: int) -> None:
+        """Stop reading for ``reason`` (one of the PAUSE_* flags)."""
+        if not self._pauses:
+            self.set_reading(False)
+        self._pauses |= reason
+
+    def resume(self, reason: int) -> None:
+        """Lift the pause for ``reason``; reading resumes when none is left."""
+        if not self._pauses & reason:
+            return
+        self._pauses &= ~reason
+        if not self._pauses and not self.closed:
+            self.set_reading(True)
 
     # Inbound.
 
@@ -133,11 +160,31 @@ class Session:
             return
         if self.authenticated:
             self.gateway.wheel.touch(self.connection_id, self.timeout_ticks())
+        self._limit_rate(len(events), len(data))
         for event in events:
             if isinstance(event, FrameReceived):
                 self._receive_frame(event)
             else:
                 self.write(HEARTBEAT)
+
+    def _limit_rate(self, frames: int, size: int) -> None:
+        # Spending into debt and pausing until it is paid back slows a fast
+        # client to the configured rates without failing any of its frames.
+        settings = self.gateway.settings
+        if settings.frame_rate <= 0 or self._pauses & PAUSE_RATE:
+            return
+        now = time.monotonic()
+        if self._rates is None:
+            self._rates = (
+                TokenBucket(settings.frame_rate, settings.frame_rate, now),
+                TokenBucket(settings.byte_rate, settings.byte_rate, now),
+            )
+        frame_bucket, byte_bucket = self._rates
+        delay = max(frame_bucket.debit(now, frames), byte_bucket.debit(now, size))
+        if delay > 0:
+            self.pause(PAUSE_RATE)
+            loop = asyncio.get_running_loop()
+            loop.call_later(delay, self.resume, PAUSE_RATE)
 
     def _receive_frame(self, event: FrameReceived) -> None:
         # Until Connected is sent, every frame after Connect waits, including
@@ -193,7 +240,7 @@ class Session:
         if self._worker is None:
             self._worker = asyncio.create_task(self._forward())
         if len(self._queue) > MAX_QUEUED_FRAMES:
-            self.set_reading(False)
+            self.pause(PAUSE_QUEUE)
 
     async def _forward(self) -> None:
         # Frames go to the logic layer one at a time, so they keep their order.
@@ -203,7 +250,7 @@ class Session:
             while queue and not self.closed:
                 await bus.publish_inbound(queue.popleft())
                 if len(queue) == MAX_QUEUED_FRAMES // 2:
-                    self.set_reading(True)
+                    self.resume(PAUSE_QUEUE)
         except Exception:
             logger.exception("forwarding a frame failed conn=%d", self.connection_id)
             self.send_and_close(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import re
 import secrets
 import time
@@ -18,8 +19,10 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from switchboard.config import Settings
 from switchboard.errors import ErrorCode, RequestError
 from switchboard.ids import DeviceId, UserId
+from switchboard.ratelimit import KeyedLimiter
 from switchboard.store.base import NameTaken, Session, Store, User
 
 __all__ = ["PLATFORMS", "AuthService", "LoginResult", "token_digest"]
@@ -60,10 +63,19 @@ class LoginResult:
 class AuthService:
     """Creates accounts, logs devices in and out, and checks tokens."""
 
-    def __init__(self, store: Store, token_ttl: int) -> None:
+    def __init__(self, store: Store, settings: Settings) -> None:
         self._store = store
-        self._token_ttl_ms = token_ttl * 1000
+        self._token_ttl_ms = settings.token_ttl * 1000
         self._hasher = PasswordHasher()
+        window = settings.login_failure_window
+        per_account = settings.login_failures_per_account
+        per_ip = settings.login_failures_per_ip
+        self._failures_by_name: KeyedLimiter[str] = KeyedLimiter(
+            per_account / window if per_account else 0, max(per_account, 1)
+        )
+        self._failures_by_ip: KeyedLimiter[str] = KeyedLimiter(
+            per_ip / window if per_ip else 0, max(per_ip, 1)
+        )
 
     async def create_account(self, name: str, password: str) -> User:
         """Insert an account. Raises RequestError for an invalid or taken name."""
@@ -80,14 +92,22 @@ class AuthService:
         return user
 
     async def login(
-        self, name: str, password: str, device: str, platform: str
+        self, name: str, password: str, device: str, platform: str, peer: str = ""
     ) -> LoginResult:
-        """Check the password and issue a token bound to ``device``."""
+        """Check the password and issue a token bound to ``device``.
+
+        Too many failed logins for ``name`` or from the address ``peer`` make
+        further attempts fail with RATE_LIMITED, before any password check.
+        """
         _check_device(device)
         platform_number = _platform_number(platform)
+        self._check_failures(name, peer)
         user = await self._store.get_user_by_name(name)
         if user is None or not await self._verify(user, password):
-            logger.info("login failed name=%s device=%s", name, device)
+            now = time.monotonic()
+            self._failures_by_name.take(name, now)
+            self._failures_by_ip.take(peer, now)
+            logger.info("login failed name=%s device=%s peer=%s", name, device, peer)
             raise RequestError(ErrorCode.UNAUTHORIZED, "invalid name or password")
         token = secrets.token_urlsafe(32)
         created = now_ms()
@@ -102,6 +122,23 @@ class AuthService:
         await self._store.create_session(session)
         logger.info("login user=%d device=%s platform=%s", user.id, device, platform)
         return LoginResult(token, session)
+
+    def _check_failures(self, name: str, peer: str) -> None:
+        now = time.monotonic()
+        wait = max(
+            self._failures_by_name.wait(name, now),
+            self._failures_by_ip.wait(peer, now),
+        )
+        if wait > 0:
+            logger.warning(
+                "login rejected name=%s peer=%s: too many failures", name, peer
+            )
+            raise RequestError(
+                ErrorCode.RATE_LIMITED,
+                "too many failed logins for this account or address; try again"
+                " after retry_after",
+                retry_after_ms=math.ceil(wait * 1000),
+            )
 
     async def _verify(self, user: User, password: str) -> bool:
         try:

@@ -12,7 +12,10 @@ deduplicated and devices catch up by sync on reconnect.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from time import time_ns
 from typing import Any
@@ -35,6 +38,7 @@ from switchboard.logic.routing import RoutingTable
 from switchboard.logs import RateLimitedLog
 from switchboard.protocol import pb
 from switchboard.protocol.frames import PROTOCOL_VERSION, FrameType, encode
+from switchboard.ratelimit import KeyedLimiter
 from switchboard.store.base import InboxEntry, InboxPage, Store, StoredMessage
 
 __all__ = ["ChatService", "to_wire_message"]
@@ -108,6 +112,11 @@ class ChatService:
         self._known_users: set[UserId] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight: dict[Endpoint, asyncio.Semaphore] = {}
+        self._send_limiter: KeyedLimiter[UserId] = KeyedLimiter(
+            settings.send_rate, settings.send_burst
+        )
+        self._rate_rejected: dict[Endpoint, list[int]] = {}
+        """Client ids rejected by the rate limit and not stored yet, ascending."""
         self._rejections = RateLimitedLog(logger)
         self._handlers: dict[int, Handler] = {
             FrameType.CONNECT: self._on_connect,
@@ -221,6 +230,7 @@ class ChatService:
         send = pb.Send.FromString(item.payload)
         try:
             await self._check_send(send)
+            self._check_rate(item, send.client_id)
         except RequestError as exc:
             self._reject(item, exc, send.client_id)
             return
@@ -264,6 +274,43 @@ class ChatService:
                     f"text body is not valid UTF-8 at byte {exc.start}",
                 ) from exc
         await self._check_recipient(UserId(send.to))
+
+    def _check_rate(self, item: Inbound, client_id: int) -> None:
+        """Apply the per-user send rate; raise RATE_LIMITED when it is exceeded.
+
+        While a connection has a rejected Send outstanding, every Send with a
+        higher client id is rejected too, until the lower one is sent again
+        and stored. So rate limiting never reorders a connection's messages,
+        whatever order the client retries in.
+        """
+        if not self._send_limiter.enabled:
+            return
+        rejected = self._rate_rejected.get(item.endpoint)
+        if rejected and client_id > rejected[0]:
+            wait = 1 / self._send_limiter.rate
+        else:
+            wait = self._send_limiter.take(item.user_id, time.monotonic())
+            if wait == 0.0:
+                if rejected and rejected[0] == client_id:
+                    rejected.pop(0)
+                return
+        if rejected is None:
+            rejected = self._rate_rejected[item.endpoint] = []
+        index = bisect.bisect_left(rejected, client_id)
+        if index == len(rejected) or rejected[index] != client_id:
+            if len(rejected) >= MAX_IN_FLIGHT * 4:
+                raise RequestError(
+                    ErrorCode.PROTOCOL_ERROR,
+                    "too many rate-limited messages were never sent again;"
+                    " resend rejected messages in client id order",
+                )
+            rejected.insert(index, client_id)
+        raise RequestError(
+            ErrorCode.RATE_LIMITED,
+            f"more than {self._settings.send_rate:g} messages per second;"
+            " send again after retry_after",
+            retry_after_ms=max(1, math.ceil(wait * 1000)),
+        )
 
     async def _check_recipient(self, user_id: UserId) -> None:
         if user_id in self._known_users:
@@ -345,6 +392,7 @@ class ChatService:
 
     async def _on_closed(self, item: Inbound) -> None:
         self._in_flight.pop(item.endpoint, None)
+        self._rate_rejected.pop(item.endpoint, None)
         await self._routing.remove(item.user_id, item.device, item.endpoint)
 
     # Closing connections from the logic side.
