@@ -8,6 +8,8 @@ import time
 import httpx
 import pytest
 
+from switchboard.protocol import pb
+from switchboard.protocol.frames import FrameType
 from tests.support.rawclient import RawClient, create_user
 from tests.support.server import ServerProcess
 
@@ -191,3 +193,62 @@ def test_slow_request_head_is_closed_at_deadline(raw_server: ServerProcess) -> N
     finally:
         sock.close()
     assert httpx.get(raw_server.base_url + "/healthz").status_code == 200
+
+
+def test_send_over_http_is_delivered_and_deduplicated(
+    raw_server: ServerProcess,
+) -> None:
+    _, ann = create_user(raw_server.base_url, "ann")
+    bob_id, bob = create_user(raw_server.base_url, "bob")
+    receiver = RawClient(raw_server.tcp_address)
+    receiver.connect(bob)
+    ann_device = RawClient(raw_server.tcp_address)
+    ann_device.connect(ann)
+    headers = {"Authorization": f"Bearer {ann}"}
+    request = {"to": "bob", "text": "over http", "client_id": 5}
+    first = httpx.post(
+        raw_server.base_url + "/v1/messages", json=request, headers=headers
+    )
+    assert first.status_code == 201
+    body = first.json()
+    assert body["client_id"] == 5
+    assert body["seq"] == 1
+    assert body["duplicate"] is False
+    again = httpx.post(
+        raw_server.base_url + "/v1/messages", json=request, headers=headers
+    )
+    assert again.json() == {**body, "duplicate": True}
+    # Both the recipient and the sender's connected device get it, once.
+    for client, seq in ((receiver, 1), (ann_device, 1)):
+        message = client.expect(FrameType.MESSAGE)
+        assert isinstance(message, pb.Message)
+        assert (message.seq, message.body, message.recipient) == (
+            seq,
+            b"over http",
+            bob_id,
+        )
+        client.send_bytes(b"\x00")
+        assert client.receive() is None
+        assert client.pending == []
+
+
+@pytest.mark.parametrize(
+    ("request_body", "status", "code"),
+    [
+        ({"to": "zed", "text": "x", "client_id": 1}, 404, "user_not_found"),
+        ({"to": "bob", "text": "x", "client_id": 0}, 422, "invalid_request"),
+        ({"to": "bob", "text": "x" * 20_000, "client_id": 1}, 400, "invalid_message"),
+        ({"to": "bob", "client_id": 1}, 422, "invalid_request"),
+    ],
+)
+def test_send_over_http_rejects_bad_input(
+    raw_server: ServerProcess, request_body: dict[str, object], status: int, code: str
+) -> None:
+    _, ann = create_user(raw_server.base_url, "ann")
+    create_user(raw_server.base_url, "bob")
+    response = httpx.post(
+        raw_server.base_url + "/v1/messages",
+        json=request_body,
+        headers={"Authorization": f"Bearer {ann}"},
+    )
+    assert error_of(response)[:2] == (status, code)

@@ -185,3 +185,25 @@ def test_fast_reader_is_slowed_not_dropped(limited_server: ServerProcess) -> Non
     elapsed = time.monotonic() - started
     # About 150 frames over the first second's allowance, at 50 per second.
     assert 2.0 <= elapsed <= 6.0
+
+
+def test_send_rate_applies_to_http_sends(limited_server: ServerProcess) -> None:
+    _, ann = create_user(limited_server.base_url, "ann")
+    bob_id, _ = create_user(limited_server.base_url, "bob")
+    client = RawClient(limited_server.tcp_address)
+    client.connect(ann)
+    for client_id in range(1, 4):
+        client.send(pb.Send(to=bob_id, client_id=client_id, body=b"t"))
+    assert all(isinstance(r, pb.SendAck) for r in collect(client, 3))
+    statuses = []
+    for client_id in range(4, 8):
+        response = httpx.post(
+            limited_server.base_url + "/v1/messages",
+            json={"to": "bob", "text": "h", "client_id": client_id},
+            headers={"Authorization": f"Bearer {ann}"},
+        )
+        statuses.append(response.status_code)
+        if response.status_code == 429:
+            assert response.json()["error"]["code"] == "rate_limited"
+            assert int(response.headers["Retry-After"]) >= 1
+    assert statuses == [201, 201, 429, 429]

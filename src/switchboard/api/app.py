@@ -23,6 +23,7 @@ from switchboard.gateway.websocket import serve_websocket
 from switchboard.ids import MessageId, UserId
 from switchboard.logic.auth import AuthService
 from switchboard.logic.chat import ChatService
+from switchboard.protocol import pb
 from switchboard.store.base import Session, Store, StoredMessage
 
 __all__ = ["Services", "create_app"]
@@ -87,6 +88,24 @@ class LoginResponse(BaseModel):
     user_id: int
     device: str
     expires_at: int = Field(description="Milliseconds since the Unix epoch")
+
+
+class SendRequest(BaseModel):
+    to: str = Field(description="Recipient's user name")
+    text: str = Field(description="UTF-8 text of the message")
+    client_id: int = Field(
+        ge=1,
+        le=2**63 - 1,
+        description="Sender-chosen id, unique per device; a retry reuses it",
+    )
+
+
+class SendResponse(BaseModel):
+    id: int
+    seq: int = Field(description="The message's sequence in the sender's inbox")
+    client_id: int
+    sent_at: int = Field(description="Milliseconds since the Unix epoch")
+    duplicate: bool = Field(description="True when this client_id was sent before")
 
 
 class UsersResponse(BaseModel):
@@ -171,6 +190,29 @@ def create_app(services: Services) -> FastAPI:
             session.user_id, session.device, ErrorCode.TOKEN_REVOKED, "logged out"
         )
         return Response(status_code=204)
+
+    @app.post("/v1/messages", status_code=201, response_model=SendResponse)
+    async def send_message(body: SendRequest, session: CurrentSession) -> SendResponse:
+        """Send a text message as the token's user and device.
+
+        The same per-user rate limit and deduplication apply as on sockets.
+        """
+        recipient = await services.store.get_user_by_name(body.to)
+        if recipient is None:
+            raise ApiError(404, "user_not_found", f"no user named {body.to[:40]!r}")
+        send = pb.Send(
+            to=recipient.id, client_id=body.client_id, body=body.text.encode()
+        )
+        result = await services.chat.send_from_api(
+            session.user_id, session.device, send
+        )
+        return SendResponse(
+            id=result.message.id,
+            seq=result.sender_seq,
+            client_id=body.client_id,
+            sent_at=result.message.sent_at,
+            duplicate=result.duplicate,
+        )
 
     @app.get("/v1/users/{name}", response_model=AccountResponse)
     async def get_user(name: str, session: CurrentSession) -> AccountResponse:

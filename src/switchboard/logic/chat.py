@@ -39,7 +39,13 @@ from switchboard.logs import RateLimitedLog
 from switchboard.protocol import pb
 from switchboard.protocol.frames import PROTOCOL_VERSION, FrameType, encode
 from switchboard.ratelimit import KeyedLimiter
-from switchboard.store.base import InboxEntry, InboxPage, Store, StoredMessage
+from switchboard.store.base import (
+    AppendResult,
+    InboxEntry,
+    InboxPage,
+    Store,
+    StoredMessage,
+)
 
 __all__ = ["ChatService", "to_wire_message"]
 
@@ -323,14 +329,8 @@ class ChatService:
 
     async def _store_and_deliver(self, item: Inbound, send: pb.Send) -> None:
         try:
-            result = await self._store.append_message(
-                sender=item.user_id,
-                device=item.device,
-                client_id=ClientMessageId(send.client_id),
-                recipient=UserId(send.to),
-                content_type=send.content_type,
-                body=send.body,
-                sent_at=_now_ms(),
+            result = await self.store_and_deliver(
+                item.user_id, item.device, send, origin=item.endpoint
             )
         except Exception:
             logger.exception(
@@ -352,13 +352,54 @@ class ChatService:
             sent_at=message.sent_at,
         )
         self._bus.publish_outbound(Outbound(item.endpoint, encode(ack)))
+
+    async def store_and_deliver(
+        self,
+        sender: UserId,
+        device: DeviceId,
+        send: pb.Send,
+        origin: Endpoint | None = None,
+    ) -> AppendResult:
+        """Store a validated Send and push it to every online device concerned.
+
+        ``origin``, the connection the Send came from, gets no push: it gets
+        the SendAck. A duplicate is not pushed again.
+        """
+        result = await self._store.append_message(
+            sender=sender,
+            device=device,
+            client_id=ClientMessageId(send.client_id),
+            recipient=UserId(send.to),
+            content_type=send.content_type,
+            body=send.body,
+            sent_at=_now_ms(),
+        )
         if result.duplicate:
-            return
+            return result
+        message = result.message
         await self._deliver(message, message.recipient, result.recipient_seq, None)
         if message.sender != message.recipient:
-            await self._deliver(
-                message, message.sender, result.sender_seq, item.endpoint
+            await self._deliver(message, message.sender, result.sender_seq, origin)
+        return result
+
+    async def send_from_api(
+        self, sender: UserId, device: DeviceId, send: pb.Send
+    ) -> AppendResult:
+        """Validate, rate-limit, store and deliver a Send made over HTTP.
+
+        Raises RequestError like the socket path: INVALID_MESSAGE,
+        UNKNOWN_RECIPIENT or RATE_LIMITED.
+        """
+        await self._check_send(send)
+        wait = self._send_limiter.take(sender, time.monotonic())
+        if wait > 0:
+            raise RequestError(
+                ErrorCode.RATE_LIMITED,
+                f"more than {self._settings.send_rate:g} messages per second;"
+                " send again after retry_after",
+                retry_after_ms=max(1, math.ceil(wait * 1000)),
             )
+        return await self.store_and_deliver(sender, device, send)
 
     async def _deliver(
         self,
