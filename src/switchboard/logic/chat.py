@@ -34,6 +34,7 @@ from switchboard.config import Settings
 from switchboard.errors import ErrorCode, RequestError
 from switchboard.ids import ClientMessageId, DeviceId, Seq, UserId
 from switchboard.logic.auth import AuthService
+from switchboard.logic.content import validate_body
 from switchboard.logic.routing import RoutingTable
 from switchboard.logs import RateLimitedLog
 from switchboard.protocol import pb
@@ -271,14 +272,7 @@ class ChatService:
                 f"body of {len(send.body)} bytes exceeds the limit of"
                 f" {self._settings.max_body_size} bytes",
             )
-        if send.content_type == 0:
-            try:
-                send.body.decode()
-            except UnicodeDecodeError as exc:
-                raise RequestError(
-                    ErrorCode.INVALID_MESSAGE,
-                    f"text body is not valid UTF-8 at byte {exc.start}",
-                ) from exc
+        validate_body(send.content_type, send.body)
         await self._check_recipient(UserId(send.to))
 
     def _check_rate(self, item: Inbound, client_id: int) -> None:
