@@ -79,6 +79,11 @@ class Settings:
     sync_page: int = 100
     """Messages per sync page when the client asks for no limit."""
     max_sync_page: int = 1000
+    max_group_size: int = 10_000
+    """Most members a group may have."""
+    large_group_threshold: int = 500
+    """Most members a group may have while groups copy each message into every
+    member's inbox; larger groups are rejected until fan-out on read exists."""
 
     token_ttl: int = 30 * 24 * 3600
     """Lifetime of a login token."""
@@ -87,6 +92,13 @@ class Settings:
     drain_window: float = 5.0
     """On shutdown, each client gets a Reconnect delay drawn from this window."""
     log_level: str = "info"
+    media_max_size: int = 100 * 1024 * 1024
+    """Largest file accepted by POST /v1/media, in bytes."""
+    media_url_ttl: int = 3600
+    """Lifetime of a signed media download URL, in seconds."""
+    media_max_image_pixels: int = 89_478_485
+    """Images with more pixels are rejected as invalid, which stops
+    decompression bombs. The default is Pillow's own limit."""
 
     def apply_environ(self, environ: Mapping[str, str]) -> None:
         """Override fields from ``SWITCHBOARD_<FIELD>`` variables.

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import NewType
 
-__all__ = ["ClientMessageId", "ConnectionId", "DeviceId", "MessageId", "Seq", "UserId"]
+__all__ = [
+    "ClientMessageId",
+    "ConnectionId",
+    "DeviceId",
+    "GroupId",
+    "MessageId",
+    "Seq",
+    "UserId",
+]
 
 UserId = NewType("UserId", int)
 """Account id, assigned by the store, never reused."""
@@ -17,6 +25,9 @@ MessageId = NewType("MessageId", int)
 
 Seq = NewType("Seq", int)
 """Position in one user's inbox: gapless, strictly increasing from 1."""
+
+GroupId = NewType("GroupId", int)
+"""Group id, assigned by the store, never reused."""
 
 ClientMessageId = NewType("ClientMessageId", int)
 """Per-device message number chosen by the sender; resends reuse it."""

@@ -12,7 +12,7 @@ import pytest
 
 from switchboard.ids import ClientMessageId, DeviceId, MessageId, Seq, UserId
 from switchboard.store.base import AppendResult, NameTaken, StoreError, User
-from switchboard.store.migrations import SCHEMA_VERSION
+from switchboard.store.migrations import MIGRATIONS, SCHEMA_VERSION
 from switchboard.store.sqlite import SqliteStore
 
 PHONE = DeviceId("phone")
@@ -371,3 +371,35 @@ async def test_negative_limit_raises(sqlite_store: SqliteStore) -> None:
         await sqlite_store.read_inbox(alice.id, Seq(0), -1)
     with pytest.raises(ValueError, match="limit -2"):
         await sqlite_store.read_conversation(alice.id, alice.id, None, -2)
+
+
+# Upgrading a version 1 database.
+
+
+async def test_upgrade_keeps_direct_messages(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO users VALUES (1, 'alice', 'h', 1), (2, 'bob', 'h', 1)")
+    conn.execute(
+        "INSERT INTO messages VALUES (7, 1, 'phone', 1, 2, 1, 2, 0, x'6869', 5, 1, 1)"
+    )
+    conn.execute("INSERT INTO inbox VALUES (1, 1, 7), (2, 1, 7)")
+    conn.execute("INSERT INTO inbox_heads VALUES (1, 1), (2, 1)")
+    conn.close()
+
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        page = await store.read_inbox(UserId(2), Seq(0), 10)
+        assert [e.message.body for e in page.entries] == [b"hi"]
+        assert page.entries[0].message.group_id is None
+        result = await store.append_message(
+            UserId(1), PHONE, ClientMessageId(2), UserId(2), 0, b"again", 6
+        )
+        assert result.message.id == 8
+        assert result.recipient_seq == 2
+    finally:
+        await store.close()

@@ -23,6 +23,7 @@ SHORT_TIMEOUTS = {
     "SWITCHBOARD_MAX_BODY_SIZE": "3800",
     "SWITCHBOARD_OUTBOUND_LIMIT": "65536",
     "SWITCHBOARD_SEND_RATE": "0",
+    "SWITCHBOARD_FRAME_RATE": "0",
 }
 
 
@@ -38,7 +39,7 @@ def raw_server(tmp_path: Path) -> Iterator[ServerProcess]:
 
     Heartbeat 2 s (so a 3 s timeout), auth timeout 2 s, frames up to 4096
     bytes, bodies up to 3800 bytes, 64 KiB of unread output per client, and
-    no send rate limit, so tests can pipeline hundreds of messages.
+    no send or read rate limits, so tests can pipeline thousands of frames.
     """
     server = ServerProcess(tmp_path / "data", tmp_path / "server.log", SHORT_TIMEOUTS)
     server.start()

@@ -48,6 +48,7 @@ class RawClient:
         self.sock = socket.socket()
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.timeout = timeout
         self.sock.settimeout(timeout)
         _open.append(self)
         self.sock.connect(address)
@@ -56,10 +57,12 @@ class RawClient:
         self.heartbeats = 0
 
     def send_bytes(self, data: bytes) -> None:
+        # receive() shortens the timeout; writes get the full one back.
+        self.sock.settimeout(self.timeout)
         self.sock.sendall(data)
 
     def send(self, message: ProtobufMessage) -> None:
-        self.sock.sendall(self.protocol.send(message))
+        self.send_bytes(self.protocol.send(message))
 
     def connect(
         self, token: str, device: str = "dev1", last_seq: int = 0

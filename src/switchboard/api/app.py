@@ -274,6 +274,10 @@ def create_app(services: Services) -> FastAPI:
             "max_heartbeat": settings.max_heartbeat,
         }
 
+    from switchboard.api import groups  # imports this module, so not at the top
+
+    app.include_router(groups.router)
+
     @app.websocket("/v1/ws")
     async def websocket(websocket: WebSocket) -> None:
         await serve_websocket(services.gateway, websocket)

@@ -17,6 +17,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from time import time_ns
 from typing import Any
 
@@ -32,7 +33,7 @@ from switchboard.bus.base import (
 )
 from switchboard.config import Settings
 from switchboard.errors import ErrorCode, RequestError
-from switchboard.ids import ClientMessageId, DeviceId, Seq, UserId
+from switchboard.ids import ClientMessageId, DeviceId, GroupId, Seq, UserId
 from switchboard.logic.auth import AuthService
 from switchboard.logic.content import validate_body
 from switchboard.logic.routing import RoutingTable
@@ -41,14 +42,20 @@ from switchboard.protocol import pb
 from switchboard.protocol.frames import PROTOCOL_VERSION, FrameType, encode
 from switchboard.ratelimit import KeyedLimiter
 from switchboard.store.base import (
-    AppendResult,
+    GroupAppendResult,
+    GroupNotFound,
     InboxEntry,
     InboxPage,
+    InvalidMention,
+    NotMember,
     Store,
     StoredMessage,
 )
 
-__all__ = ["ChatService", "to_wire_message"]
+__all__ = ["ChatService", "SendResult", "to_wire_message"]
+
+SYSTEM_CONTENT_TYPE = 2
+"""Content type of the server's group notices; clients may not send it."""
 
 SYNC_FRAME_OVERHEAD = 64
 """Bytes reserved in a Connected or SyncResponse frame besides its messages."""
@@ -75,7 +82,18 @@ def to_wire_message(entry: InboxEntry) -> pb.Message:
         body=message.body,
         content_type=message.content_type,
         sent_at=message.sent_at,
+        group=message.group_id or 0,
+        mentions=message.mentions,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """The stored message of a Send and its place in the sender's inbox."""
+
+    message: StoredMessage
+    sender_seq: Seq
+    duplicate: bool
 
 
 def _sync_response(after_seq: int, page: InboxPage, max_bytes: int) -> pb.SyncResponse:
@@ -273,7 +291,14 @@ class ChatService:
                 f" {self._settings.max_body_size} bytes",
             )
         validate_body(send.content_type, send.body)
-        await self._check_recipient(UserId(send.to))
+        if send.group:
+            _check_group_send(send)
+        else:
+            if send.mentions:
+                raise RequestError(
+                    ErrorCode.INVALID_MESSAGE, "mentions are only for group messages"
+                )
+            await self._check_recipient(UserId(send.to))
 
     def _check_rate(self, item: Inbound, client_id: int) -> None:
         """Apply the per-user send rate; raise RATE_LIMITED when it is exceeded.
@@ -326,6 +351,9 @@ class ChatService:
             result = await self.store_and_deliver(
                 item.user_id, item.device, send, origin=item.endpoint
             )
+        except RequestError as exc:
+            self._reject(item, exc, send.client_id)
+            return
         except Exception:
             logger.exception(
                 "storing a message failed user=%d device=%s client_id=%d",
@@ -353,12 +381,24 @@ class ChatService:
         device: DeviceId,
         send: pb.Send,
         origin: Endpoint | None = None,
-    ) -> AppendResult:
+    ) -> SendResult:
         """Store a validated Send and push it to every online device concerned.
 
         ``origin``, the connection the Send came from, gets no push: it gets
-        the SendAck. A duplicate is not pushed again.
+        the SendAck. A duplicate is not pushed again. Raises RequestError
+        NOT_A_MEMBER, GROUP_NOT_FOUND or INVALID_MESSAGE (a mention of a
+        non-member) for a group Send the store rejects.
         """
+        if send.group:
+            group_result = await self._append_group_message(sender, device, send)
+            if not group_result.duplicate:
+                await self.deliver_group(group_result, origin)
+            return SendResult(
+                group_result.message,
+                group_result.seqs[sender],
+                group_result.duplicate,
+            )
+
         result = await self._store.append_message(
             sender=sender,
             device=device,
@@ -368,17 +408,55 @@ class ChatService:
             body=send.body,
             sent_at=_now_ms(),
         )
-        if result.duplicate:
-            return result
         message = result.message
-        await self._deliver(message, message.recipient, result.recipient_seq, None)
-        if message.sender != message.recipient:
-            await self._deliver(message, message.sender, result.sender_seq, origin)
-        return result
+        if not result.duplicate:
+            await self._deliver(message, message.recipient, result.recipient_seq, None)
+            if message.sender != message.recipient:
+                await self._deliver(message, message.sender, result.sender_seq, origin)
+        return SendResult(message, result.sender_seq, result.duplicate)
+
+    async def _append_group_message(
+        self, sender: UserId, device: DeviceId, send: pb.Send
+    ) -> GroupAppendResult:
+        group_id = GroupId(send.group)
+        try:
+            return await self._store.append_group_message(
+                sender=sender,
+                device=device,
+                client_id=ClientMessageId(send.client_id),
+                group_id=group_id,
+                content_type=send.content_type,
+                body=send.body,
+                sent_at=_now_ms(),
+                mentions=[UserId(user_id) for user_id in send.mentions],
+            )
+        except GroupNotFound as exc:
+            raise RequestError(
+                ErrorCode.GROUP_NOT_FOUND, f"no group with id {group_id}"
+            ) from exc
+        except NotMember as exc:
+            raise RequestError(
+                ErrorCode.NOT_A_MEMBER,
+                f"user {sender} is not a member of group {group_id}",
+            ) from exc
+        except InvalidMention as exc:
+            raise RequestError(ErrorCode.INVALID_MESSAGE, str(exc)) from exc
+
+    async def deliver_group(
+        self, result: GroupAppendResult, origin: Endpoint | None
+    ) -> None:
+        """Push a stored group message to every online device of its members.
+
+        Each member's entry has its own seq, so the Message frame is encoded
+        once per member. Encoding it once for the whole group needs a group
+        timeline with one sequence for all members (fan-out on read).
+        """
+        for user_id, seq in result.seqs.items():
+            await self._deliver(result.message, user_id, seq, origin)
 
     async def send_from_api(
         self, sender: UserId, device: DeviceId, send: pb.Send
-    ) -> AppendResult:
+    ) -> SendResult:
         """Validate, rate-limit, store and deliver a Send made over HTTP.
 
         Raises RequestError like the socket path: INVALID_MESSAGE,
@@ -473,6 +551,20 @@ class ChatService:
         action = Action.CLOSE if fatal else Action.NONE
         self._bus.publish_outbound(
             Outbound(item.endpoint, encode(error), action, reason=exc.code.name.lower())
+        )
+
+
+def _check_group_send(send: pb.Send) -> None:
+    if send.to:
+        raise RequestError(
+            ErrorCode.INVALID_MESSAGE,
+            f"a group message has to 0, not {send.to}; set either to or group",
+        )
+    if send.content_type == SYSTEM_CONTENT_TYPE:
+        raise RequestError(
+            ErrorCode.INVALID_MESSAGE,
+            f"content type {SYSTEM_CONTENT_TYPE} is reserved for the server's"
+            " group notices",
         )
 
 

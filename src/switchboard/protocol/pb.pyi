@@ -59,16 +59,20 @@ class Connected(_message.Message):
     def __init__(self, user_id: _Optional[int] = ..., heartbeat: _Optional[int] = ..., max_heartbeat: _Optional[int] = ..., head_seq: _Optional[int] = ..., sync: _Optional[_Union[SyncResponse, _Mapping]] = ..., last_client_id: _Optional[int] = ..., server_time: _Optional[int] = ...) -> None: ...
 
 class Send(_message.Message):
-    __slots__ = ("to", "client_id", "body", "content_type")
+    __slots__ = ("to", "client_id", "body", "content_type", "group", "mentions")
     TO_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     BODY_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    MENTIONS_FIELD_NUMBER: _ClassVar[int]
     to: int
     client_id: int
     body: bytes
     content_type: int
-    def __init__(self, to: _Optional[int] = ..., client_id: _Optional[int] = ..., body: _Optional[bytes] = ..., content_type: _Optional[int] = ...) -> None: ...
+    group: int
+    mentions: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, to: _Optional[int] = ..., client_id: _Optional[int] = ..., body: _Optional[bytes] = ..., content_type: _Optional[int] = ..., group: _Optional[int] = ..., mentions: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class SendAck(_message.Message):
     __slots__ = ("client_id", "seq", "id", "sent_at")
@@ -83,7 +87,7 @@ class SendAck(_message.Message):
     def __init__(self, client_id: _Optional[int] = ..., seq: _Optional[int] = ..., id: _Optional[int] = ..., sent_at: _Optional[int] = ...) -> None: ...
 
 class Message(_message.Message):
-    __slots__ = ("seq", "id", "sender", "recipient", "body", "content_type", "sent_at")
+    __slots__ = ("seq", "id", "sender", "recipient", "body", "content_type", "sent_at", "group", "mentions")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     SENDER_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +95,8 @@ class Message(_message.Message):
     BODY_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     SENT_AT_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    MENTIONS_FIELD_NUMBER: _ClassVar[int]
     seq: int
     id: int
     sender: int
@@ -98,7 +104,9 @@ class Message(_message.Message):
     body: bytes
     content_type: int
     sent_at: int
-    def __init__(self, seq: _Optional[int] = ..., id: _Optional[int] = ..., sender: _Optional[int] = ..., recipient: _Optional[int] = ..., body: _Optional[bytes] = ..., content_type: _Optional[int] = ..., sent_at: _Optional[int] = ...) -> None: ...
+    group: int
+    mentions: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, seq: _Optional[int] = ..., id: _Optional[int] = ..., sender: _Optional[int] = ..., recipient: _Optional[int] = ..., body: _Optional[bytes] = ..., content_type: _Optional[int] = ..., sent_at: _Optional[int] = ..., group: _Optional[int] = ..., mentions: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class SyncRequest(_message.Message):
     __slots__ = ("after_seq", "limit")

@@ -1,4 +1,4 @@
-"""Storage interface: accounts, sessions, devices, messages and inboxes.
+"""Storage interface: accounts, sessions, devices, messages, inboxes and groups.
 
 Every implementation passes the conformance suite in tests/store/. Times are
 milliseconds since the Unix epoch. Each user's inbox sequence starts at 1 and
@@ -8,17 +8,37 @@ is gapless and strictly increasing.
 from __future__ import annotations
 
 import abc
+import enum
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from switchboard.errors import SwitchboardError
-from switchboard.ids import ClientMessageId, DeviceId, MessageId, Seq, UserId
+from switchboard.ids import (
+    ClientMessageId,
+    DeviceId,
+    GroupId,
+    MessageId,
+    Seq,
+    UserId,
+)
 
 __all__ = [
+    "AlreadyMember",
     "AppendResult",
     "DeviceState",
+    "Group",
+    "GroupAppendResult",
+    "GroupChange",
+    "GroupFull",
+    "GroupNotFound",
+    "GroupNotice",
     "InboxEntry",
     "InboxPage",
+    "InvalidMention",
+    "Member",
     "NameTaken",
+    "NotMember",
+    "Role",
     "Session",
     "Store",
     "StoreError",
@@ -33,6 +53,50 @@ class StoreError(SwitchboardError):
 
 class NameTaken(StoreError):
     """An account with this name already exists."""
+
+
+class GroupNotFound(StoreError):
+    """No group with this id exists."""
+
+
+class NotMember(StoreError):
+    """The user is not a member of the group."""
+
+    def __init__(self, group_id: GroupId, user_id: UserId) -> None:
+        super().__init__(f"user {user_id} is not a member of group {group_id}")
+        self.group_id = group_id
+        self.user_id = user_id
+
+
+class AlreadyMember(StoreError):
+    """A user to add is a member of the group already."""
+
+    def __init__(self, group_id: GroupId, user_id: UserId) -> None:
+        super().__init__(f"user {user_id} is a member of group {group_id} already")
+        self.group_id = group_id
+        self.user_id = user_id
+
+
+class GroupFull(StoreError):
+    """Adding the users would take the group above its maximum size."""
+
+    def __init__(self, group_id: GroupId, size: int, max_members: int) -> None:
+        super().__init__(
+            f"group {group_id} would have {size} members; the maximum is {max_members}"
+        )
+        self.size = size
+        self.max_members = max_members
+
+
+class InvalidMention(StoreError):
+    """A message mentions a user who is not a member of its group."""
+
+    def __init__(self, group_id: GroupId, user_id: UserId) -> None:
+        super().__init__(
+            f"mentioned user {user_id} is not a member of group {group_id}"
+        )
+        self.group_id = group_id
+        self.user_id = user_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +134,14 @@ class StoredMessage:
     id: MessageId
     sender: UserId
     recipient: UserId
+    """The recipient of a one-to-one message; 0 for a group message."""
     content_type: int
     body: bytes
     sent_at: int
+    group_id: GroupId | None = None
+    """The group of a group message; None for a one-to-one message."""
+    mentions: tuple[UserId, ...] = ()
+    """Users mentioned in a group message, in the sender's order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +168,67 @@ class AppendResult:
     duplicate: bool
     """True when (sender, device, client id) was stored before; nothing was
     written and ``message`` and the sequences are those of the first copy."""
+
+
+class Role(enum.StrEnum):
+    """A member's rank in a group, highest first."""
+
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    id: GroupId
+    name: str
+    created_by: UserId
+    created_at: int
+    mode: str
+    """Delivery mode: ``"write"`` copies each message into every member's
+    inbox (fan-out on write), the only mode so far."""
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    user_id: UserId
+    role: Role
+    joined_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class GroupAppendResult:
+    message: StoredMessage
+    seqs: dict[UserId, Seq]
+    """The message's sequence in the inbox of every member it was stored for.
+    For a duplicate only the sender's entry, because the first copy was
+    delivered already."""
+    duplicate: bool
+    """True when (sender, device, client id) was stored before; nothing was
+    written and ``message`` is the first copy."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupNotice:
+    """A system message that a group change appends in its own transaction.
+
+    ``body`` builds the message body from the group's id, which a new group
+    gets only inside the transaction. The notice's sender is ``actor``, who
+    must be a member when the notice is appended.
+    """
+
+    actor: UserId
+    content_type: int
+    body: Callable[[GroupId], bytes]
+    sent_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class GroupChange:
+    group: Group
+    """The group after the change."""
+    notice: GroupAppendResult | None
+    """The appended notice, or None when the change was made without one."""
 
 
 class Store(abc.ABC):
@@ -186,6 +316,123 @@ class Store(abc.ABC):
         limit: int,
     ) -> tuple[list[StoredMessage], bool]:
         """Page backwards through the messages between two users.
+
+        Returns up to ``limit`` messages with id < ``before_id`` (all when
+        None), newest first, and whether older ones remain.
+        """
+
+    # Groups.
+
+    @abc.abstractmethod
+    async def create_group(
+        self,
+        name: str,
+        creator: UserId,
+        members: Sequence[UserId],
+        now: int,
+        *,
+        max_members: int,
+        notice: GroupNotice | None = None,
+    ) -> GroupChange:
+        """Create a group owned by ``creator`` with ``members`` as members.
+
+        ``creator`` and repeats in ``members`` are counted once. The notice,
+        if any, is appended after the members join, so all of them get it.
+        Raises GroupFull when the group would have more than ``max_members``.
+        """
+
+    @abc.abstractmethod
+    async def get_group(self, group_id: GroupId) -> Group | None: ...
+
+    @abc.abstractmethod
+    async def list_members(self, group_id: GroupId) -> list[Member]:
+        """Return the members ordered by user id; empty for an unknown group."""
+
+    @abc.abstractmethod
+    async def groups_of(self, user_id: UserId) -> list[Group]:
+        """Return the groups the user is a member of, ordered by id."""
+
+    @abc.abstractmethod
+    async def add_members(
+        self,
+        group_id: GroupId,
+        user_ids: Sequence[UserId],
+        role: Role,
+        now: int,
+        *,
+        max_members: int,
+        notice: GroupNotice | None = None,
+    ) -> GroupChange:
+        """Add users with ``role``; the notice follows, so they get it too.
+
+        Writes nothing and raises GroupNotFound, AlreadyMember when one of the
+        users is a member, or GroupFull when the group would have more than
+        ``max_members``.
+        """
+
+    @abc.abstractmethod
+    async def remove_member(
+        self,
+        group_id: GroupId,
+        user_id: UserId,
+        *,
+        notice: GroupNotice | None = None,
+    ) -> GroupChange:
+        """Remove a member after appending the notice, so it is the last group
+        message in the removed member's inbox.
+
+        Raises GroupNotFound, or NotMember when ``user_id`` is not a member.
+        """
+
+    @abc.abstractmethod
+    async def set_role(
+        self,
+        group_id: GroupId,
+        user_id: UserId,
+        role: Role,
+        *,
+        notice: GroupNotice | None = None,
+    ) -> GroupChange:
+        """Change a member's role. Raises GroupNotFound or NotMember."""
+
+    @abc.abstractmethod
+    async def rename_group(
+        self,
+        group_id: GroupId,
+        name: str,
+        *,
+        notice: GroupNotice | None = None,
+    ) -> GroupChange:
+        """Rename the group. Raises GroupNotFound."""
+
+    @abc.abstractmethod
+    async def append_group_message(
+        self,
+        sender: UserId,
+        device: DeviceId,
+        client_id: ClientMessageId,
+        group_id: GroupId,
+        content_type: int,
+        body: bytes,
+        sent_at: int,
+        mentions: Sequence[UserId] = (),
+    ) -> GroupAppendResult:
+        """Store a message in the inbox of every member of the group.
+
+        The membership is read in the same transaction as the write, so a
+        message and a membership change are ordered: a member removed before
+        the message gets no entry for it. Returns once the write is durable.
+        A repeat of (sender, device, client_id) writes nothing and returns
+        the first copy with ``duplicate`` set, even if the sender has left
+        since. Otherwise raises GroupNotFound, NotMember when the sender is
+        not a member, or InvalidMention when a mentioned user is not one.
+        """
+
+    @abc.abstractmethod
+    async def read_group_history(
+        self, group_id: GroupId, before_id: MessageId | None, limit: int
+    ) -> tuple[list[StoredMessage], bool]:
+        """Page backwards through a group's messages and notices.
 
         Returns up to ``limit`` messages with id < ``before_id`` (all when
         None), newest first, and whether older ones remain.

@@ -89,6 +89,73 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # Version 2: groups with fan-out on write. SQLite's ALTER TABLE cannot
+    # drop NOT NULL from a column, so messages is rebuilt (create a copy,
+    # copy the rows, drop, rename) to let a group message have no recipient.
+    (
+        # mode 'write' copies each group message into every member's inbox.
+        # Large groups will need a group timeline read by members (fan-out on
+        # read), which gets a mode of its own.
+        """
+        CREATE TABLE groups (
+            id         INTEGER PRIMARY KEY,
+            name       TEXT    NOT NULL,
+            created_by INTEGER NOT NULL REFERENCES users (id),
+            created_at INTEGER NOT NULL,
+            mode       TEXT    NOT NULL DEFAULT 'write' CHECK (mode IN ('write'))
+        )
+        """,
+        """
+        CREATE TABLE group_members (
+            group_id  INTEGER NOT NULL REFERENCES groups (id),
+            user_id   INTEGER NOT NULL REFERENCES users (id),
+            role      TEXT    NOT NULL CHECK (role IN ('owner', 'admin', 'member')),
+            joined_at INTEGER NOT NULL,
+            PRIMARY KEY (group_id, user_id)
+        ) WITHOUT ROWID
+        """,
+        """
+        CREATE INDEX group_members_by_user ON group_members (user_id, group_id)
+        """,
+        # A group message has group_id set and recipient, conv_lo, conv_hi and
+        # recipient_seq NULL. A system notice of a group change has no
+        # sender_device and client_id, so it never matches a resend.
+        """
+        CREATE TABLE messages_v2 (
+            id            INTEGER PRIMARY KEY,
+            sender        INTEGER NOT NULL REFERENCES users (id),
+            sender_device TEXT,
+            client_id     INTEGER,
+            recipient     INTEGER REFERENCES users (id),
+            group_id      INTEGER REFERENCES groups (id),
+            conv_lo       INTEGER,
+            conv_hi       INTEGER,
+            content_type  INTEGER NOT NULL,
+            body          BLOB    NOT NULL,
+            sent_at       INTEGER NOT NULL,
+            sender_seq    INTEGER NOT NULL,
+            recipient_seq INTEGER,
+            mentions      TEXT,
+            UNIQUE (sender, sender_device, client_id),
+            CHECK ((recipient IS NULL) = (group_id IS NOT NULL))
+        )
+        """,
+        """
+        INSERT INTO messages_v2 (id, sender, sender_device, client_id, recipient,
+            conv_lo, conv_hi, content_type, body, sent_at, sender_seq, recipient_seq)
+        SELECT id, sender, sender_device, client_id, recipient,
+            conv_lo, conv_hi, content_type, body, sent_at, sender_seq, recipient_seq
+        FROM messages
+        """,
+        "DROP TABLE messages",
+        "ALTER TABLE messages_v2 RENAME TO messages",
+        """
+        CREATE INDEX messages_conversation ON messages (conv_lo, conv_hi, id)
+        """,
+        """
+        CREATE INDEX messages_group ON messages (group_id, id)
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -104,6 +171,21 @@ def migrate(conn: sqlite3.Connection) -> tuple[int, int]:
     it. Raises StoreError when the file's version is above SCHEMA_VERSION,
     and sqlite3.Error when a statement fails, after rolling back.
     """
+    # Rebuilding a table drops the old one while other tables refer to it,
+    # so foreign keys are off during the upgrade and checked before COMMIT.
+    # The pragma has no effect inside a transaction, so it is set before it.
+    foreign_keys: int = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        return _migrate_in_transaction(conn, check_foreign_keys=bool(foreign_keys))
+    finally:
+        if foreign_keys:
+            conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _migrate_in_transaction(
+    conn: sqlite3.Connection, *, check_foreign_keys: bool
+) -> tuple[int, int]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         old_version: int = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -117,6 +199,15 @@ def migrate(conn: sqlite3.Connection) -> tuple[int, int]:
         for version in range(old_version, SCHEMA_VERSION):
             for statement in MIGRATIONS[version]:
                 conn.execute(statement)
+
+        if check_foreign_keys and old_version < SCHEMA_VERSION:
+            violation = conn.execute("PRAGMA foreign_key_check").fetchone()
+            if violation is not None:
+                raise StoreError(
+                    f"schema migration to version {SCHEMA_VERSION} broke a"
+                    f" foreign key: row {violation[1]} of table {violation[0]}"
+                    f" refers to a missing row of {violation[2]}"
+                )
 
         # PRAGMA does not accept bound parameters, and the value is an int.
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -13,22 +13,41 @@ import asyncio
 import concurrent.futures
 import contextlib
 import enum
+import json
 import logging
 import pathlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
-from switchboard.ids import ClientMessageId, DeviceId, MessageId, Seq, UserId
+from switchboard.ids import (
+    ClientMessageId,
+    DeviceId,
+    GroupId,
+    MessageId,
+    Seq,
+    UserId,
+)
 from switchboard.store.base import (
+    AlreadyMember,
     AppendResult,
     DeviceState,
+    Group,
+    GroupAppendResult,
+    GroupChange,
+    GroupFull,
+    GroupNotFound,
+    GroupNotice,
     InboxEntry,
     InboxPage,
+    InvalidMention,
+    Member,
     NameTaken,
+    NotMember,
+    Role,
     Session,
     Store,
     StoredMessage,
@@ -349,6 +368,148 @@ class SqliteStore(Store):
             )
         )
 
+    # Groups.
+
+    async def create_group(
+        self,
+        name: str,
+        creator: UserId,
+        members: Sequence[UserId],
+        now: int,
+        *,
+        max_members: int,
+        notice: GroupNotice | None = None,
+    ) -> GroupChange:
+        _check_int64(creator=creator, now=now)
+        _check_int64_each("member", members)
+        new = _NewGroup(name, creator, tuple(members), now, max_members)
+        return await self._write(
+            "create_group", lambda conn: _create_group(conn, new, notice)
+        )
+
+    async def get_group(self, group_id: GroupId) -> Group | None:
+        if not _fits_int64(group_id):
+            return None
+        return await self._read(lambda conn: _select_group(conn, group_id))
+
+    async def list_members(self, group_id: GroupId) -> list[Member]:
+        if not _fits_int64(group_id):
+            return []
+        return await self._read(lambda conn: _select_members(conn, group_id))
+
+    async def groups_of(self, user_id: UserId) -> list[Group]:
+        if not _fits_int64(user_id):
+            return []
+        return await self._read(lambda conn: _select_groups_of(conn, user_id))
+
+    async def add_members(
+        self,
+        group_id: GroupId,
+        user_ids: Sequence[UserId],
+        role: Role,
+        now: int,
+        *,
+        max_members: int,
+        notice: GroupNotice | None = None,
+    ) -> GroupChange:
+        _check_int64(group_id=group_id, now=now)
+        _check_int64_each("user id", user_ids)
+        users = tuple(dict.fromkeys(user_ids))
+        return await self._write(
+            "add_members",
+            lambda conn: _add_members(
+                conn, group_id, users, role, now, max_members, notice
+            ),
+        )
+
+    async def remove_member(
+        self,
+        group_id: GroupId,
+        user_id: UserId,
+        *,
+        notice: GroupNotice | None = None,
+    ) -> GroupChange:
+        _check_int64(group_id=group_id, user_id=user_id)
+        return await self._write(
+            "remove_member",
+            lambda conn: _remove_member(conn, group_id, user_id, notice),
+        )
+
+    async def set_role(
+        self,
+        group_id: GroupId,
+        user_id: UserId,
+        role: Role,
+        *,
+        notice: GroupNotice | None = None,
+    ) -> GroupChange:
+        _check_int64(group_id=group_id, user_id=user_id)
+        return await self._write(
+            "set_role",
+            lambda conn: _set_role(conn, group_id, user_id, role, notice),
+        )
+
+    async def rename_group(
+        self,
+        group_id: GroupId,
+        name: str,
+        *,
+        notice: GroupNotice | None = None,
+    ) -> GroupChange:
+        _check_int64(group_id=group_id)
+        return await self._write(
+            "rename_group", lambda conn: _rename_group(conn, group_id, name, notice)
+        )
+
+    async def append_group_message(
+        self,
+        sender: UserId,
+        device: DeviceId,
+        client_id: ClientMessageId,
+        group_id: GroupId,
+        content_type: int,
+        body: bytes,
+        sent_at: int,
+        mentions: Sequence[UserId] = (),
+    ) -> GroupAppendResult:
+        _check_int64(
+            sender=sender,
+            group_id=group_id,
+            content_type=content_type,
+            sent_at=sent_at,
+        )
+        _check_int64_each("mention", mentions)
+        _check_non_negative_int64(client_id=client_id)
+        message = _NewGroupMessage(
+            sender,
+            device,
+            client_id,
+            group_id,
+            content_type,
+            body,
+            sent_at,
+            tuple(mentions),
+        )
+        return await self._write(
+            "append_group_message",
+            lambda conn: _append_group_message(conn, message),
+        )
+
+    async def read_group_history(
+        self, group_id: GroupId, before_id: MessageId | None, limit: int
+    ) -> tuple[list[StoredMessage], bool]:
+        _check_limit(limit)
+        if not _fits_int64(group_id):
+            return [], False
+        if before_id is not None and before_id > _INT64_MAX:
+            before_id = None  # every stored id is below it
+        if before_id is not None and before_id < _INT64_MIN:
+            return [], False
+        limit = min(limit, _INT64_MAX - 1)
+        return await self._read(
+            lambda conn: _select_group_page(conn, group_id, before_id, limit)
+        )
+
 
 # Group commit.
 
@@ -600,6 +761,11 @@ def _check_int64(**values: int) -> None:
             )
 
 
+def _check_int64_each(name: str, values: Sequence[int]) -> None:
+    for value in values:
+        _check_int64(**{name: value})
+
+
 def _check_non_negative_int64(**values: int) -> None:
     for name, value in values.items():
         if not 0 <= value <= _INT64_MAX:
@@ -715,7 +881,8 @@ def _raise_cursor(
 # SQL for messages and inboxes.
 
 _MESSAGE_COLUMNS: Final = (
-    "m.id, m.sender, m.recipient, m.content_type, m.body, m.sent_at"
+    "m.id, m.sender, m.recipient, m.content_type, m.body, m.sent_at,"
+    " m.group_id, m.mentions"
 )
 
 
@@ -732,16 +899,28 @@ class _NewMessage:
     sent_at: int
 
 
+_MESSAGE_COLUMN_COUNT: Final = 8
+
+
 def _message_from_row(row: tuple[Any, ...], start: int = 0) -> StoredMessage:
     """Build a message from the _MESSAGE_COLUMNS found at ``row[start:]``."""
+    recipient = row[start + 2]
+    group_id = row[start + 6]
+    mentions = row[start + 7]
     return StoredMessage(
         id=MessageId(row[start]),
         sender=UserId(row[start + 1]),
-        recipient=UserId(row[start + 2]),
+        recipient=UserId(0 if recipient is None else recipient),
         content_type=row[start + 3],
         body=row[start + 4],
         sent_at=row[start + 5],
+        group_id=None if group_id is None else GroupId(group_id),
+        mentions=() if mentions is None else _decode_mentions(mentions),
     )
+
+
+def _decode_mentions(text: str) -> tuple[UserId, ...]:
+    return tuple(UserId(user_id) for user_id in json.loads(text))
 
 
 def _append_message(conn: sqlite3.Connection, new: _NewMessage) -> AppendResult:
@@ -752,10 +931,13 @@ def _append_message(conn: sqlite3.Connection, new: _NewMessage) -> AppendResult:
         (new.sender, new.device, new.client_id),
     ).fetchone()
     if first is not None:
+        # A group message stored under the same client id has no
+        # recipient_seq, so the repeat gets 0 there.
+        recipient_seq = first[_MESSAGE_COLUMN_COUNT + 1]
         return AppendResult(
             message=_message_from_row(first),
-            sender_seq=Seq(first[6]),
-            recipient_seq=Seq(first[7]),
+            sender_seq=Seq(first[_MESSAGE_COLUMN_COUNT]),
+            recipient_seq=Seq(0 if recipient_seq is None else recipient_seq),
             duplicate=True,
         )
 
@@ -831,7 +1013,9 @@ def _insert_message(
     return MessageId(row[0])
 
 
-def _raise_last_client_id(conn: sqlite3.Connection, new: _NewMessage) -> None:
+def _raise_last_client_id(
+    conn: sqlite3.Connection, new: _NewMessage | _NewGroupMessage
+) -> None:
     conn.execute(
         "INSERT INTO devices (user_id, device, cursor, last_client_id)"
         " VALUES (?, ?, 0, ?)"
@@ -901,6 +1085,334 @@ def _select_conversation_page(
     rows = conn.execute(
         f"SELECT {_MESSAGE_COLUMNS} FROM messages AS m"
         f" WHERE m.conv_lo = ? AND m.conv_hi = ?{id_filter}"
+        " ORDER BY m.id DESC LIMIT ?",
+        params,
+    ).fetchall()
+    messages = [_message_from_row(row) for row in rows[:limit]]
+    return messages, len(rows) > limit
+
+
+# SQL for groups.
+
+_GROUP_FIELDS: Final = "id, name, created_by, created_at, mode"
+_GROUP_COLUMNS: Final = "g.id, g.name, g.created_by, g.created_at, g.mode"
+
+
+@dataclass(frozen=True, slots=True)
+class _NewGroup:
+    """Arguments of one create_group call."""
+
+    name: str
+    creator: UserId
+    members: tuple[UserId, ...]
+    now: int
+    max_members: int
+
+
+@dataclass(frozen=True, slots=True)
+class _NewGroupMessage:
+    """Arguments of one append_group_message call."""
+
+    sender: UserId
+    device: DeviceId
+    client_id: ClientMessageId
+    group_id: GroupId
+    content_type: int
+    body: bytes
+    sent_at: int
+    mentions: tuple[UserId, ...]
+
+
+def _group_from_row(row: tuple[Any, ...]) -> Group:
+    return Group(
+        id=GroupId(row[0]),
+        name=row[1],
+        created_by=UserId(row[2]),
+        created_at=row[3],
+        mode=row[4],
+    )
+
+
+def _select_group(conn: sqlite3.Connection, group_id: GroupId) -> Group | None:
+    row = conn.execute(
+        f"SELECT {_GROUP_COLUMNS} FROM groups AS g WHERE g.id = ?", (group_id,)
+    ).fetchone()
+    return None if row is None else _group_from_row(row)
+
+
+def _require_group(conn: sqlite3.Connection, group_id: GroupId) -> Group:
+    group = _select_group(conn, group_id)
+    if group is None:
+        raise GroupNotFound(f"no group with id {group_id}")
+    return group
+
+
+def _select_members(conn: sqlite3.Connection, group_id: GroupId) -> list[Member]:
+    rows = conn.execute(
+        "SELECT user_id, role, joined_at FROM group_members"
+        " WHERE group_id = ? ORDER BY user_id",
+        (group_id,),
+    ).fetchall()
+    return [
+        Member(user_id=UserId(row[0]), role=Role(row[1]), joined_at=row[2])
+        for row in rows
+    ]
+
+
+def _select_member_ids(conn: sqlite3.Connection, group_id: GroupId) -> list[UserId]:
+    rows = conn.execute(
+        "SELECT user_id FROM group_members WHERE group_id = ? ORDER BY user_id",
+        (group_id,),
+    ).fetchall()
+    return [UserId(row[0]) for row in rows]
+
+
+def _select_groups_of(conn: sqlite3.Connection, user_id: UserId) -> list[Group]:
+    rows = conn.execute(
+        f"SELECT {_GROUP_COLUMNS} FROM group_members AS gm"
+        " JOIN groups AS g ON g.id = gm.group_id"
+        " WHERE gm.user_id = ? ORDER BY g.id",
+        (user_id,),
+    ).fetchall()
+    return [_group_from_row(row) for row in rows]
+
+
+def _insert_members(
+    conn: sqlite3.Connection,
+    group_id: GroupId,
+    members: Sequence[tuple[UserId, Role]],
+    now: int,
+) -> None:
+    conn.executemany(
+        "INSERT INTO group_members (group_id, user_id, role, joined_at)"
+        " VALUES (?, ?, ?, ?)",
+        [(group_id, user_id, role.value, now) for user_id, role in members],
+    )
+
+
+def _create_group(
+    conn: sqlite3.Connection, new: _NewGroup, notice: GroupNotice | None
+) -> GroupChange:
+    others = [user for user in dict.fromkeys(new.members) if user != new.creator]
+    size = 1 + len(others)
+    row = conn.execute(
+        "INSERT INTO groups (name, created_by, created_at) VALUES (?, ?, ?)"
+        f" RETURNING {_GROUP_FIELDS}",
+        (new.name, new.creator, new.now),
+    ).fetchone()
+    group = _group_from_row(row)
+    if size > new.max_members:
+        raise GroupFull(group.id, size, new.max_members)
+
+    members = [(new.creator, Role.OWNER)]
+    members += [(user, Role.MEMBER) for user in others]
+    _insert_members(conn, group.id, members, new.now)
+    return GroupChange(group, _append_notice(conn, group.id, notice))
+
+
+def _add_members(
+    conn: sqlite3.Connection,
+    group_id: GroupId,
+    user_ids: tuple[UserId, ...],
+    role: Role,
+    now: int,
+    max_members: int,
+    notice: GroupNotice | None,
+) -> GroupChange:
+    group = _require_group(conn, group_id)
+    current = set(_select_member_ids(conn, group_id))
+    for user_id in user_ids:
+        if user_id in current:
+            raise AlreadyMember(group_id, user_id)
+    size = len(current) + len(user_ids)
+    if size > max_members:
+        raise GroupFull(group_id, size, max_members)
+
+    _insert_members(conn, group_id, [(user, role) for user in user_ids], now)
+    return GroupChange(group, _append_notice(conn, group_id, notice))
+
+
+def _remove_member(
+    conn: sqlite3.Connection,
+    group_id: GroupId,
+    user_id: UserId,
+    notice: GroupNotice | None,
+) -> GroupChange:
+    group = _require_group(conn, group_id)
+    if user_id not in _select_member_ids(conn, group_id):
+        raise NotMember(group_id, user_id)
+
+    # The notice goes first, so the removed member still gets it.
+    appended = _append_notice(conn, group_id, notice)
+    conn.execute(
+        "DELETE FROM group_members WHERE group_id = ? AND user_id = ?",
+        (group_id, user_id),
+    )
+    return GroupChange(group, appended)
+
+
+def _set_role(
+    conn: sqlite3.Connection,
+    group_id: GroupId,
+    user_id: UserId,
+    role: Role,
+    notice: GroupNotice | None,
+) -> GroupChange:
+    group = _require_group(conn, group_id)
+    updated = conn.execute(
+        "UPDATE group_members SET role = ? WHERE group_id = ? AND user_id = ?",
+        (role.value, group_id, user_id),
+    ).rowcount
+    if updated == 0:
+        raise NotMember(group_id, user_id)
+    return GroupChange(group, _append_notice(conn, group_id, notice))
+
+
+def _rename_group(
+    conn: sqlite3.Connection,
+    group_id: GroupId,
+    name: str,
+    notice: GroupNotice | None,
+) -> GroupChange:
+    row = conn.execute(
+        f"UPDATE groups SET name = ? WHERE id = ? RETURNING {_GROUP_FIELDS}",
+        (name, group_id),
+    ).fetchone()
+    if row is None:
+        raise GroupNotFound(f"no group with id {group_id}")
+    group = _group_from_row(row)
+    return GroupChange(group, _append_notice(conn, group_id, notice))
+
+
+def _append_notice(
+    conn: sqlite3.Connection, group_id: GroupId, notice: GroupNotice | None
+) -> GroupAppendResult | None:
+    if notice is None:
+        return None
+    return _fan_out(
+        conn,
+        group_id,
+        notice.actor,
+        None,
+        notice.content_type,
+        notice.body(group_id),
+        notice.sent_at,
+        (),
+    )
+
+
+def _append_group_message(
+    conn: sqlite3.Connection, new: _NewGroupMessage
+) -> GroupAppendResult:
+    """Insert a message into every member's inbox, or return the stored copy."""
+    first = conn.execute(
+        f"SELECT {_MESSAGE_COLUMNS}, m.sender_seq FROM messages AS m"
+        " WHERE m.sender = ? AND m.sender_device = ? AND m.client_id = ?",
+        (new.sender, new.device, new.client_id),
+    ).fetchone()
+    if first is not None:
+        return GroupAppendResult(
+            message=_message_from_row(first),
+            seqs={new.sender: Seq(first[_MESSAGE_COLUMN_COUNT])},
+            duplicate=True,
+        )
+
+    _require_group(conn, new.group_id)
+    result = _fan_out(
+        conn,
+        new.group_id,
+        new.sender,
+        (new.device, new.client_id),
+        new.content_type,
+        new.body,
+        new.sent_at,
+        new.mentions,
+    )
+    _raise_last_client_id(conn, new)
+    return result
+
+
+def _fan_out(
+    conn: sqlite3.Connection,
+    group_id: GroupId,
+    sender: UserId,
+    origin: tuple[DeviceId, ClientMessageId] | None,
+    content_type: int,
+    body: bytes,
+    sent_at: int,
+    mentions: tuple[UserId, ...],
+) -> GroupAppendResult:
+    """Insert a group message and one inbox entry per current member.
+
+    ``origin`` is the sender's (device, client id), None for a notice. The
+    membership is read here, inside the write transaction, so the message
+    and any membership change are applied in one order.
+    """
+    members = _select_member_ids(conn, group_id)
+    member_set = set(members)
+    if sender not in member_set:
+        raise NotMember(group_id, sender)
+    for user_id in mentions:
+        if user_id not in member_set:
+            raise InvalidMention(group_id, user_id)
+
+    # NOTE: one sequence and one inbox row per member, so the cost of a
+    # message grows with the group; large groups need fan-out on read.
+    seqs = {user_id: _next_seq(conn, user_id) for user_id in members}
+    device, client_id = origin if origin is not None else (None, None)
+    mentions_text = json.dumps(mentions) if mentions else None
+    row = conn.execute(
+        "INSERT INTO messages (sender, sender_device, client_id, group_id,"
+        " content_type, body, sent_at, sender_seq, mentions)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (
+            sender,
+            device,
+            client_id,
+            group_id,
+            content_type,
+            body,
+            sent_at,
+            seqs[sender],
+            mentions_text,
+        ),
+    ).fetchone()
+    message_id = MessageId(row[0])
+    conn.executemany(
+        "INSERT INTO inbox (user_id, seq, message_id) VALUES (?, ?, ?)",
+        [(user_id, seq, message_id) for user_id, seq in seqs.items()],
+    )
+
+    message = StoredMessage(
+        id=message_id,
+        sender=sender,
+        recipient=UserId(0),
+        content_type=content_type,
+        body=body,
+        sent_at=sent_at,
+        group_id=group_id,
+        mentions=mentions,
+    )
+    return GroupAppendResult(message=message, seqs=seqs, duplicate=False)
+
+
+def _select_group_page(
+    conn: sqlite3.Connection,
+    group_id: GroupId,
+    before_id: MessageId | None,
+    limit: int,
+) -> tuple[list[StoredMessage], bool]:
+    if before_id is None:
+        id_filter = ""
+        params: tuple[int, ...] = (group_id, limit + 1)
+    else:
+        id_filter = " AND m.id < ?"
+        params = (group_id, before_id, limit + 1)
+
+    # Fetching one row more than the limit shows whether older messages remain.
+    rows = conn.execute(
+        f"SELECT {_MESSAGE_COLUMNS} FROM messages AS m"
+        f" WHERE m.group_id = ?{id_filter}"
         " ORDER BY m.id DESC LIMIT ?",
         params,
     ).fetchall()
