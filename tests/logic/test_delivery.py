@@ -284,3 +284,40 @@ def test_connect_cursor_updates_stored_cursor(raw_server: ServerProcess) -> None
         return state.cursor
 
     assert asyncio.run(read_cursor()) == 3
+
+
+def test_reconnect_reports_last_client_id_of_unread_ack(
+    raw_server: ServerProcess,
+) -> None:
+    _, ann = create_user(raw_server.base_url, "ann")
+    bob_id, _ = create_user(raw_server.base_url, "bob")
+    client = RawClient(raw_server.tcp_address)
+    client.connect(ann)
+    for client_id in range(1, 31):
+        client.send(pb.Send(to=bob_id, client_id=client_id, body=b"x"))
+        client.close()  # before the ack arrives
+        client = RawClient(raw_server.tcp_address)
+        connected = client.connect(ann, last_seq=client_id - 1)
+        # A device that lost its state numbers new messages above this, so
+        # it must cover the Send still being stored when Connect arrived.
+        assert connected.last_client_id == client_id
+        assert [m.seq for m in connected.sync.messages] == [client_id]
+
+
+def test_pipelined_sync_sees_earlier_send(raw_server: ServerProcess) -> None:
+    _, ann = create_user(raw_server.base_url, "ann")
+    bob_id, _ = create_user(raw_server.base_url, "bob")
+    client = RawClient(raw_server.tcp_address)
+    client.send_bytes(
+        client.protocol.send(pb.Connect(version=1, token=ann, device="dev1"))
+        + client.protocol.send(pb.Send(to=bob_id, client_id=1, body=b"first"))
+        + client.protocol.send(pb.SyncRequest(after_seq=0))
+    )
+    connected = client.expect(FrameType.CONNECTED)
+    assert isinstance(connected, pb.Connected)
+    replies = [client.receive(), client.receive()]
+    by_type = {event.type: event.message for event in replies if event is not None}
+    page = by_type[FrameType.SYNC_RESPONSE]
+    assert isinstance(page, pb.SyncResponse)
+    assert [m.body for m in page.messages] == [b"first"]
+    assert FrameType.SEND_ACK in by_type

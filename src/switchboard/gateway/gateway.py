@@ -57,7 +57,7 @@ class Gateway:
 
     def register(self, session: Session) -> bool:
         """Track a new connection; return False if its address is over the cap."""
-        host = session.peer.rpartition(":")[0]
+        host = session.host
         count = self._per_host.get(host, 0)
         limit = self.settings.max_connections_per_ip
         if limit and count >= limit:
@@ -79,7 +79,7 @@ class Gateway:
         if self._sessions.pop(session.connection_id, None) is None:
             return
         self.wheel.discard(session.connection_id)
-        host = session.peer.rpartition(":")[0]
+        host = session.host
         count = self._per_host.pop(host, 0) - 1
         if count > 0:
             self._per_host[host] = count

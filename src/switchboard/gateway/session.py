@@ -115,6 +115,11 @@ class Session:
     # Inbound.
 
     @property
+    def host(self) -> str:
+        """The peer's address without its port, for per-address logs and caps."""
+        return self.peer.rpartition(":")[0]
+
+    @property
     def authenticated(self) -> bool:
         return self.user_id != 0
 
@@ -149,7 +154,7 @@ class Session:
             events = self.protocol.receive_data(data)
         except ProtocolError as exc:
             self.gateway.reject_log.warning(
-                f"protocol:{self.peer}",
+                f"protocol:{self.host}",
                 "protocol error conn=%d peer=%s user=%d: %s",
                 self.connection_id,
                 self.peer,
@@ -309,7 +314,7 @@ class Session:
         self.write(data)
         if self.write_buffer_size() > self.gateway.settings.outbound_limit:
             self.gateway.reject_log.warning(
-                f"slow:{self.peer}",
+                f"slow:{self.host}",
                 "slow consumer conn=%d user=%d: more than %d bytes unread",
                 self.connection_id,
                 self.user_id,

@@ -69,6 +69,19 @@ class WebSocketSession(Session):
         else:
             self._reading.clear()
 
+    def _take_message(self) -> bytes:
+        # Frames written together leave in one WebSocket message, up to the
+        # frame size limit, so clients can cap messages at that size.
+        limit = self.gateway.settings.max_frame_size
+        parts = [self._outbox.popleft()]
+        size = len(parts[0])
+        while self._outbox and size + len(self._outbox[0]) <= limit:
+            part = self._outbox.popleft()
+            parts.append(part)
+            size += len(part)
+        self._outbox_bytes -= size
+        return b"".join(parts)
+
     async def run_writer(self) -> None:
         """Send queued frames until the session closes; then close the socket."""
         websocket = self._websocket
@@ -77,11 +90,7 @@ class WebSocketSession(Session):
                 await self._ready.wait()
                 self._ready.clear()
                 while self._outbox:
-                    # Frames written together leave in one WebSocket message.
-                    data = b"".join(self._outbox)
-                    self._outbox.clear()
-                    self._outbox_bytes = 0
-                    await websocket.send_bytes(data)
+                    await websocket.send_bytes(self._take_message())
                 if self._closing:
                     break
             await websocket.close()

@@ -137,6 +137,7 @@ class ChatService:
         self._known_users: set[UserId] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight: dict[Endpoint, asyncio.Semaphore] = {}
+        self._device_sends: dict[tuple[UserId, DeviceId], set[asyncio.Task[None]]] = {}
         self._send_limiter: KeyedLimiter[UserId] = KeyedLimiter(
             settings.send_rate, settings.send_burst
         )
@@ -210,8 +211,11 @@ class ChatService:
     ) -> None:
         settings = self._settings
         limit = _page_limit(connect.sync_limit, settings)
-        state = await self._store.get_device(user_id, device)
+        await self._wait_device_sends(user_id, device)
+        # The page first: the device state read after it then covers every
+        # message in the page, whatever commits in between.
         page = await self._store.read_inbox(user_id, Seq(connect.last_seq), limit)
+        state = await self._store.get_device(user_id, device)
         data = b""
         after = connect.last_seq
         if connect.last_seq > page.head_seq:
@@ -269,6 +273,30 @@ class ChatService:
         # order, so the store applies one connection's Sends in frame order.
         task = self._spawn(self._store_and_deliver(item, send))
         task.add_done_callback(lambda _: slots.release())
+        key = (item.user_id, item.device)
+        pending = self._device_sends.setdefault(key, set())
+        pending.add(task)
+        task.add_done_callback(lambda done: self._forget_send(key, done))
+
+    def _forget_send(
+        self, key: tuple[UserId, DeviceId], task: asyncio.Task[None]
+    ) -> None:
+        pending = self._device_sends.get(key)
+        if pending is not None:
+            pending.discard(task)
+            if not pending:
+                del self._device_sends[key]
+
+    async def _wait_device_sends(self, user_id: UserId, device: DeviceId) -> None:
+        """Wait until the device's Sends accepted so far are stored or failed.
+
+        A Connect waits, so that last_client_id and the first sync page cover
+        a Send still being stored for the device's previous connection. A Sync
+        waits, so that it sees the Sends pipelined before it.
+        """
+        pending = self._device_sends.get((user_id, device))
+        if pending:
+            await asyncio.wait(set(pending))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run ``work`` in a task that wait_idle waits for."""
@@ -493,6 +521,7 @@ class ChatService:
     async def _on_sync(self, item: Inbound) -> None:
         request = pb.SyncRequest.FromString(item.payload)
         limit = _page_limit(request.limit, self._settings)
+        await self._wait_device_sends(item.user_id, item.device)
         page = await self._store.read_inbox(item.user_id, Seq(request.after_seq), limit)
         response = _sync_response(
             request.after_seq, page, self._settings.max_frame_size
@@ -533,7 +562,7 @@ class ChatService:
             item.frame_type == FrameType.CONNECT or exc.code == ErrorCode.PROTOCOL_ERROR
         )
         self._rejections.warning(
-            f"{exc.code.name}:{item.peer}",
+            f"{exc.code.name}:{item.peer.rpartition(':')[0]}",
             "rejected %s from %s user=%d device=%s: %s",
             _frame_name(item.frame_type),
             item.peer,
