@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
@@ -252,3 +253,34 @@ def test_send_over_http_rejects_bad_input(
         headers={"Authorization": f"Bearer {ann}"},
     )
     assert error_of(response)[:2] == (status, code)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/accounts", {"name": "sur", "password": "\ud800abcdefgh"}),
+        ("/v1/sessions", {"name": "ann", "password": "\ud800abcdefgh", "device": "d"}),
+        ("/v1/sessions", {"name": "\ud800", "password": "abcdefghij", "device": "d"}),
+    ],
+)
+def test_lone_surrogates_are_invalid_input(
+    raw_server: ServerProcess, path: str, body: dict[str, str]
+) -> None:
+    create_user(raw_server.base_url, "ann")
+    # httpx would refuse to encode a lone surrogate; send the JSON escape.
+    content = json.dumps(body).encode()
+    response = httpx.post(
+        raw_server.base_url + path,
+        content=content,
+        headers={"Content-Type": "application/json"},
+    )
+    status, code, message = error_of(response)
+    assert (status, code) == (400, "invalid_argument")
+    assert "not valid Unicode" in message
+
+
+def test_unknown_route_uses_error_shape(raw_server: ServerProcess) -> None:
+    response = httpx.get(raw_server.base_url + "/v1/nothing-here")
+    assert error_of(response)[:2] == (404, "not_found")
+    response = httpx.put(raw_server.base_url + "/healthz")
+    assert error_of(response)[:2] == (405, "method_not_allowed")

@@ -1,4 +1,4 @@
-"""HTTP API: accounts, logins, history, gateway discovery, and /v1/ws.
+"""HTTP API: accounts, logins, history, gateway discovery, media and /v1/ws.
 
 The OpenAPI document is served at /openapi.json. Every error response has the
 body ``{"error": {"code": "...", "message": "..."}}``.
@@ -15,6 +15,7 @@ from fastapi import Depends, FastAPI, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchboard.config import Settings
 from switchboard.errors import ErrorCode, RequestError
@@ -274,9 +275,12 @@ def create_app(services: Services) -> FastAPI:
             "max_heartbeat": settings.max_heartbeat,
         }
 
-    from switchboard.api import groups  # imports this module, so not at the top
+    # Both modules import this one, so they are imported here, not at the top.
+    from switchboard.api import groups
+    from switchboard.api.media import install_media
 
     app.include_router(groups.router)
+    install_media(app, services)
 
     @app.websocket("/v1/ws")
     async def websocket(websocket: WebSocket) -> None:
@@ -315,6 +319,17 @@ def _install_error_handlers(app: FastAPI) -> None:
         response = _error_response(status, exc.code.name.lower(), exc.reason)
         if exc.retry_after_ms:
             response.headers["Retry-After"] = str(math.ceil(exc.retry_after_ms / 1000))
+        return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Routing errors (unknown path, wrong method) in the same shape as ours.
+        code = {404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "error"
+        )
+        response = _error_response(exc.status_code, code, str(exc.detail))
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
         return response
 
     @app.exception_handler(RequestValidationError)

@@ -17,8 +17,23 @@ import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from switchboard.cli.output import format_message, message_json, print_json, sent_json
-from switchboard.client import Client, FileStateStore, Message, NotLoggedIn
+from switchboard.cli.output import (
+    describe_media,
+    format_message,
+    media_json,
+    message_json,
+    print_json,
+    sent_json,
+)
+from switchboard.client import (
+    Client,
+    FileStateStore,
+    Media,
+    Message,
+    NotLoggedIn,
+    Sent,
+    User,
+)
 
 __all__ = [
     "STATE_FILE",
@@ -26,6 +41,7 @@ __all__ = [
     "UsageError",
     "account_create",
     "chat",
+    "download",
     "history",
     "home_dir",
     "inbox",
@@ -109,23 +125,62 @@ async def logout(args: argparse.Namespace) -> int:
 
 
 async def send(args: argparse.Namespace) -> int:
+    if (args.text is None) == (args.file is None):
+        raise UsageError("give either TEXT or --file PATH")
     async with _client(args) as client:
         _require_login(client)
         recipient = await client.get_user(args.to)
+        media = None
+        if args.file is not None:
+            media = await client.upload(args.file)
         await client.connect(args.transport, timeout=args.timeout)
-        try:
-            async with asyncio.timeout(args.timeout):
-                sent = await client.send(recipient.id, args.text)
-        except TimeoutError:
-            raise CommandError(
-                f"the server did not acknowledge the message within {args.timeout:g} s;"
-                f" it may still be stored: check with 'switchboard history {args.to}'"
-            ) from None
+        sent = await _send_in_time(client, recipient, args, media)
     if args.json:
-        print_json(sent_json(sent, recipient.name))
+        item = sent_json(sent, recipient.name)
+        if media is not None:
+            item["media"] = media_json(media)
+        print_json(item)
+    elif media is not None:
+        print(f"sent {describe_media(media)} as message {sent.id} to {recipient.name}")
     else:
         print(f"sent message {sent.id} to {recipient.name}")
     return 0
+
+
+async def _send_in_time(
+    client: Client, recipient: User, args: argparse.Namespace, media: Media | None
+) -> Sent:
+    try:
+        async with asyncio.timeout(args.timeout):
+            if media is not None:
+                return await client.send_media(recipient.id, media)
+            return await client.send(recipient.id, args.text)
+    except TimeoutError:
+        raise CommandError(
+            f"the server did not acknowledge the message within {args.timeout:g} s;"
+            f" it may still be stored: check with 'switchboard history {args.to}'"
+        ) from None
+
+
+async def download(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        _require_login(client)
+        media = await client.media_urls(args.media_id)
+        output = args.output or Path(_local_name(media))
+        if args.output is None and output.exists():
+            raise CommandError(
+                f"{output} exists; pass --output PATH to choose another file"
+            )
+        await client.download(args.media_id, output)
+    print(f"downloaded {describe_media(media)} to {output}")
+    return 0
+
+
+def _local_name(media: Media) -> str:
+    # The server removes path separators from names. Taking the last
+    # component again keeps a hostile server from choosing the directory.
+    name = Path(media.name or "").name
+    return name if name not in ("", ".", "..") else media.id
 
 
 async def inbox(args: argparse.Namespace) -> int:

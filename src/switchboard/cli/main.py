@@ -222,11 +222,41 @@ def _add_messaging(
     client: argparse.ArgumentParser,
     socket: argparse.ArgumentParser,
 ) -> None:
-    send = subcommands.add_parser("send", parents=[socket], help="send a message")
+    send = subcommands.add_parser(
+        "send",
+        parents=[socket],
+        help="send a message or a file",
+        description="Send TEXT, or with --file upload a file and send a message"
+        " that refers to it.",
+    )
     send.add_argument("--to", required=True, metavar="NAME", help="recipient's name")
-    send.add_argument("text", metavar="TEXT")
+    send.add_argument("text", metavar="TEXT", nargs="?")
+    send.add_argument(
+        "--file",
+        type=Path,
+        metavar="PATH",
+        help="upload this file and send it instead of TEXT (the server accepts"
+        " up to 100 MB by default)",
+    )
     send.add_argument("--json", action="store_true", help="print the receipt as JSON")
     send.set_defaults(handler=commands.send)
+
+    download = subcommands.add_parser(
+        "download",
+        parents=[client],
+        help="download a file sent in a message",
+        description="Download the file with MEDIA_ID, the 'media' id that"
+        " 'inbox --json' and 'history --json' print.",
+    )
+    download.add_argument("media_id", metavar="MEDIA_ID")
+    download.add_argument(
+        "--output",
+        type=Path,
+        metavar="PATH",
+        help="file to write (default: the file's name, else MEDIA_ID, in the"
+        " current directory; an existing file is not replaced)",
+    )
+    download.set_defaults(handler=commands.download)
 
     inbox = subcommands.add_parser(
         "inbox",

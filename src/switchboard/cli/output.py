@@ -7,9 +7,17 @@ import json
 import time
 from typing import Any
 
-from switchboard.client import Message, Sent
+from switchboard.client import Media, Message, Sent
 
-__all__ = ["format_message", "message_json", "print_json", "sent_json"]
+__all__ = [
+    "describe_media",
+    "format_message",
+    "format_size",
+    "media_json",
+    "message_json",
+    "print_json",
+    "sent_json",
+]
 
 
 def _name(name: str | None, user_id: int) -> str:
@@ -32,7 +40,43 @@ def message_json(message: Message) -> dict[str, Any]:
     }
     if message.text is None:
         item["body_b64"] = base64.b64encode(message.body).decode()
+    media = message.media
+    if media is not None:
+        item["media"] = media_json(media)
     return item
+
+
+def media_json(media: Media) -> dict[str, Any]:
+    """Return the reference to a file as a JSON object, without URLs."""
+    return {
+        "id": media.id,
+        "content_type": media.content_type,
+        "size": media.size,
+        "name": media.name,
+        "width": media.width,
+        "height": media.height,
+    }
+
+
+def describe_media(media: Media) -> str:
+    """Return ``[file NAME TYPE SIZE]``, for example ``[file a.png image/png 12 KB]``.
+
+    A file without a name shows the first 12 digits of its id.
+    """
+    name = media.name if media.name is not None else media.id[:12]
+    return f"[file {name} {media.content_type} {format_size(media.size)}]"
+
+
+def format_size(size: int) -> str:
+    """Return a size in bytes as ``N B``, ``N KB``, ``N.N MB`` or ``N.N GB``,
+    where KB is 1024 bytes."""
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024**2:
+        return f"{size / 1024:.0f} KB"
+    if size < 1024**3:
+        return f"{size / 1024**2:.1f} MB"
+    return f"{size / 1024**3:.1f} GB"
 
 
 def sent_json(sent: Sent, to: str) -> dict[str, Any]:
@@ -60,7 +104,10 @@ def format_message(message: Message, *, peer: str | None = None) -> str:
     sender = _name(message.sender_name, message.sender_id)
     recipient = _name(message.recipient_name, message.recipient_id)
     text = message.text
-    if text is None:
+    media = message.media
+    if media is not None:
+        text = describe_media(media)
+    elif text is None:
         text = f"<{len(message.body)} bytes of content type {message.content_type}>"
     if peer is not None and message.peer_name == peer:
         return f"{stamp} {sender}: {text}"

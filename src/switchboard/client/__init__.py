@@ -23,11 +23,14 @@ from switchboard.client.errors import (
     UserNotFound,
 )
 from switchboard.client.heartbeat import HeartbeatPolicy
+from switchboard.client.media import DownloadCorrupted
 from switchboard.client.models import (
+    MEDIA,
     TEXT,
     Gateway,
     HistoryPage,
     Login,
+    Media,
     Message,
     Sent,
     User,
@@ -42,6 +45,7 @@ from switchboard.client.transport import Transport, TransportFactory
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "MEDIA",
     "PLATFORMS",
     "TEXT",
     "ApiError",
@@ -49,6 +53,7 @@ __all__ = [
     "ClientClosed",
     "ClientOptions",
     "ClientState",
+    "DownloadCorrupted",
     "FileStateStore",
     "Gateway",
     "HeartbeatPolicy",
@@ -56,6 +61,7 @@ __all__ = [
     "InvalidCredentials",
     "InvalidRequest",
     "Login",
+    "Media",
     "MemoryStateStore",
     "Message",
     "NameTaken",

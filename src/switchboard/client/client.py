@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit
 
@@ -35,11 +37,14 @@ from switchboard.client.errors import (
 from switchboard.client.heartbeat import HeartbeatPolicy
 from switchboard.client.http import ApiClient
 from switchboard.client.inbox import Inbox
+from switchboard.client.media import MediaApi
 from switchboard.client.models import (
+    MEDIA,
     TEXT,
     Gateway,
     HistoryPage,
     Login,
+    Media,
     Message,
     Sent,
     User,
@@ -117,6 +122,12 @@ class Client:
         self._api = ApiClient(
             self.base_url,
             token=self._state.token,
+            timeout=self._options.http_timeout,
+            transport=http_transport,
+        )
+        self._media = MediaApi(
+            self.base_url,
+            token=lambda: self._api.token,
             timeout=self._options.http_timeout,
             transport=http_transport,
         )
@@ -311,6 +322,7 @@ class Client:
             if self._flush_timer is not None:
                 self._flush_timer.cancel()
             await self._api.aclose()
+            await self._media.aclose()
             self._changed.set()
 
     async def __aenter__(self) -> Client:
@@ -340,6 +352,65 @@ class Client:
         rejects the message for good, SessionEnded when the session ends and
         ClientClosed when the client closes first.
         """
+        return await self._send_body(to, text.encode(), TEXT, client_id)
+
+    async def send_media(
+        self, to: str | int, media: Media, *, client_id: int | None = None
+    ) -> Sent:
+        """Send a media message that refers to an uploaded file.
+
+        Retries and errors are those of :meth:`send`.
+        """
+        return await self._send_body(to, media.to_body(), MEDIA, client_id)
+
+    async def send_file(
+        self,
+        to: str | int,
+        path: str | os.PathLike[str],
+        *,
+        client_id: int | None = None,
+    ) -> Sent:
+        """Upload the file at ``path``, then send a media message that refers
+        to it. Returns the receipt of the message.
+
+        Raises what :meth:`upload` and :meth:`send` raise.
+        """
+        media = await self.upload(path)
+        return await self.send_media(to, media, client_id=client_id)
+
+    async def upload(self, path: str | os.PathLike[str]) -> Media:
+        """Upload the file at ``path`` over HTTP and return its id and URLs.
+
+        The server names the file by its SHA-256, so uploading the same bytes
+        again returns the same id and stores nothing new. Raises NotLoggedIn
+        without a token, ApiError with status 413 for a file above the
+        server's size limit (100 MB by default) and 400 for an image that
+        does not decode, and OSError when the file cannot be read.
+        """
+        return await self._media.upload(Path(path))
+
+    async def media_urls(self, media_id: str) -> Media:
+        """Return the description of an uploaded file with fresh signed URLs.
+
+        Raises ApiError with status 404 for an unknown id.
+        """
+        return await self._media.fresh_urls(media_id)
+
+    async def download(self, media_id: str, dest: str | os.PathLike[str]) -> Media:
+        """Download an uploaded file to ``dest``, replacing it, and return its
+        description.
+
+        Gets fresh signed URLs first, so the id of a media message is enough.
+        Raises ApiError with status 404 for an unknown id, and
+        DownloadCorrupted when the bytes do not match the id's SHA-256.
+        """
+        media = await self._media.fresh_urls(media_id)
+        await self._media.download(media, Path(dest))
+        return media
+
+    async def _send_body(
+        self, to: str | int, body: bytes, content_type: int, client_id: int | None
+    ) -> Sent:
         session = self._require_session()
         recipient_id = await self.resolve_user(to)
         if client_id is not None:
@@ -357,7 +428,7 @@ class Client:
             client_id = state.last_client_id
         else:
             state.last_client_id = max(state.last_client_id, client_id)
-        future = session.submit(client_id, recipient_id, text.encode(), TEXT)
+        future = session.submit(client_id, recipient_id, body, content_type)
         await self._save_state()
         return await asyncio.shield(future)
 

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["TEXT", "Gateway", "HistoryPage", "Login", "Message", "Sent", "User"]
+__all__ = [
+    "MEDIA",
+    "TEXT",
+    "Gateway",
+    "HistoryPage",
+    "Login",
+    "Media",
+    "Message",
+    "Sent",
+    "User",
+]
 
 TEXT = 0
 """Content type of a UTF-8 text message."""
+
+MEDIA = 1
+"""Content type of a message that refers to an uploaded file (see :class:`Media`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +90,14 @@ class Message:
         return self.body.decode(errors="replace")
 
     @property
+    def media(self) -> Media | None:
+        """The file a media message refers to, or None for other content types
+        and for a media body that does not parse."""
+        if self.content_type != MEDIA:
+            return None
+        return Media.from_body(self.body)
+
+    @property
     def peer_id(self) -> int:
         """The other user of the conversation this message belongs to."""
         return self.recipient_id if self.outgoing else self.sender_id
@@ -83,6 +106,89 @@ class Message:
     def peer_name(self) -> str | None:
         """Name of :attr:`peer_id`, if known."""
         return self.recipient_name if self.outgoing else self.sender_name
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """An uploaded file: the response of ``POST /v1/media``, or the reference
+    in a media message, which carries no URLs.
+
+    ``id`` is the SHA-256 of the file's bytes in hex. ``content_type`` was
+    sniffed from the bytes by the server.
+    """
+
+    id: str
+    content_type: str
+    size: int
+    """Bytes."""
+    name: str | None = None
+    """File name for display, as given by the uploader."""
+    width: int | None = None
+    """Pixels, for images."""
+    height: int | None = None
+    url: str | None = None
+    """Signed download URL, valid until ``expires_at``."""
+    thumbnail_url: str | None = None
+    """Signed URL of a thumbnail at most 320 pixels wide and high, for images."""
+    expires_at: int | None = None
+    """When the URLs stop working, in milliseconds since the Unix epoch."""
+
+    def to_body(self) -> bytes:
+        """Return the body of a media message that refers to this file."""
+        reference: dict[str, Any] = {
+            "media": self.id,
+            "content_type": self.content_type,
+            "size": self.size,
+        }
+        for field in ("name", "width", "height"):
+            value = getattr(self, field)
+            if value is not None:
+                reference[field] = value
+        return json.dumps(reference, ensure_ascii=False).encode()
+
+    @classmethod
+    def from_body(cls, body: bytes) -> Media | None:
+        """Parse a media message's body, or return None for an invalid one."""
+        try:
+            reference = json.loads(body)
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(reference, dict):
+            return None
+        return cls.from_json(reference)
+
+    @classmethod
+    def from_json(cls, item: dict[str, Any]) -> Media | None:
+        """Build a Media from a parsed media body (id in ``media``) or API
+        response (id in ``id``). Returns None when a required field is missing
+        or mistyped."""
+        media_id = item.get("media", item.get("id"))
+        content_type = item.get("content_type")
+        size = _int_or_none(item.get("size"))
+        if not isinstance(media_id, str) or not isinstance(content_type, str):
+            return None
+        if size is None:
+            return None
+        return cls(
+            id=media_id,
+            content_type=content_type,
+            size=size,
+            name=_str_or_none(item.get("name")),
+            width=_int_or_none(item.get("width")),
+            height=_int_or_none(item.get("height")),
+            url=_str_or_none(item.get("url")),
+            thumbnail_url=_str_or_none(item.get("thumbnail_url")),
+            expires_at=_int_or_none(item.get("expires_at")),
+        )
+
+
+def _int_or_none(value: Any) -> int | None:
+    # bool is a subclass of int, but not a number here.
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,6 +101,8 @@ class AuthService:
         """
         _check_device(device)
         platform_number = _platform_number(platform)
+        _check_encodable(name, "name")
+        _check_encodable(password, "password")
         self._check_failures(name, peer)
         user = await self._store.get_user_by_name(name)
         if user is None or not await self._verify(user, password):
@@ -185,11 +187,24 @@ def _check_name(name: str) -> None:
 
 
 def _check_password(password: str) -> None:
+    _check_encodable(password, "password")
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise RequestError(
             ErrorCode.INVALID_ARGUMENT,
             f"invalid password: use {MIN_PASSWORD} to {MAX_PASSWORD} characters",
         )
+
+
+def _check_encodable(text: str, what: str) -> None:
+    # JSON allows lone surrogates (like "\ud800"), which UTF-8 cannot encode.
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        raise RequestError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"invalid {what}: it contains a character that is not valid Unicode"
+            f" at position {exc.start}",
+        ) from exc
 
 
 def _check_device(device: str) -> None:
