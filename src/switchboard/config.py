@@ -50,7 +50,11 @@ class Settings:
     max_heartbeat: int = 600
     """Maximum heartbeat interval a client may negotiate (adaptive heartbeats)."""
     auth_timeout: float = 5.0
-    """Time a new connection has to send a Connect frame."""
+    """Time a new connection has to send a Connect frame, and an HTTP
+    connection a whole request head."""
+    http_body_timeout: float = 30.0
+    """Time an HTTP request body, such as an upload, may go without a byte
+    before its connection is closed."""
     max_connections_per_ip: int = 1000
     """Connections one IP address may hold at once; 0: no cap."""
 
@@ -136,6 +140,12 @@ class Settings:
                 f" <= max_heartbeat; got {self.min_heartbeat}, {self.heartbeat},"
                 f" {self.max_heartbeat}"
             )
+        for name in ("auth_timeout", "http_body_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(
+                    f"invalid {name}={getattr(self, name)}: use a number of"
+                    " seconds above 0"
+                )
         if self.synchronous not in ("normal", "full"):
             raise ValueError(
                 f"invalid synchronous={self.synchronous!r}: use 'normal' or 'full'"

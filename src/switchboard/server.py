@@ -130,7 +130,7 @@ def _uvicorn_config(settings: Settings, services: Services) -> uvicorn.Config:
         port=settings.http_port,
         log_config=None,
         access_log=False,
-        http=deadline_protocol(settings.auth_timeout),
+        http=deadline_protocol(settings.auth_timeout, settings.http_body_timeout),
         h11_max_incomplete_event_size=16 * 1024,
         ws="websockets-sansio",
         ws_max_size=settings.max_frame_size + 16,

@@ -168,32 +168,80 @@ def test_gateways_lists_tcp_and_websocket(raw_server: ServerProcess) -> None:
     assert client.connect(token).user_id > 0
 
 
+def seconds_until_closed(
+    sock: socket.socket, trickle: bytes, limit: float = 6
+) -> float:
+    """Send ``trickle`` every 0.5 s and return when the server closed ``sock``.
+
+    Fails the test when it stays open for ``limit`` seconds.
+    """
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        time.sleep(0.5)
+        try:
+            if trickle:
+                sock.sendall(trickle)
+            sock.settimeout(0.01)
+            if sock.recv(65536) == b"":
+                return time.monotonic() - started
+        except TimeoutError:
+            continue
+        except OSError:
+            return time.monotonic() - started
+    raise AssertionError(f"the server kept the connection open for {limit} s")
+
+
 def test_slow_request_head_is_closed_at_deadline(raw_server: ServerProcess) -> None:
-    # Half a WebSocket handshake, then one byte a second: the 2 s deadline
+    # Half a WebSocket handshake, then one byte each 0.5 s: the 2 s deadline
     # applies whatever the client trickles.
     sock = socket.create_connection(("127.0.0.1", raw_server.http_port), timeout=10)
-    try:
-        started = time.monotonic()
+    with sock:
         sock.sendall(b"GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")
-        closed_after = None
-        for _ in range(8):
-            time.sleep(0.5)
-            try:
-                sock.sendall(b"X")
-                sock.settimeout(0.01)
-                if sock.recv(1) == b"":
-                    closed_after = time.monotonic() - started
-                    break
-            except TimeoutError:
-                continue
-            except OSError:
-                closed_after = time.monotonic() - started
-                break
-        assert closed_after is not None, "slow request head was never closed"
-        assert 1.5 <= closed_after <= 3.5
-    finally:
-        sock.close()
+        closed_after = seconds_until_closed(sock, b"X")
+    assert 1.5 <= closed_after <= 3.5
     assert httpx.get(raw_server.base_url + "/healthz").status_code == 200
+
+
+def test_second_request_head_has_deadline(raw_server: ServerProcess) -> None:
+    sock = socket.create_connection(("127.0.0.1", raw_server.http_port), timeout=10)
+    with sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+        closed_after = seconds_until_closed(sock, b"X")
+    assert 1.5 <= closed_after <= 3.5
+
+
+def test_stalled_request_body_is_closed(raw_server: ServerProcess) -> None:
+    sock = socket.create_connection(("127.0.0.1", raw_server.http_port), timeout=10)
+    with sock:
+        sock.sendall(
+            b"POST /v1/messages HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+        )
+        closed_after = seconds_until_closed(sock, b"")
+    assert 1.5 <= closed_after <= 3.5
+    assert httpx.get(raw_server.base_url + "/healthz").status_code == 200
+
+
+def test_slow_steady_request_body_is_served(raw_server: ServerProcess) -> None:
+    _, token = create_user(raw_server.base_url, "ann")
+    create_user(raw_server.base_url, "bob")
+    body = b'{"to": "bob", "text": "hi", "client_id": 1}'
+    head = (
+        "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    sock = socket.create_connection(("127.0.0.1", raw_server.http_port), timeout=10)
+    with sock:
+        sock.sendall(head.encode())
+        # Eight pieces 0.5 s apart: 4 s in all, longer than every timeout,
+        # but never 2 s without a byte.
+        for index in range(0, len(body), 6):
+            time.sleep(0.5)
+            sock.sendall(body[index : index + 6])
+        reply = sock.recv(65536)
+    assert reply.startswith(b"HTTP/1.1 201")
 
 
 def test_send_over_http_is_delivered_and_deduplicated(

@@ -19,6 +19,7 @@ SHORT_TIMEOUTS = {
     "SWITCHBOARD_HEARTBEAT": "2",
     "SWITCHBOARD_MIN_HEARTBEAT": "1",
     "SWITCHBOARD_AUTH_TIMEOUT": "2",
+    "SWITCHBOARD_HTTP_BODY_TIMEOUT": "2",
     "SWITCHBOARD_MAX_FRAME_SIZE": "4096",
     "SWITCHBOARD_MAX_BODY_SIZE": "3800",
     "SWITCHBOARD_OUTBOUND_LIMIT": "65536",
@@ -37,7 +38,7 @@ def close_raw_clients() -> Iterator[None]:
 def raw_server(tmp_path: Path) -> Iterator[ServerProcess]:
     """A server with short timeouts and small limits, for protocol-level tests.
 
-    Heartbeat 2 s (so a 3 s timeout), auth timeout 2 s, frames up to 4096
+    Heartbeat 2 s (so a 3 s timeout), auth and HTTP body timeouts 2 s, frames up to 4096
     bytes, bodies up to 3800 bytes, 64 KiB of unread output per client, and
     no send or read rate limits, so tests can pipeline thousands of frames.
     """
