@@ -96,6 +96,12 @@ class Settings:
     drain_window: float = 5.0
     """On shutdown, each client gets a Reconnect delay drawn from this window."""
     log_level: str = "info"
+    stats_interval: float = 10.0
+    """Seconds between two points of the statistics history that the admin
+    API returns; it keeps one hour of points."""
+    admins: str = ""
+    """Comma-separated account names allowed to use the admin API and the
+    dashboard; empty: nobody."""
     media_max_size: int = 100 * 1024 * 1024
     """Largest file accepted by POST /v1/media, in bytes."""
     media_url_ttl: int = 3600
@@ -103,6 +109,13 @@ class Settings:
     media_max_image_pixels: int = 89_478_485
     """Images with more pixels are rejected as invalid, which stops
     decompression bombs. The default is Pillow's own limit."""
+
+    @property
+    def admin_names(self) -> frozenset[str]:
+        """The account names in ``admins``."""
+        return frozenset(
+            name.strip() for name in self.admins.split(",") if name.strip()
+        )
 
     def apply_environ(self, environ: Mapping[str, str]) -> None:
         """Override fields from ``SWITCHBOARD_<FIELD>`` variables.
@@ -140,7 +153,7 @@ class Settings:
                 f" <= max_heartbeat; got {self.min_heartbeat}, {self.heartbeat},"
                 f" {self.max_heartbeat}"
             )
-        for name in ("auth_timeout", "http_body_timeout"):
+        for name in ("auth_timeout", "http_body_timeout", "stats_interval"):
             if not getattr(self, name) > 0:
                 raise ValueError(
                     f"invalid {name}={getattr(self, name)}: use a number of"

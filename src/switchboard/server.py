@@ -27,6 +27,7 @@ from switchboard.gateway.tcp import start_tcp_server
 from switchboard.logic.auth import AuthService
 from switchboard.logic.chat import ChatService
 from switchboard.logic.routing import MemoryRoutingTable
+from switchboard.logic.stats import Stats
 from switchboard.logs import configure_logging
 from switchboard.store.sqlite import SqliteStore
 
@@ -71,7 +72,9 @@ async def run(settings: Settings) -> None:
     bus = InProcessBus()
     routing = MemoryRoutingTable()
     auth = AuthService(store, settings)
-    chat = ChatService(settings, store, bus, routing, auth)
+    chat = ChatService(
+        settings, store, bus, routing, auth, Stats(settings.stats_interval)
+    )
     chat.start()
     gateway = Gateway(f"gw-{os.getpid()}", settings, bus)
     gateway.start()
@@ -81,6 +84,7 @@ async def run(settings: Settings) -> None:
     services = Services(settings, store, auth, chat, gateway, tcp_port)
     http = _EmbeddedUvicorn(_uvicorn_config(settings, services))
     http_task = asyncio.create_task(http.serve())
+    sampler = asyncio.create_task(_sample_stats(chat.stats, gateway))
     logger.info(
         "serving tcp=%s:%d http=%s:%d data_dir=%s",
         settings.tcp_host,
@@ -114,6 +118,7 @@ async def run(settings: Settings) -> None:
     gateway.send_reconnect(settings.drain_window, "server shutting down")
     await asyncio.sleep(0.2)
 
+    sampler.cancel()
     http.should_exit = True
     with contextlib.suppress(asyncio.CancelledError):
         await http_task
@@ -121,6 +126,13 @@ async def run(settings: Settings) -> None:
     await bus.close()
     await store.close()
     logger.info("stopped")
+
+
+async def _sample_stats(stats: Stats, gateway: Gateway) -> None:
+    """Record a point of the statistics history every ``stats.interval`` seconds."""
+    while True:
+        stats.sample(len(gateway))
+        await asyncio.sleep(stats.interval)
 
 
 def _uvicorn_config(settings: Settings, services: Services) -> uvicorn.Config:

@@ -65,11 +65,19 @@ class RawClient:
         self.send_bytes(self.protocol.send(message))
 
     def connect(
-        self, token: str, device: str = "dev1", last_seq: int = 0
+        self,
+        token: str,
+        device: str = "dev1",
+        last_seq: int = 0,
+        platform: int = pb.PLATFORM_CLI,
     ) -> pb.Connected:
         self.send(
             pb.Connect(
-                version=1, token=token, device=device, last_seq=last_seq, platform=5
+                version=1,
+                token=token,
+                device=device,
+                last_seq=last_seq,
+                platform=platform,
             )
         )
         frame = self.expect(FrameType.CONNECTED)

@@ -60,7 +60,11 @@ class ApiError(Exception):
         self.message = message
 
 
-def _error_response(status: int, code: str, message: str) -> JSONResponse:
+def _error_response(
+    request: Request, status: int, code: str, message: str
+) -> JSONResponse:
+    """Return the error body, counted in the statistics by ``code``."""
+    request.app.state.services.chat.stats.count_error(code)
     return JSONResponse({"error": {"code": code, "message": message}}, status)
 
 
@@ -276,9 +280,10 @@ def create_app(services: Services) -> FastAPI:
         }
 
     # Both modules import this one, so they are imported here, not at the top.
-    from switchboard.api import groups
+    from switchboard.api import admin, groups
     from switchboard.api.media import install_media
 
+    app.include_router(admin.router)
     app.include_router(groups.router)
     install_media(app, services)
 
@@ -311,12 +316,12 @@ def _history_message(
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return _error_response(exc.status, exc.code, exc.message)
+        return _error_response(request, exc.status, exc.code, exc.message)
 
     @app.exception_handler(RequestError)
     async def request_error(request: Request, exc: RequestError) -> JSONResponse:
         status = STATUS_OF.get(exc.code, 400)
-        response = _error_response(status, exc.code.name.lower(), exc.reason)
+        response = _error_response(request, status, exc.code.name.lower(), exc.reason)
         if exc.retry_after_ms:
             response.headers["Retry-After"] = str(math.ceil(exc.retry_after_ms / 1000))
         return response
@@ -327,7 +332,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(
             exc.status_code, "error"
         )
-        response = _error_response(exc.status_code, code, str(exc.detail))
+        response = _error_response(request, exc.status_code, code, str(exc.detail))
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
         return response
@@ -341,5 +346,5 @@ def _install_error_handlers(app: FastAPI) -> None:
             where = ".".join(str(part) for part in error.get("loc", ()))
             problems.append(f"{where}: {error.get('msg', 'invalid')}")
         return _error_response(
-            422, "invalid_request", "invalid request: " + "; ".join(problems)
+            request, 422, "invalid_request", "invalid request: " + "; ".join(problems)
         )

@@ -117,6 +117,7 @@ def install_media(
 
     @app.exception_handler(MediaError)
     async def media_error(request: Request, exc: MediaError) -> JSONResponse:
+        services.chat.stats.count_error(exc.code)
         body = {"error": {"code": exc.code, "message": exc.message}}
         return JSONResponse(body, exc.status, headers=exc.headers)
 

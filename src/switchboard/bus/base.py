@@ -22,6 +22,7 @@ __all__ = [
     "Action",
     "Bus",
     "Endpoint",
+    "GatewayLoad",
     "Inbound",
     "InboundHandler",
     "Outbound",
@@ -35,6 +36,24 @@ class Endpoint:
 
     gateway: str
     connection: ConnectionId
+
+
+@dataclass(slots=True)
+class GatewayLoad:
+    """What a gateway reports of itself, for statistics and the dispatcher."""
+
+    name: str
+    address: str
+    """Where clients reach it, ``host:port``."""
+    by_platform: dict[int, int]
+    """Authenticated connections by ``Platform`` value."""
+    users: set[UserId]
+    """Users with at least one authenticated connection there."""
+    draining: bool
+
+    @property
+    def connections(self) -> int:
+        return sum(self.by_platform.values())
 
 
 CONNECTION_CLOSED: Final = 255

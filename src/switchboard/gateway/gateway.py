@@ -8,11 +8,11 @@ import logging
 import math
 import random
 
-from switchboard.bus.base import Bus, Inbound, Outbound
+from switchboard.bus.base import Bus, GatewayLoad, Inbound, Outbound
 from switchboard.config import Settings
 from switchboard.gateway.session import PAUSE_DRAIN, Session
 from switchboard.gateway.wheel import TimingWheel
-from switchboard.ids import ConnectionId
+from switchboard.ids import ConnectionId, UserId
 from switchboard.logs import RateLimitedLog
 from switchboard.protocol import pb
 from switchboard.protocol.frames import encode
@@ -51,6 +51,20 @@ class Gateway:
         self._next_tick = loop.time() + TICK
         self._ticker = loop.call_at(self._next_tick, self._on_timer)
         logger.info("gateway %s started", self.name)
+
+    def load(self, address: str) -> GatewayLoad:
+        """Count the authenticated connections, by platform and by user.
+
+        ``address`` is where clients reach this gateway. Walks every
+        connection: meant for statistics requests, not for each frame.
+        """
+        by_platform: dict[int, int] = {}
+        users: set[UserId] = set()
+        for session in self._sessions.values():
+            if session.authenticated:
+                by_platform[session.platform] = by_platform.get(session.platform, 0) + 1
+                users.add(UserId(session.user_id))
+        return GatewayLoad(self.name, address, by_platform, users, self.draining)
 
     def next_connection_id(self) -> ConnectionId:
         return ConnectionId(next(self._ids))

@@ -37,6 +37,7 @@ from switchboard.ids import ClientMessageId, DeviceId, GroupId, Seq, UserId
 from switchboard.logic.auth import AuthService
 from switchboard.logic.content import validate_body
 from switchboard.logic.routing import RoutingTable
+from switchboard.logic.stats import Stats
 from switchboard.logs import RateLimitedLog
 from switchboard.protocol import pb
 from switchboard.protocol.frames import PROTOCOL_VERSION, FrameType, encode
@@ -128,7 +129,9 @@ class ChatService:
         bus: Bus,
         routing: RoutingTable,
         auth: AuthService,
+        stats: Stats | None = None,
     ) -> None:
+        self.stats = stats or Stats()
         self._settings = settings
         self._store = store
         self._bus = bus
@@ -238,6 +241,7 @@ class ChatService:
             server_time=_now_ms(),
         )
         data += encode(connected)
+        self.stats.syncs += 1
         self._bus.publish_outbound(
             Outbound(
                 item.endpoint,
@@ -420,6 +424,7 @@ class ChatService:
         if send.group:
             group_result = await self._append_group_message(sender, device, send)
             if not group_result.duplicate:
+                self.stats.messages_sent += 1
                 await self.deliver_group(group_result, origin)
             return SendResult(
                 group_result.message,
@@ -438,6 +443,7 @@ class ChatService:
         )
         message = result.message
         if not result.duplicate:
+            self.stats.messages_sent += 1
             await self._deliver(message, message.recipient, result.recipient_seq, None)
             if message.sender != message.recipient:
                 await self._deliver(message, message.sender, result.sender_seq, origin)
@@ -514,6 +520,7 @@ class ChatService:
         data = encode(to_wire_message(InboxEntry(seq, message)))
         for endpoint in routes.values():
             if endpoint != skip:
+                self.stats.messages_delivered += 1
                 self._bus.publish_outbound(Outbound(endpoint, data))
 
     # Sync and cursor.
@@ -526,6 +533,7 @@ class ChatService:
         response = _sync_response(
             request.after_seq, page, self._settings.max_frame_size
         )
+        self.stats.syncs += 1
         self._bus.publish_outbound(Outbound(item.endpoint, encode(response)))
 
     async def _on_cursor(self, item: Inbound) -> None:
@@ -578,6 +586,7 @@ class ChatService:
             retry_after=exc.retry_after_ms,
         )
         action = Action.CLOSE if fatal else Action.NONE
+        self.stats.count_error(exc.code.name.lower())
         self._bus.publish_outbound(
             Outbound(item.endpoint, encode(error), action, reason=exc.code.name.lower())
         )

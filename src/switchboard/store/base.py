@@ -254,6 +254,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def get_user_by_name(self, name: str) -> User | None: ...
 
+    @abc.abstractmethod
+    async def count_users(self) -> int:
+        """Return the number of accounts."""
+
     # Sessions.
 
     @abc.abstractmethod
@@ -343,6 +347,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def get_group(self, group_id: GroupId) -> Group | None: ...
+
+    @abc.abstractmethod
+    async def count_groups(self) -> int:
+        """Return the number of groups."""
 
     @abc.abstractmethod
     async def list_members(self, group_id: GroupId) -> list[Member]:

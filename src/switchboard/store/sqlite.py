@@ -270,6 +270,9 @@ class SqliteStore(Store):
     async def get_user_by_name(self, name: str) -> User | None:
         return await self._read(lambda conn: _select_user(conn, "name", name))
 
+    async def count_users(self) -> int:
+        return await self._read(lambda conn: _count_rows(conn, "users"))
+
     # Sessions.
 
     async def create_session(self, session: Session) -> None:
@@ -391,6 +394,9 @@ class SqliteStore(Store):
         if not _fits_int64(group_id):
             return None
         return await self._read(lambda conn: _select_group(conn, group_id))
+
+    async def count_groups(self) -> int:
+        return await self._read(lambda conn: _count_rows(conn, "groups"))
 
     async def list_members(self, group_id: GroupId) -> list[Member]:
         if not _fits_int64(group_id):
@@ -1056,6 +1062,12 @@ def _select_inbox_page(
         for row in rows[:limit]
     ]
     return InboxPage(entries=entries, has_more=len(rows) > limit, head_seq=head_seq)
+
+
+def _count_rows(conn: sqlite3.Connection, table: str) -> int:
+    # ``table`` is one of the fixed names passed in this module, never input.
+    row = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
+    return int(row[0])
 
 
 def _select_head_seq(conn: sqlite3.Connection, user_id: UserId) -> Seq:
