@@ -55,11 +55,15 @@ class RawClient:
         self.protocol = Connection(Role.CLIENT)
         self.pending: list[FrameReceived | None] = []
         self.heartbeats = 0
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        """Payload bytes written to and read from the socket."""
 
     def send_bytes(self, data: bytes) -> None:
         # receive() shortens the timeout; writes get the full one back.
         self.sock.settimeout(self.timeout)
         self.sock.sendall(data)
+        self.bytes_sent += len(data)
 
     def send(self, message: ProtobufMessage) -> None:
         self.send_bytes(self.protocol.send(message))
@@ -95,6 +99,7 @@ class RawClient:
             data = self.sock.recv(65536)
             if not data:
                 raise EOFError("server closed the connection")
+            self.bytes_received += len(data)
             for event in self.protocol.receive_data(data):
                 self.pending.append(event if isinstance(event, FrameReceived) else None)
         return self.pending.pop(0)

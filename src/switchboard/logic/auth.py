@@ -33,6 +33,8 @@ NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
 DEVICE_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
+TOKEN_BYTES = 16
+"""Random bytes in a login token."""
 
 PLATFORMS: dict[str, int] = {
     "unspecified": 0,
@@ -111,7 +113,9 @@ class AuthService:
             self._failures_by_ip.take(peer, now)
             logger.info("login failed name=%s device=%s peer=%s", name, device, peer)
             raise RequestError(ErrorCode.UNAUTHORIZED, "invalid name or password")
-        token = secrets.token_urlsafe(32)
+        # 128 random bits (22 characters) cannot be guessed, and keep the
+        # Connect frame that carries the token on each reconnect short.
+        token = secrets.token_urlsafe(TOKEN_BYTES)
         created = now_ms()
         session = Session(
             token_hash=token_digest(token),
