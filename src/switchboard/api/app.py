@@ -14,9 +14,11 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from switchboard.api.errors import ERROR_RESPONSES
 from switchboard.config import Settings
 from switchboard.errors import ErrorCode, RequestError
 from switchboard.gateway.gateway import Gateway
@@ -134,14 +136,19 @@ class HistoryResponse(BaseModel):
     has_more: bool
 
 
-async def current_session(request: Request) -> Session:
+_bearer = HTTPBearer(auto_error=False, description="Token from POST /v1/sessions")
+
+
+async def current_session(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Session:
     """Return the session of the request's bearer token, or raise 401."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    if credentials is None or not credentials.credentials:
         raise ApiError(
             401, "unauthorized", "missing 'Authorization: Bearer TOKEN' header"
         )
+    token = credentials.credentials
     request.state.token = token
     services: Services = request.app.state.services
     return await services.auth.authenticate(token)
@@ -156,6 +163,7 @@ def create_app(services: Services) -> FastAPI:
         title="Switchboard",
         version="1",
         description="Accounts, logins and history for the Switchboard chat server.",
+        responses=ERROR_RESPONSES,
     )
     app.state.services = services
     _install_error_handlers(app)

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from PIL import Image
 from starlette.requests import ClientDisconnect
 
+from switchboard.api.errors import error_responses
 from switchboard.api.ranges import ByteRange, RangeNotSatisfiable, parse_range
 from switchboard.api.signing import UrlSigner, load_or_create_key
 from switchboard.api.uploads import EmptyUpload, MediaLibrary, UploadTooLarge
@@ -68,6 +69,12 @@ class MediaError(Exception):
         self.message = message
         self.headers = headers or {}
 
+
+_DOWNLOAD: dict[int | str, dict[str, Any]] = {
+    206: {"description": "The requested range of the file"},
+    304: {"description": "The client's copy, named in If-None-Match, is current"},
+    **error_responses(416),
+}
 
 _UPLOAD_OPENAPI: dict[str, Any] = {
     "requestBody": {
@@ -189,7 +196,7 @@ class _Links:
 def _router(
     library: MediaLibrary,
     links: _Links,
-    current_session: Callable[[Request], Awaitable[Session]],
+    current_session: Callable[..., Awaitable[Session]],
 ) -> APIRouter:
     router = APIRouter()
     # A default value, not an Annotated alias: FastAPI resolves string
@@ -236,7 +243,7 @@ def _router(
         metadata = await _metadata(library, media_id)
         return links.describe(request, metadata, metadata.name)
 
-    @router.get("/v1/media/{media_id}", name="download_media")
+    @router.get("/v1/media/{media_id}", name="download_media", responses=_DOWNLOAD)
     async def download(
         media_id: str,
         request: Request,
@@ -255,7 +262,9 @@ def _router(
         )
         return await _serve(request, library.blobs, variant, expiry)
 
-    @router.get("/v1/media/{media_id}/thumbnail", name="download_thumbnail")
+    @router.get(
+        "/v1/media/{media_id}/thumbnail", name="download_thumbnail", responses=_DOWNLOAD
+    )
     async def download_thumbnail(
         media_id: str,
         request: Request,
