@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from pathlib import Path
 
 from switchboard.chaos import ChaosProxy, FaultSettings
-from switchboard.client import Gateway, Transport, TransportFactory
+from switchboard.client import (
+    Client,
+    ClientOptions,
+    Gateway,
+    Transport,
+    TransportFactory,
+)
 from switchboard.client.transport import TcpTransport
 from tests.integration.conftest import ClientFactory
 from tests.support.server import ServerProcess
@@ -61,3 +69,38 @@ async def test_sdk_reconnects_after_reset(
     assert sent.seq == 2
     assert proxy.counts.resets == 2
     await proxy.close()
+
+
+async def test_sdk_recovers_from_black_hole(tmp_path: Path) -> None:
+    server = ServerProcess(
+        tmp_path / "data",
+        tmp_path / "server.log",
+        {"SWITCHBOARD_HEARTBEAT": "2", "SWITCHBOARD_MIN_HEARTBEAT": "1"},
+    )
+    await asyncio.to_thread(server.start)
+    proxy = ChaosProxy(server.tcp_address)
+    await proxy.start()
+    options = ClientOptions(echo_timeout=2.0, backoff_base=0.05, backoff_cap=0.5)
+    alice = Client(server.base_url, options=options, open_transport=through(proxy))
+    bob = Client(server.base_url, options=options)
+    try:
+        for client, name in ((alice, "alice"), (bob, "bob")):
+            await client.create_account(name, "password-" + name)
+            await client.login(name, "password-" + name, device="d1")
+            await client.connect("tcp", timeout=10)
+
+        assert proxy.blackhole_all() == 1
+        started = time.monotonic()
+        await bob.send(alice.user_id, "while you were away")
+        message = await asyncio.wait_for(alice.next_message(), 20)
+        took = time.monotonic() - started
+
+        assert message.text == "while you were away"
+        # Alice's SDK notices within a heartbeat interval plus its echo timeout.
+        assert took < 2 + 2 + 3
+        assert proxy.counts.connections == 2
+    finally:
+        await alice.close()
+        await bob.close()
+        await proxy.close()
+        await asyncio.to_thread(server.terminate)

@@ -7,6 +7,7 @@ import itertools
 import logging
 import math
 import random
+from dataclasses import dataclass
 
 from switchboard.bus.base import Bus, Inbound, Outbound
 from switchboard.config import Settings
@@ -17,12 +18,26 @@ from switchboard.logs import RateLimitedLog
 from switchboard.protocol import pb
 from switchboard.protocol.frames import encode
 
-__all__ = ["TICK", "Gateway"]
+__all__ = ["TICK", "Gateway", "GatewayStats"]
 
 logger = logging.getLogger("switchboard.gateway")
 
 TICK = 1.0
 """Seconds per timing-wheel tick: the resolution of heartbeat and auth timeouts."""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayStats:
+    """What a gateway tracks for its open connections, for tests and debugging."""
+
+    connections: int
+    """Registered connections."""
+    addresses: int
+    """Peer addresses with at least one connection, for the per-address cap."""
+    address_connections: int
+    """Connections counted against the per-address cap, over all addresses."""
+    wheel_entries: int
+    """Connections with a deadline in the timing wheel."""
 
 
 class Gateway:
@@ -44,6 +59,15 @@ class Gateway:
 
     def __len__(self) -> int:
         return len(self._sessions)
+
+    def stats(self) -> GatewayStats:
+        """Return the gateway's per-connection bookkeeping counts."""
+        return GatewayStats(
+            connections=len(self._sessions),
+            addresses=len(self._per_host),
+            address_connections=sum(self._per_host.values()),
+            wheel_entries=len(self.wheel),
+        )
 
     def start(self) -> None:
         self.bus.subscribe_outbound(self.name, self._on_outbound)

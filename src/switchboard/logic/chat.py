@@ -170,6 +170,12 @@ class ChatService:
         except DecodeError as exc:
             self._reject(item, RequestError(ErrorCode.PROTOCOL_ERROR, str(exc)), 0)
 
+    @property
+    def tracked_connections(self) -> int:
+        """Connections with per-connection send state (in-flight slots or
+        rate-limited client ids); it drops to 0 once all are closed."""
+        return len(self._in_flight.keys() | self._rate_rejected.keys())
+
     async def wait_idle(self) -> None:
         """Wait until every accepted Send is stored and acknowledged."""
         while self._tasks:
