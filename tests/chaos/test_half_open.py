@@ -9,6 +9,7 @@ hears nothing more and the client hears nothing either, not even the close.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -171,3 +172,53 @@ async def test_heartbeating_client_stays_open(server: InProcessServer) -> None:
     silent.close()
     direct.close()
     await proxy.close()
+
+
+async def test_close_during_connect_frees_route(server: InProcessServer) -> None:
+    # The client closes right after Connect, so the connection is gone by the
+    # time the logic layer has authenticated it and added its route.
+    token = await login(server, "alice")
+    for _ in range(5):
+        _, writer = await asyncio.open_connection(*server.address)
+        connect = pb.Connect(version=1, token=token, device="d1", platform=5)
+        writer.write(Connection(Role.CLIENT).send(connect))
+        await writer.drain()
+        writer.close()
+
+    await wait_until(lambda: server.gateway.stats() == EMPTY, 5)
+    await wait_until(lambda: len(server.routing) == 0, 5)
+    assert server.chat.tracked_connections == 0
+
+
+async def read_frames(
+    reader: asyncio.StreamReader, protocol: Connection, seconds: float
+) -> list[object]:
+    """Return the frames that arrive within ``seconds``, until the close."""
+    frames: list[object] = []
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            while data := await reader.read(65536):
+                for event in protocol.receive_data(data):
+                    if isinstance(event, FrameReceived):
+                        frames.append(event.message)
+    return frames
+
+
+async def test_stale_connect_cannot_take_over(server: InProcessServer) -> None:
+    # A Connect that an older connection delivers late, after the device gave
+    # up on it and connected again, must not close the device's newer one.
+    token = await login(server, "alice")
+    stale_reader, stale_writer = await asyncio.open_connection(*server.address)
+    live = await FrameClient.connect(server.address, token, "d1")
+    stale_protocol = Connection(Role.CLIENT)
+    connect = pb.Connect(version=1, token=token, device="d1", platform=5)
+    stale_writer.write(stale_protocol.send(connect))
+
+    stale_frames = await read_frames(stale_reader, stale_protocol, 2)
+    live_frames = await read_frames(live.reader, live.protocol, 0.5)
+
+    assert [type(f).__name__ for f in stale_frames] == ["Error"]
+    assert live_frames == []
+    assert server.gateway.stats().connections == 1
+    stale_writer.close()
+    live.close()

@@ -9,7 +9,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from switchboard.bus.base import Bus, Inbound, Outbound
+from switchboard.bus.base import CONNECTION_CLOSED, Action, Bus, Inbound, Outbound
 from switchboard.config import Settings
 from switchboard.gateway.session import PAUSE_DRAIN, Session
 from switchboard.gateway.wheel import TimingWheel
@@ -28,7 +28,7 @@ TICK = 1.0
 
 @dataclass(frozen=True, slots=True)
 class GatewayStats:
-    """What a gateway tracks for its open connections, for tests and debugging."""
+    """Counts of a gateway's per-connection bookkeeping, for tests and debugging."""
 
     connections: int
     """Registered connections."""
@@ -118,6 +118,27 @@ class Gateway:
         session = self._sessions.get(item.endpoint.connection)
         if session is not None:
             session.deliver(item)
+        elif item.action is Action.ACCEPT:
+            # The connection closed while the logic layer authenticated it, so
+            # its close sent no notice; without one its route would stay.
+            logger.info(
+                "connection closed before authentication finished conn=%d"
+                " user=%d device=%s",
+                item.endpoint.connection,
+                item.user_id,
+                item.device,
+            )
+            self.notify_closed(
+                Inbound(
+                    item.endpoint,
+                    CONNECTION_CLOSED,
+                    b"closed before authentication finished",
+                    item.user_id,
+                    item.device,
+                    0,
+                    "",
+                )
+            )
 
     def tick(self) -> int:
         """Advance the timing wheel one tick and close the connections it expires.

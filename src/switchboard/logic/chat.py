@@ -200,6 +200,7 @@ class ChatService:
             )
         user_id, device = session.user_id, session.device
         self._known_users.add(user_id)
+        await self._reject_stale_connect(user_id, device, item.endpoint)
 
         # Route first, then read: a message stored after the read is pushed,
         # and the gateway queues pushes until it has sent Connected.
@@ -211,6 +212,30 @@ class ChatService:
                 "a newer connection of this device took over",
             )
         await self._send_connected(item, connect, user_id, device)
+
+    async def _reject_stale_connect(
+        self, user_id: UserId, device: DeviceId, endpoint: Endpoint
+    ) -> None:
+        """Raise SESSION_REPLACED if the device has a route to a connection
+        that the same gateway opened after ``endpoint``.
+
+        Such a Connect was sent before the device gave up on its connection
+        and opened the newer one; the network delivered it late. Letting it
+        take over would close the device's live connection with
+        SESSION_REPLACED, after which a client stops reconnecting.
+        """
+        # NOTE: connection ids are comparable only within one gateway; across
+        # gateways the later Connect still takes over.
+        current = (await self._routing.lookup(user_id)).get(device)
+        if (
+            current is not None
+            and current.gateway == endpoint.gateway
+            and current.connection > endpoint.connection
+        ):
+            raise RequestError(
+                ErrorCode.SESSION_REPLACED,
+                "a newer connection of this device is open; this one is stale",
+            )
 
     async def _send_connected(
         self, item: Inbound, connect: pb.Connect, user_id: UserId, device: DeviceId
