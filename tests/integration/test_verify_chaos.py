@@ -9,8 +9,16 @@ from pathlib import Path
 
 
 def verify(*options: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return run_check("chaos", *options, cwd=cwd)
+
+
+def verify_blackout(*options: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return run_check("blackout", *options, cwd=cwd)
+
+
+def run_check(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "switchboard", "verify", "chaos", *options],
+        [sys.executable, "-m", "switchboard", "verify", *arguments],
         capture_output=True,
         text=True,
         timeout=240,
@@ -64,3 +72,21 @@ def test_bad_option_is_usage_error(tmp_path: Path) -> None:
     result = verify("--clients=1", cwd=tmp_path)
     assert result.returncode == 2
     assert "invalid clients=1: use 2 or more" in result.stderr
+
+
+def test_short_blackout_catches_up(tmp_path: Path) -> None:
+    result = verify_blackout(
+        "--clients=2",
+        "--seconds=2",
+        "--messages=3",
+        "--spread=0",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert len(report["sync_times"]) == 2
+    assert report["sync_summary"]["max"] < 30
+    assert report["verdict"]["ok"] is True
+    assert report["verdict"]["expected"] == 2 * 3 * 2
+    assert report["faults"]["stalls"] == 1

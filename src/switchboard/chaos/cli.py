@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 from pathlib import Path
 
+from switchboard.chaos.blackout import BlackoutOptions, measure_blackout
 from switchboard.chaos.checker import Verdict, check
 from switchboard.chaos.faults import FaultSettings
 from switchboard.chaos.run import RunOptions, RunResult, run_chaos
@@ -46,8 +48,21 @@ def add_verify(
         " violation.",
     )
     _add_run_options(chaos)
-    _add_fault_options(chaos)
+    _add_fault_options(chaos, DEFAULT_FAULTS)
     chaos.set_defaults(handler=verify_chaos)
+
+    blackout = checks.add_parser(
+        "blackout",
+        help="measure how long clients take to catch up after a network blackout",
+        description="Connect SDK clients through a proxy, stop all their"
+        " traffic for --seconds while another client sends them messages, and"
+        " print how long each client takes, after the blackout, to hand out"
+        " every message. Exits with status 1 if a client did not catch up or"
+        " a delivery guarantee was broken.",
+    )
+    _add_blackout_options(blackout)
+    _add_fault_options(blackout, FaultSettings())
+    blackout.set_defaults(handler=verify_blackout)
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -105,6 +120,15 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         " temporary directory, removed afterwards)",
     )
     parser.add_argument(
+        "--heartbeat",
+        type=int,
+        default=2,
+        metavar="S",
+        help="heartbeat interval of the embedded server and the clients, in"
+        " seconds; keep it above 4 times the network's delay variation"
+        " (default: 2)",
+    )
+    parser.add_argument(
         "--timeout",
         type=float,
         default=600.0,
@@ -120,7 +144,59 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_fault_options(parser: argparse.ArgumentParser) -> None:
+def _add_blackout_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--clients", type=int, default=10, metavar="N", help="clients (default: 10)"
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="length of the blackout, in seconds (default: 30)",
+    )
+    parser.add_argument(
+        "--messages",
+        type=int,
+        default=10,
+        metavar="M",
+        help="messages sent to each client during the blackout (default: 10)",
+    )
+    parser.add_argument(
+        "--spread",
+        type=float,
+        default=None,
+        metavar="S",
+        help="connect the clients one after another over this many seconds, so"
+        " that their heartbeats are out of phase (default: the server's"
+        " heartbeat interval)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="seed of every fault (default: 0)",
+    )
+    parser.add_argument(
+        "--server",
+        dest="chaos_server",
+        default=None,
+        metavar="URL",
+        help="measure the server at this base URL instead of an embedded one",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="error",
+        help="log messages to show on stderr (default: error)",
+    )
+
+
+def _add_fault_options(
+    parser: argparse.ArgumentParser, defaults: FaultSettings
+) -> None:
     faults = parser.add_argument_group(
         "faults", "probabilities apply to each chunk of bytes the proxy reads"
     )
@@ -132,7 +208,7 @@ def _add_fault_options(parser: argparse.ArgumentParser) -> None:
         "blackhole": "stop forwarding without closing (a half-open connection)",
     }
     for name, text in probabilities.items():
-        default = getattr(DEFAULT_FAULTS, name)
+        default = getattr(defaults, name)
         faults.add_argument(
             f"--{name}",
             type=float,
@@ -145,7 +221,7 @@ def _add_fault_options(parser: argparse.ArgumentParser) -> None:
         "jitter": "random extra latency per chunk, up to this",
         "retransmit-delay": "extra latency of a lost chunk",
     }.items():
-        default = getattr(DEFAULT_FAULTS, name.replace("-", "_"))
+        default = getattr(defaults, name.replace("-", "_"))
         faults.add_argument(
             f"--{name}",
             type=float,
@@ -155,8 +231,8 @@ def _add_fault_options(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def _options(args: argparse.Namespace) -> RunOptions:
-    faults = FaultSettings(
+def _faults(args: argparse.Namespace) -> FaultSettings:
+    return FaultSettings(
         seed=args.seed,
         split=args.split,
         coalesce=args.coalesce,
@@ -167,6 +243,9 @@ def _options(args: argparse.Namespace) -> RunOptions:
         reset=args.reset,
         blackhole=args.blackhole,
     )
+
+
+def _options(args: argparse.Namespace) -> RunOptions:
     return RunOptions(
         clients=args.clients,
         devices=args.devices,
@@ -175,9 +254,10 @@ def _options(args: argparse.Namespace) -> RunOptions:
         restarts=args.restarts,
         window=args.window,
         server_url=args.chaos_server,
-        faults=faults,
+        faults=_faults(args),
         timeout=args.timeout,
         data_dir=args.data_dir,
+        heartbeat=args.heartbeat,
     )
 
 
@@ -214,6 +294,7 @@ def report_dict(
         "messages": options.messages,
         "seed": options.seed,
         "restarts": result.restarts,
+        "heartbeat": options.heartbeat,
         "server": options.server_url or "embedded",
         "duration": round(result.duration, 2),
         "verdict": data,
@@ -264,3 +345,56 @@ def format_report(options: RunOptions, result: RunResult, verdict: Verdict) -> s
         if len(verdict.violations) > MAX_LISTED:
             lines.append(f"  ... and {len(verdict.violations) - MAX_LISTED} more")
     return "\n".join(lines)
+
+
+async def verify_blackout(args: argparse.Namespace) -> int:
+    """Run the blackout measurement that ``args`` describe; return the status."""
+    logging.getLogger("switchboard").setLevel(args.log_level.upper())
+    options = BlackoutOptions(
+        clients=args.clients,
+        blackout=args.seconds,
+        messages=args.messages,
+        faults=_faults(args),
+        server_url=args.chaos_server,
+        spread=args.spread,
+    )
+    try:
+        options.validate()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    try:
+        result = await measure_blackout(options)
+    except RuntimeError as exc:
+        raise CommandError(f"the blackout measurement could not run: {exc}") from exc
+    verdict = check(result.history)
+    summary = result.summary()
+    caught_up = all(math.isfinite(t) for t in result.sync_times)
+    if args.json:
+        report = {
+            "clients": options.clients,
+            "blackout": options.blackout,
+            "messages_per_client": options.messages,
+            "heartbeat": result.heartbeat,
+            "sync_times": [round(t, 3) for t in result.sync_times],
+            "sync_summary": {k: round(v, 3) for k, v in summary.items()},
+            "verdict": verdict.as_dict(),
+            "faults": {**result.faults.as_dict(), "injected": result.faults.injected},
+            "fault_settings": _settings_dict(options.faults),
+            "duration": round(result.duration, 2),
+        }
+        print(json.dumps(report, indent=2))
+    else:
+        print(
+            f"blackout of {options.blackout:g} s, {options.clients} clients,"
+            f" {options.messages} messages each, server heartbeat"
+            f" {result.heartbeat} s\n"
+            f"sync time after the blackout: min {summary['min']:.2f} s, median"
+            f" {summary['median']:.2f} s, p90 {summary['p90']:.2f} s, max"
+            f" {summary['max']:.2f} s\n"
+            f"delivery: {verdict.delivered} of {verdict.expected} expected"
+            f" hand-outs; lost {verdict.lost}, duplicated {verdict.duplicated},"
+            f" reordered {verdict.reordered}"
+        )
+        for text in verdict.violations[:MAX_LISTED]:
+            print(f"  {text}")
+    return 0 if verdict.ok and caught_up else 1

@@ -34,6 +34,7 @@ from switchboard.client import (
     Gateway,
     HeartbeatPolicy,
     SendRejected,
+    ServerUnreachable,
     SessionEnded,
     Transport,
     TransportFactory,
@@ -41,7 +42,16 @@ from switchboard.client import (
 from switchboard.client.transport import TcpTransport
 from switchboard.config import parse_address
 
-__all__ = ["Device", "RunOptions", "RunResult", "open_devices", "run_chaos"]
+__all__ = [
+    "Device",
+    "RunOptions",
+    "RunResult",
+    "discover_tcp",
+    "open_devices",
+    "receive_into",
+    "run_chaos",
+    "through",
+]
 
 logger = logging.getLogger("switchboard.chaos")
 
@@ -49,9 +59,8 @@ PEER_OFFSETS = (1, 7, 13)
 """User i sends to users i+1, i+7 and i+13, modulo the user count."""
 SETUP_CONCURRENCY = 8
 """Accounts created and logged in at once; each costs a password hash."""
-EMBEDDED_HEARTBEAT = 2
-"""Heartbeat interval of the embedded server, in seconds. Short, so that
-black-holed connections are found within seconds."""
+CONNECT_TIMEOUT = 120.0
+"""Seconds a device has to connect through the proxy when the run starts."""
 
 
 @dataclass(slots=True)
@@ -76,6 +85,12 @@ class RunOptions:
     """Time after the last send for every device to receive what it should."""
     data_dir: Path | None = None
     """Data and log directory of the embedded server; None: a temporary one."""
+    heartbeat: int = 2
+    """Heartbeat interval of the embedded server and of the clients, which
+    also wait this long for a heartbeat's echo. Short, so that black-holed
+    connections are found within seconds; the server closes a connection
+    after 1.5 silent intervals, so the network's delay variation must stay
+    well below half an interval."""
 
     def validate(self) -> None:
         """Raise ValueError naming the option when a value is out of range."""
@@ -83,6 +98,8 @@ class RunOptions:
             raise ValueError(f"invalid clients={self.clients}: use 2 or more")
         if self.devices < 1 or self.window < 1 or self.messages < 0:
             raise ValueError("devices and window must be 1 or more, messages 0 or more")
+        if self.heartbeat < 1:
+            raise ValueError(f"invalid heartbeat={self.heartbeat}: use 1 s or more")
         if self.restarts and self.server_url is not None:
             raise ValueError(
                 "restarts need the embedded server: drop --server or --restarts"
@@ -127,9 +144,7 @@ async def run_chaos(options: RunOptions) -> RunResult:
         stack.push_async_callback(proxy.close)
 
         history = History()
-        devices = await open_devices(
-            base_url, proxy, options.clients, options.devices, history
-        )
+        devices = await open_devices(base_url, proxy, options, history)
         stack.push_async_callback(_close_devices, devices)
         restarts = await _exchange(options, devices, history, server)
         return RunResult(
@@ -143,7 +158,7 @@ async def _start_server(
 ) -> tuple[ServerProcess | None, str, tuple[str, int]]:
     if options.server_url is not None:
         base_url = options.server_url.rstrip("/")
-        return None, base_url, await _discover_tcp(base_url)
+        return None, base_url, await discover_tcp(base_url)
 
     if options.data_dir is None:
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -154,9 +169,9 @@ async def _start_server(
         directory / "data",
         directory / "server.log",
         {
-            "SWITCHBOARD_HEARTBEAT": str(EMBEDDED_HEARTBEAT),
-            "SWITCHBOARD_MIN_HEARTBEAT": "1",
-            "SWITCHBOARD_MAX_HEARTBEAT": str(EMBEDDED_HEARTBEAT),
+            "SWITCHBOARD_HEARTBEAT": str(options.heartbeat),
+            "SWITCHBOARD_MIN_HEARTBEAT": str(options.heartbeat),
+            "SWITCHBOARD_MAX_HEARTBEAT": str(options.heartbeat),
         },
     )
     await server.start()
@@ -164,7 +179,7 @@ async def _start_server(
     return server, server.base_url, server.tcp_address
 
 
-async def _discover_tcp(base_url: str) -> tuple[str, int]:
+async def discover_tcp(base_url: str) -> tuple[str, int]:
     """Return the TCP gateway address that ``base_url`` lists."""
     async with httpx.AsyncClient(timeout=10.0) as http:
         response = await http.get(base_url + "/v1/gateways")
@@ -186,11 +201,7 @@ def through(proxy: ChaosProxy) -> TransportFactory:
 
 
 async def open_devices(
-    base_url: str,
-    proxy: ChaosProxy,
-    users: int,
-    devices_per_user: int,
-    history: History,
+    base_url: str, proxy: ChaosProxy, options: RunOptions, history: History
 ) -> list[Device]:
     """Create ``users`` accounts, log in their devices, connect them via ``proxy``."""
     tag = secrets.token_hex(3)
@@ -200,27 +211,33 @@ async def open_devices(
         name, password = f"chaos-{tag}-{index}", f"chaos-password-{index}"
         opened = []
         async with gate:
-            for number in range(devices_per_user):
-                client = _new_client(base_url, proxy)
+            for number in range(options.devices):
+                client = _new_client(base_url, proxy, options.heartbeat)
                 if number == 0:
                     await client.create_account(name, password)
                 await client.login(name, password, device=f"d{number}")
                 opened.append(Device(client.user_id, client.device, client))
         for device in opened:
-            await device.client.connect("tcp", timeout=60)
+            try:
+                await device.client.connect("tcp", timeout=CONNECT_TIMEOUT)
+            except ServerUnreachable as exc:
+                raise RuntimeError(
+                    f"device {name}/{device.device} could not connect through the"
+                    f" chaos proxy: {exc}"
+                ) from exc
         return opened
 
-    groups = await asyncio.gather(*(open_user(i) for i in range(users)))
+    groups = await asyncio.gather(*(open_user(i) for i in range(options.clients)))
     devices = [device for group in groups for device in group]
     for device in devices:
         history.add_device(device.user_id, device.device)
     return devices
 
 
-def _new_client(base_url: str, proxy: ChaosProxy) -> Client:
+def _new_client(base_url: str, proxy: ChaosProxy, heartbeat: int) -> Client:
     options = ClientOptions(
         connect_timeout=5.0,
-        echo_timeout=2.0,
+        echo_timeout=max(2.0, heartbeat),
         backoff_base=0.05,
         backoff_cap=1.0,
     )
@@ -228,7 +245,7 @@ def _new_client(base_url: str, proxy: ChaosProxy) -> Client:
         base_url,
         options=options,
         open_transport=through(proxy),
-        heartbeat_policy=HeartbeatPolicy(min_interval=1),
+        heartbeat_policy=HeartbeatPolicy(min_interval=heartbeat),
     )
 
 
@@ -349,7 +366,7 @@ async def _send_share(
 
 @contextlib.asynccontextmanager
 async def _receiving(devices: list[Device], history: History) -> AsyncIterator[None]:
-    tasks = [asyncio.create_task(_receive(device, history)) for device in devices]
+    tasks = [asyncio.create_task(receive_into(device, history)) for device in devices]
     try:
         yield
     finally:
@@ -358,7 +375,8 @@ async def _receiving(devices: list[Device], history: History) -> AsyncIterator[N
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _receive(device: Device, history: History) -> None:
+async def receive_into(device: Device, history: History) -> None:
+    """Record every message ``device`` hands out until its client closes."""
     client = device.client
     while True:
         try:
