@@ -267,3 +267,22 @@ def test_settings_reject_bad_probability() -> None:
         FaultSettings(reset=1.5).validate()
     with pytest.raises(ValueError, match="delay"):
         FaultSettings(delay=-1).validate()
+
+
+async def test_stall_can_refuse_new_connections(sink: Sink) -> None:
+    proxy = await start_proxy(sink)
+    proxy.stall(refuse_new=True)
+    reader, writer = await asyncio.open_connection(*proxy.address)
+    with pytest.raises(ConnectionResetError):
+        async with asyncio.timeout(5):
+            await reader.read(100)
+    assert proxy.counts.refused == 1
+
+    proxy.resume()
+    writer.close()
+    frames = frames_of(2)
+    writer = await send_frames(proxy, frames, gap=0.0)
+    await sink.wait_frames(len(frames))
+    assert sink.frames == frames
+    writer.close()
+    await proxy.close()

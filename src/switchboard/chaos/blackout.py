@@ -52,6 +52,10 @@ class BlackoutOptions:
     spread: float | None = None
     """Time over which the clients connect, one after another; None: one
     heartbeat interval of the server."""
+    refuse_new: bool = False
+    """Reset connections opened during the blackout at once, so that
+    connect attempts fail fast and the SDK backs off, instead of holding
+    them until the blackout ends."""
     settle_timeout: float = 180.0
     """Time after the blackout for every client to catch up."""
 
@@ -176,7 +180,7 @@ async def _black_out(
     """Stall the proxy, send to every victim meanwhile, then resume."""
     loop = asyncio.get_running_loop()
     end = loop.time() + options.blackout
-    proxy.stall()
+    proxy.stall(refuse_new=options.refuse_new)
     logger.info("blackout of %g s started", options.blackout)
     async with asyncio.TaskGroup() as group:
         for index in range(options.messages):

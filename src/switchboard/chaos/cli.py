@@ -163,6 +163,12 @@ def _add_blackout_options(parser: argparse.ArgumentParser) -> None:
         help="messages sent to each client during the blackout (default: 10)",
     )
     parser.add_argument(
+        "--refuse-new",
+        action="store_true",
+        help="reset connections opened during the blackout at once, so that"
+        " clients back off (default: hold them until the blackout ends)",
+    )
+    parser.add_argument(
         "--spread",
         type=float,
         default=None,
@@ -357,6 +363,7 @@ async def verify_blackout(args: argparse.Namespace) -> int:
         faults=_faults(args),
         server_url=args.chaos_server,
         spread=args.spread,
+        refuse_new=args.refuse_new,
     )
     try:
         options.validate()
@@ -375,6 +382,7 @@ async def verify_blackout(args: argparse.Namespace) -> int:
             "blackout": options.blackout,
             "messages_per_client": options.messages,
             "heartbeat": result.heartbeat,
+            "refuse_new": options.refuse_new,
             "sync_times": [round(t, 3) for t in result.sync_times],
             "sync_summary": {k: round(v, 3) for k, v in summary.items()},
             "verdict": verdict.as_dict(),

@@ -80,6 +80,7 @@ class ChaosProxy:
         self._numbers = itertools.count(1)
         self._flowing = asyncio.Event()
         self._flowing.set()
+        self._refuse_new = False
 
     @property
     def address(self) -> tuple[str, int]:
@@ -137,8 +138,14 @@ class ChaosProxy:
             link.blackhole()
         return len(links)
 
-    def stall(self) -> None:
-        """Stop forwarding on every connection, old and new, until :meth:`resume`."""
+    def stall(self, *, refuse_new: bool = False) -> None:
+        """Stop forwarding on every connection until :meth:`resume`.
+
+        New connections wait too, and go through once the stall ends, as if
+        the connect attempt was retried right then. With ``refuse_new`` they
+        are reset at once instead, so connect attempts fail fast.
+        """
+        self._refuse_new = refuse_new
         if self._flowing.is_set():
             self._flowing.clear()
             self.counts.stalls += 1
@@ -158,6 +165,11 @@ class ChaosProxy:
     ) -> None:
         number = next(self._numbers)
         self.counts.connections += 1
+        if self._refuse_new and not self._flowing.is_set():
+            self.counts.refused += 1
+            _set_linger_zero(writer)
+            writer.transport.abort()
+            return
         link = _Link(self, number, reader, writer)
         self._links[number] = link
         try:
