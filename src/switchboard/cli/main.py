@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from switchboard.chaos.cli import add_verify
 from switchboard.cli import commands
 from switchboard.cli.commands import STATE_FILE, CommandError, UsageError
 from switchboard.client import (
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_account(subcommands, client)
     _add_login(subcommands, client)
     _add_messaging(subcommands, client, socket)
+    add_verify(subcommands)
     return parser
 
 

@@ -7,8 +7,16 @@ import itertools
 import logging
 import math
 import random
+from dataclasses import dataclass
 
-from switchboard.bus.base import Bus, GatewayLoad, Inbound, Outbound
+from switchboard.bus.base import (
+    CONNECTION_CLOSED,
+    Action,
+    Bus,
+    GatewayLoad,
+    Inbound,
+    Outbound,
+)
 from switchboard.config import Settings
 from switchboard.gateway.session import PAUSE_DRAIN, Session
 from switchboard.gateway.wheel import TimingWheel
@@ -17,12 +25,26 @@ from switchboard.logs import RateLimitedLog
 from switchboard.protocol import pb
 from switchboard.protocol.frames import encode
 
-__all__ = ["TICK", "Gateway"]
+__all__ = ["TICK", "Gateway", "GatewayStats"]
 
 logger = logging.getLogger("switchboard.gateway")
 
 TICK = 1.0
 """Seconds per timing-wheel tick: the resolution of heartbeat and auth timeouts."""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayStats:
+    """Counts of a gateway's per-connection bookkeeping, for tests and debugging."""
+
+    connections: int
+    """Registered connections."""
+    addresses: int
+    """Peer addresses with at least one connection, for the per-address cap."""
+    address_connections: int
+    """Connections counted against the per-address cap, over all addresses."""
+    wheel_entries: int
+    """Connections with a deadline in the timing wheel."""
 
 
 class Gateway:
@@ -44,6 +66,15 @@ class Gateway:
 
     def __len__(self) -> int:
         return len(self._sessions)
+
+    def stats(self) -> GatewayStats:
+        """Return the gateway's per-connection bookkeeping counts."""
+        return GatewayStats(
+            connections=len(self._sessions),
+            addresses=len(self._per_host),
+            address_connections=sum(self._per_host.values()),
+            wheel_entries=len(self.wheel),
+        )
 
     def start(self) -> None:
         self.bus.subscribe_outbound(self.name, self._on_outbound)
@@ -108,6 +139,27 @@ class Gateway:
         session = self._sessions.get(item.endpoint.connection)
         if session is not None:
             session.deliver(item)
+        elif item.action is Action.ACCEPT:
+            # The connection closed while the logic layer authenticated it, so
+            # its close sent no notice; without one its route would stay.
+            logger.info(
+                "connection closed before authentication finished conn=%d"
+                " user=%d device=%s",
+                item.endpoint.connection,
+                item.user_id,
+                item.device,
+            )
+            self.notify_closed(
+                Inbound(
+                    item.endpoint,
+                    CONNECTION_CLOSED,
+                    b"closed before authentication finished",
+                    item.user_id,
+                    item.device,
+                    0,
+                    "",
+                )
+            )
 
     def tick(self) -> int:
         """Advance the timing wheel one tick and close the connections it expires.

@@ -173,6 +173,12 @@ class ChatService:
         except DecodeError as exc:
             self._reject(item, RequestError(ErrorCode.PROTOCOL_ERROR, str(exc)), 0)
 
+    @property
+    def tracked_connections(self) -> int:
+        """Connections with per-connection send state (in-flight slots or
+        rate-limited client ids); it drops to 0 once all are closed."""
+        return len(self._in_flight.keys() | self._rate_rejected.keys())
+
     async def wait_idle(self) -> None:
         """Wait until every accepted Send is stored and acknowledged."""
         while self._tasks:
@@ -197,6 +203,7 @@ class ChatService:
             )
         user_id, device = session.user_id, session.device
         self._known_users.add(user_id)
+        await self._reject_stale_connect(user_id, device, item.endpoint)
 
         # Route first, then read: a message stored after the read is pushed,
         # and the gateway queues pushes until it has sent Connected.
@@ -208,6 +215,30 @@ class ChatService:
                 "a newer connection of this device took over",
             )
         await self._send_connected(item, connect, user_id, device)
+
+    async def _reject_stale_connect(
+        self, user_id: UserId, device: DeviceId, endpoint: Endpoint
+    ) -> None:
+        """Raise SESSION_REPLACED if the device has a route to a connection
+        that the same gateway opened after ``endpoint``.
+
+        Such a Connect was sent before the device gave up on its connection
+        and opened the newer one; the network delivered it late. Letting it
+        take over would close the device's live connection with
+        SESSION_REPLACED, after which a client stops reconnecting.
+        """
+        # NOTE: connection ids are comparable only within one gateway; across
+        # gateways the later Connect still takes over.
+        current = (await self._routing.lookup(user_id)).get(device)
+        if (
+            current is not None
+            and current.gateway == endpoint.gateway
+            and current.connection > endpoint.connection
+        ):
+            raise RequestError(
+                ErrorCode.SESSION_REPLACED,
+                "a newer connection of this device is open; this one is stale",
+            )
 
     async def _send_connected(
         self, item: Inbound, connect: pb.Connect, user_id: UserId, device: DeviceId

@@ -56,3 +56,7 @@ class MemoryRoutingTable(RoutingTable):
 
     async def lookup(self, user_id: UserId) -> dict[DeviceId, Endpoint]:
         return self._routes.get(user_id, {})
+
+    def __len__(self) -> int:
+        """Number of routed devices, over all users."""
+        return sum(len(devices) for devices in self._routes.values())
