@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +40,23 @@ class ScratchDatabases:
         asyncio.run(_empty_all(self.dsns))
 
 
+def start_postgres() -> None:
+    """Start the local server with scripts/services unless it is running."""
+    result = subprocess.run(
+        [str(ROOT / "scripts" / "services"), "postgres"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"scripts/services postgres failed: {result.stderr}")
+
+
 @contextlib.contextmanager
 def scratch_databases(count: int) -> Iterator[ScratchDatabases]:
     """Create ``count`` empty databases for this run; drop them afterwards."""
+    start_postgres()
     prefix = f"sb_test_{secrets.token_hex(4)}"
     names = [f"{prefix}_{index}" for index in range(count)]
     statements = []
