@@ -63,3 +63,11 @@ def test_more_databases_than_shards_raises() -> None:
 def test_parse_shard_list() -> None:
     assert _parse_shards("1,3,10-12") == [1, 3, 10, 11, 12]
     assert _parse_shards("128-255") == list(range(128, 256))
+
+
+def test_map_from_lists_equals_tuples() -> None:
+    dsns = ["postgresql://u:secret@h/a", "postgresql://u:secret@h/b"]
+    from_lists = ShardMap(dsns, [0, 1])  # type: ignore[arg-type]
+
+    assert from_lists == ShardMap(tuple(dsns), (0, 1))
+    assert "secret" not in repr(from_lists)

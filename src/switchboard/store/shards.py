@@ -12,7 +12,7 @@ This module imports no database driver.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 __all__ = ["DEFAULT_SHARD_COUNT", "ShardMap"]
@@ -30,10 +30,14 @@ class ShardMap:
     the unsharded tables (accounts, sessions and the id sequences).
     """
 
-    dsns: tuple[str, ...]
+    dsns: tuple[str, ...] = field(repr=False)  # may contain passwords
     assignment: tuple[int, ...]
 
     def __post_init__(self) -> None:
+        # Tuples, so that a map built from lists compares equal to the stored one.
+        object.__setattr__(self, "dsns", tuple(self.dsns))
+        object.__setattr__(self, "assignment", tuple(self.assignment))
+
         if not self.dsns:
             raise ValueError("invalid shard map: no database DSN given")
         if not self.assignment:
