@@ -1,0 +1,171 @@
+"""Routing table in Redis, shared by the processes of a cluster.
+
+Keys, under a configurable prefix:
+
+- ``routes:<user id>``: a hash of device -> ``<connection>:<gateway>``;
+- ``lease:<gateway>``: present while the gateway is alive. It expires unless
+  the gateway renews it, and a route counts only while its gateway's lease
+  exists, so the routes of a crashed gateway vanish within one lease TTL.
+
+``add()`` starts a lease that does not exist yet. A gateway process then
+calls ``renew_lease()`` more often than the TTL and ``release_lease()`` when
+it stops. Each operation is one Lua script, so it is atomic in Redis.
+
+NOTE: the scripts build lease keys from the routes they read, which Redis
+Cluster does not allow, so this table needs a single Redis (with replicas).
+Routes of a dead gateway are deleted when their user is next looked up. A
+user who is never looked up again keeps them until the hash is deleted by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Final
+
+import redis.asyncio as redis
+
+from switchboard.bus.base import Endpoint
+from switchboard.ids import ConnectionId, DeviceId, UserId
+from switchboard.logic.routing import RoutingTable
+
+__all__ = ["RedisRoutingTable"]
+
+logger = logging.getLogger("switchboard.logic")
+
+DEFAULT_LEASE_TTL_S: Final = 30.0
+
+# KEYS[1] = routes hash. ARGV = device, route, lease key of the route,
+# lease TTL in ms, prefix of lease keys. Returns the replaced live route or nil.
+_ADD: Final = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SET', ARGV[3], '1', 'PX', ARGV[4], 'NX')
+if not old or old == ARGV[2] then return false end
+local gateway = string.sub(old, string.find(old, ':', 1, true) + 1)
+if redis.call('EXISTS', ARGV[5] .. gateway) == 1 then return old end
+return false
+"""
+
+# KEYS[1] = routes hash. ARGV = device, route. Deletes the route if unchanged.
+_REMOVE: Final = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+# KEYS[1] = routes hash. ARGV[1] = prefix of lease keys. Returns the live
+# routes as a flat device, route list and deletes the routes of dead gateways.
+_LOOKUP: Final = """
+local entries = redis.call('HGETALL', KEYS[1])
+local live = {}
+local alive = {}
+for i = 1, #entries, 2 do
+  local route = entries[i + 1]
+  local gateway = string.sub(route, string.find(route, ':', 1, true) + 1)
+  if alive[gateway] == nil then
+    alive[gateway] = redis.call('EXISTS', ARGV[1] .. gateway) == 1
+  end
+  if alive[gateway] then
+    table.insert(live, entries[i])
+    table.insert(live, route)
+  else
+    redis.call('HDEL', KEYS[1], entries[i])
+  end
+end
+return live
+"""
+
+
+class RedisRoutingTable(RoutingTable):
+    """user -> device -> endpoint in Redis, with routes tied to gateway leases.
+
+    ``url`` is a Redis URL such as ``redis://127.0.0.1:6379/0``. ``prefix``
+    starts every key, so several deployments (or test runs) can share one
+    Redis. ``lease_ttl_s`` is how long a gateway's routes outlive its last
+    lease renewal.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "switchboard:",
+        lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
+    ) -> None:
+        if lease_ttl_s <= 0:
+            raise ValueError(f"invalid lease_ttl_s {lease_ttl_s}: must be positive")
+
+        self.prefix = prefix
+        self.lease_ttl_s = lease_ttl_s
+        self._client: redis.Redis = redis.Redis.from_url(url)
+        self._add = self._client.register_script(_ADD)
+        self._remove = self._client.register_script(_REMOVE)
+        self._lookup = self._client.register_script(_LOOKUP)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    # RoutingTable.
+
+    async def add(
+        self, user_id: UserId, device: DeviceId, endpoint: Endpoint
+    ) -> Endpoint | None:
+        replaced: Any = await self._add(
+            keys=[self._routes_key(user_id)],
+            args=[
+                device,
+                _encode(endpoint),
+                self._lease_key(endpoint.gateway),
+                self._lease_ttl_ms,
+                self._lease_key(""),
+            ],
+        )
+        return None if not replaced else _decode(replaced)
+
+    async def remove(
+        self, user_id: UserId, device: DeviceId, endpoint: Endpoint
+    ) -> None:
+        await self._remove(
+            keys=[self._routes_key(user_id)], args=[device, _encode(endpoint)]
+        )
+
+    async def lookup(self, user_id: UserId) -> dict[DeviceId, Endpoint]:
+        flat: list[bytes] = await self._lookup(
+            keys=[self._routes_key(user_id)], args=[self._lease_key("")]
+        )
+        return {
+            DeviceId(flat[i].decode()): _decode(flat[i + 1])
+            for i in range(0, len(flat), 2)
+        }
+
+    # Gateway leases.
+
+    async def renew_lease(self, gateway: str) -> None:
+        """Start or extend the gateway's lease by ``lease_ttl_s``."""
+        await self._client.set(self._lease_key(gateway), b"1", px=self._lease_ttl_ms)
+
+    async def release_lease(self, gateway: str) -> None:
+        """End the lease, so every route to the gateway stops counting at once."""
+        await self._client.delete(self._lease_key(gateway))
+        logger.info("released the routing lease of gateway %s", gateway)
+
+    @property
+    def _lease_ttl_ms(self) -> int:
+        return max(1, round(self.lease_ttl_s * 1000))
+
+    def _routes_key(self, user_id: UserId) -> str:
+        return f"{self.prefix}routes:{user_id}"
+
+    def _lease_key(self, gateway: str) -> str:
+        return f"{self.prefix}lease:{gateway}"
+
+
+def _encode(endpoint: Endpoint) -> str:
+    # The connection number comes first, because a gateway name may contain ':'.
+    return f"{endpoint.connection}:{endpoint.gateway}"
+
+
+def _decode(route: bytes) -> Endpoint:
+    connection, _, gateway = route.decode().partition(":")
+    return Endpoint(gateway=gateway, connection=ConnectionId(int(connection)))

@@ -1,0 +1,1086 @@
+"""PostgreSQL implementation of the Store interface, sharded by user and group id.
+
+Rows live in the database that the shard map (store/shards.py) picks:
+
+- database 0: accounts, sessions and the id sequences;
+- the user's database: the user's inbox, inbox head and devices;
+- the group's database: the group, its members and its history.
+
+A message is written first in one transaction on its origin database: the
+sender's for a message from a client, the group's for a group notice. That
+transaction stores the deduplication key, every copy whose inbox is in the
+same database, and an outbox row naming the copies that belong in other
+databases. Those copies are written next, one transaction per database, and
+the outbox row is deleted. Writing a copy is idempotent, so the outbox row
+can be replayed: by a resend of the message, by the relay pass at open() and
+by the periodic relay. With one database there is no outbox row and every
+write is one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+
+import asyncpg
+
+from switchboard.ids import (
+    ClientMessageId,
+    DeviceId,
+    GroupId,
+    MessageId,
+    Seq,
+    UserId,
+)
+from switchboard.store import postgres_groups as groups_sql
+from switchboard.store import postgres_inbox as inbox_sql
+from switchboard.store.base import (
+    AlreadyMember,
+    AppendResult,
+    DeviceState,
+    Group,
+    GroupAppendResult,
+    GroupChange,
+    GroupFull,
+    GroupNotice,
+    InboxPage,
+    InvalidMention,
+    Member,
+    NameTaken,
+    NotMember,
+    Role,
+    Session,
+    Store,
+    StoredMessage,
+    StoreError,
+    User,
+)
+from switchboard.store.postgres_conn import Connection, ConnectionSet, transact
+from switchboard.store.postgres_inbox import FirstCopy, OutgoingMessage
+from switchboard.store.postgres_schema import check_identity, check_shard_map, migrate
+from switchboard.store.shards import ShardMap
+
+__all__ = ["PostgresStore"]
+
+logger = logging.getLogger("switchboard.store")
+
+_T = TypeVar("_T")
+
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+
+_DRIVER_ERRORS: Final = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+"""Errors of the driver and the network, translated into StoreError.
+TimeoutError is an OSError."""
+
+_RELAY_BATCH: Final = 100
+"""Maximum outbox rows one relay pass replays per database."""
+
+
+class _State(enum.Enum):
+    NEW = "new"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """A message written in its origin transaction."""
+
+    message: OutgoingMessage
+    seqs: dict[UserId, Seq]
+    """Sequences of the copies written in the origin database."""
+    pending: bool
+    """An outbox row names copies still to be written in other databases."""
+
+
+class PostgresStore(Store):
+    """Store in one or more PostgreSQL databases, shared by many processes.
+
+    ``databases`` is one DSN, a list of DSNs spread evenly over the default
+    256 logical shards, or a ShardMap. Every process that opens the same
+    databases must use the same map: open() raises StoreError otherwise.
+
+    ``pool_size`` is the maximum number of connections per database.
+    ``relay_interval_s`` is the time between passes that write copies left
+    by a failed or crashed write (outbox rows). Writes raise ValueError for
+    an integer outside PostgreSQL's bigint range and for a negative client
+    id or cursor. Cancelling a caller does not cancel its operation.
+    """
+
+    def __init__(
+        self,
+        databases: str | Sequence[str] | ShardMap,
+        *,
+        pool_size: int = 10,
+        relay_interval_s: float = 10.0,
+        acquire_timeout_s: float = 30.0,
+    ) -> None:
+        if isinstance(databases, ShardMap):
+            self.shard_map = databases
+        elif isinstance(databases, str):
+            self.shard_map = ShardMap.even([databases])
+        else:
+            self.shard_map = ShardMap.even(databases)
+        if pool_size < 1:
+            raise ValueError(f"invalid pool_size {pool_size}: must be at least 1")
+        if relay_interval_s <= 0:
+            raise ValueError(
+                f"invalid relay_interval_s {relay_interval_s}: must be positive"
+            )
+
+        self._pool_size = pool_size
+        self._relay_interval_s = relay_interval_s
+        self._acquire_timeout_s = acquire_timeout_s
+        self._pools: list[asyncpg.Pool[asyncpg.Record]] = []
+        self._operations: set[asyncio.Task[Any]] = set()
+        self._relay_task: asyncio.Task[None] | None = None
+        self._state = _State.NEW
+        self._lifecycle_lock = asyncio.Lock()
+
+    # Lifecycle.
+
+    async def open(self) -> None:
+        async with self._lifecycle_lock:
+            if self._state is not _State.NEW:
+                raise StoreError(
+                    f"PostgreSQL store is {self._state.value}; "
+                    "open() may be called once, on a new store"
+                )
+
+            try:
+                await self._connect()
+            except BaseException as exc:
+                await self._close_pools()
+                self._state = _State.CLOSED
+                logger.error("failed to open PostgreSQL store: %s", exc)
+                if isinstance(exc, _DRIVER_ERRORS):
+                    raise StoreError(f"failed to open PostgreSQL store: {exc}") from exc
+                raise
+
+            self._state = _State.OPEN
+            self._relay_task = asyncio.create_task(self._relay_periodically())
+            logger.info(
+                "opened PostgreSQL store: %d databases, %d shards",
+                len(self.shard_map.dsns),
+                self.shard_map.shard_count,
+            )
+
+    async def close(self) -> None:
+        """Let running operations finish, then close every pool.
+
+        Calling close() again, or on a store never opened, does nothing.
+        """
+        async with self._lifecycle_lock:
+            if self._state is not _State.OPEN:
+                self._state = _State.CLOSED
+                return
+
+            self._state = _State.CLOSING
+            if self._relay_task is not None:
+                self._relay_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._relay_task
+            while self._operations:
+                await asyncio.wait(set(self._operations))
+            await self._close_pools()
+            self._state = _State.CLOSED
+            logger.info("closed PostgreSQL store")
+
+    async def _connect(self) -> None:
+        for index, dsn in enumerate(self.shard_map.dsns):
+            pool = await asyncpg.create_pool(dsn, min_size=1, max_size=self._pool_size)
+            self._pools.append(pool)
+            async with pool.acquire() as conn:
+                await migrate(conn)
+                await check_identity(conn, index, self.shard_map)
+
+        async with self._pools[0].acquire() as conn:
+            await check_shard_map(conn, self.shard_map)
+
+        conns = self._connection_set()
+        try:
+            await conns.get_all()
+            await self._relay_pending(conns)
+        finally:
+            await conns.release()
+
+    async def _close_pools(self) -> None:
+        pools, self._pools = self._pools, []
+        for pool in pools:
+            try:
+                await pool.close()
+            except _DRIVER_ERRORS as exc:
+                logger.warning("failed to close a PostgreSQL pool cleanly: %s", exc)
+                pool.terminate()
+
+    def _connection_set(self) -> ConnectionSet:
+        return ConnectionSet(self._pools, self._acquire_timeout_s)
+
+    def _database_of(self, key: int) -> int:
+        return self.shard_map.database_of(key)
+
+    # Running operations.
+
+    async def _run(
+        self,
+        name: str,
+        work: Callable[[ConnectionSet], Awaitable[_T]],
+        *,
+        all_databases: bool = False,
+    ) -> _T:
+        """Run ``work`` as its own task, with connections released afterwards.
+
+        The task is shielded from the caller's cancellation, so a write either
+        completes or fails on its own, and close() waits for it. With
+        ``all_databases``, ``work`` starts holding a connection to each
+        database, for writes that may touch any of them.
+        """
+        if self._state is _State.NEW:
+            raise StoreError("PostgreSQL store is not open; call open() first")
+        if self._state is not _State.OPEN:
+            raise StoreError("PostgreSQL store is closed")
+
+        task = asyncio.create_task(
+            self._run_with_connections(name, work, all_databases)
+        )
+        self._operations.add(task)
+        task.add_done_callback(self._forget_operation)
+        return await asyncio.shield(task)
+
+    def _forget_operation(self, task: asyncio.Task[Any]) -> None:
+        self._operations.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved, in case the caller was cancelled
+
+    async def _run_with_connections(
+        self,
+        name: str,
+        work: Callable[[ConnectionSet], Awaitable[_T]],
+        all_databases: bool,
+    ) -> _T:
+        conns = self._connection_set()
+        try:
+            if all_databases:
+                # NOTE: holds one connection per database for the whole write,
+                # even where it needs fewer, because acquiring them in index
+                # order up front is what rules out deadlocks between pools.
+                await conns.get_all()
+            return await work(conns)
+        except _DRIVER_ERRORS as exc:
+            logger.warning("%s failed: %s", name, exc)
+            raise StoreError(f"{name} failed: {exc}") from exc
+        finally:
+            await conns.release()
+
+    # Accounts.
+
+    async def create_user(self, name: str, password_hash: str, now: int) -> User:
+        _check_int64(now=now)
+
+        async def work(conns: ConnectionSet) -> User:
+            conn = await conns.get(0)
+            try:
+                user_id = await conn.fetchval(
+                    "INSERT INTO users (name, password_hash, created_at)"
+                    " VALUES ($1, $2, $3) RETURNING id",
+                    name,
+                    password_hash,
+                    now,
+                )
+            except asyncpg.UniqueViolationError as exc:
+                raise NameTaken(f"account name {name!r} already exists") from exc
+            return User(UserId(user_id), name, password_hash, now)
+
+        return await self._run("create_user", work)
+
+    async def get_user(self, user_id: UserId) -> User | None:
+        if not _fits_int64(user_id):
+            return None
+        return await self._select_user("id", user_id)
+
+    async def get_user_by_name(self, name: str) -> User | None:
+        return await self._select_user("name", name)
+
+    async def _select_user(self, column: str, value: int | str) -> User | None:
+        async def work(conns: ConnectionSet) -> User | None:
+            row = await (await conns.get(0)).fetchrow(
+                "SELECT id, name, password_hash, created_at FROM users"
+                f" WHERE {column} = $1",
+                value,
+            )
+            if row is None:
+                return None
+            return User(
+                UserId(row["id"]), row["name"], row["password_hash"], row["created_at"]
+            )
+
+        return await self._run("get_user", work)
+
+    # Sessions.
+
+    async def create_session(self, session: Session) -> None:
+        _check_int64(
+            user_id=session.user_id,
+            platform=session.platform,
+            created_at=session.created_at,
+            expires_at=session.expires_at,
+        )
+
+        async def work(conns: ConnectionSet) -> None:
+            await (await conns.get(0)).execute(
+                "INSERT INTO sessions (token_hash, user_id, device, platform,"
+                " created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                session.token_hash,
+                session.user_id,
+                session.device,
+                session.platform,
+                session.created_at,
+                session.expires_at,
+            )
+
+        await self._run("create_session", work)
+
+    async def get_session(self, token_hash: bytes) -> Session | None:
+        return await self._session_query(
+            "get_session", "SELECT * FROM sessions WHERE token_hash = $1", token_hash
+        )
+
+    async def delete_session(self, token_hash: bytes) -> Session | None:
+        return await self._session_query(
+            "delete_session",
+            "DELETE FROM sessions WHERE token_hash = $1 RETURNING *",
+            token_hash,
+        )
+
+    async def _session_query(
+        self, name: str, query: str, token_hash: bytes
+    ) -> Session | None:
+        async def work(conns: ConnectionSet) -> Session | None:
+            row = await (await conns.get(0)).fetchrow(query, token_hash)
+            if row is None:
+                return None
+            return Session(
+                token_hash=row["token_hash"],
+                user_id=UserId(row["user_id"]),
+                device=DeviceId(row["device"]),
+                platform=row["platform"],
+                created_at=row["created_at"],
+                expires_at=row["expires_at"],
+            )
+
+        return await self._run(name, work)
+
+    # Devices.
+
+    async def get_device(self, user_id: UserId, device: DeviceId) -> DeviceState:
+        if not _fits_int64(user_id):
+            return DeviceState(cursor=Seq(0), last_client_id=ClientMessageId(0))
+
+        async def work(conns: ConnectionSet) -> DeviceState:
+            row = await (await conns.get(self._database_of(user_id))).fetchrow(
+                "SELECT cursor, last_client_id FROM devices"
+                " WHERE user_id = $1 AND device = $2",
+                user_id,
+                device,
+            )
+            if row is None:
+                return DeviceState(cursor=Seq(0), last_client_id=ClientMessageId(0))
+            return DeviceState(
+                cursor=Seq(row["cursor"]),
+                last_client_id=ClientMessageId(row["last_client_id"]),
+            )
+
+        return await self._run("get_device", work)
+
+    async def set_cursor(self, user_id: UserId, device: DeviceId, seq: Seq) -> None:
+        _check_int64(user_id=user_id)
+        _check_non_negative_int64(seq=seq)
+
+        async def work(conns: ConnectionSet) -> None:
+            await (await conns.get(self._database_of(user_id))).execute(
+                "INSERT INTO devices (user_id, device, cursor, last_client_id)"
+                " VALUES ($1, $2, $3, 0) ON CONFLICT (user_id, device)"
+                " DO UPDATE SET cursor = greatest(devices.cursor, excluded.cursor)",
+                user_id,
+                device,
+                seq,
+            )
+
+        await self._run("set_cursor", work)
+
+    # Messages.
+
+    async def append_message(
+        self,
+        sender: UserId,
+        device: DeviceId,
+        client_id: ClientMessageId,
+        recipient: UserId,
+        content_type: int,
+        body: bytes,
+        sent_at: int,
+    ) -> AppendResult:
+        _check_int64(
+            sender=sender,
+            recipient=recipient,
+            content_type=content_type,
+            sent_at=sent_at,
+        )
+        _check_non_negative_int64(client_id=client_id)
+
+        async def work(conns: ConnectionSet) -> AppendResult:
+            origin_db = self._database_of(sender)
+            origin = await conns.get(origin_db)
+
+            async def store() -> FirstCopy | _Stored:
+                first = await inbox_sql.find_first_copy(
+                    origin, sender, device, client_id
+                )
+                if first is not None:
+                    return first
+                message = OutgoingMessage(
+                    id=await inbox_sql.next_message_id(await conns.get(0)),
+                    sender=sender,
+                    recipient=recipient,
+                    group_id=None,
+                    content_type=content_type,
+                    body=body,
+                    sent_at=sent_at,
+                    origin=(device, client_id),
+                )
+                stored = await self._store_copies(
+                    origin, origin_db, message, [sender, recipient], None
+                )
+                await inbox_sql.raise_last_client_id(origin, sender, device, client_id)
+                return stored
+
+            stored = await transact(origin, "append_message", store)
+            if isinstance(stored, FirstCopy):
+                return await self._repeat_direct(conns, origin_db, stored)
+
+            seqs = await self._finish(conns, origin_db, stored)
+            return AppendResult(
+                message=stored.message.stored(),
+                sender_seq=seqs[sender],
+                recipient_seq=seqs[recipient],
+                duplicate=False,
+            )
+
+        return await self._run("append_message", work, all_databases=True)
+
+    async def _store_copies(
+        self,
+        origin: Connection,
+        origin_db: int,
+        message: OutgoingMessage,
+        users: Sequence[UserId],
+        group_id: GroupId | None,
+    ) -> _Stored:
+        """Write a new message in its origin transaction.
+
+        Appends the copies for ``users`` whose inbox is in the origin database
+        and adds the message to the history of ``group_id``, if given, when
+        the group is there too. Whatever belongs in other databases goes into
+        an outbox row, which _finish() replays.
+        """
+        local = [user for user in users if self._database_of(user) == origin_db]
+        remote = [user for user in users if self._database_of(user) != origin_db]
+        seqs = await inbox_sql.append_copies(origin, message, local, once=False)
+
+        target_group = None
+        if group_id is not None:
+            if self._database_of(group_id) == origin_db:
+                await groups_sql.insert_group_message(origin, group_id, message)
+            else:
+                target_group = group_id
+
+        pending = bool(remote) or target_group is not None
+        if pending:
+            await inbox_sql.insert_outbox(origin, message, remote, target_group)
+        return _Stored(message, seqs, pending)
+
+    async def _finish(
+        self, conns: ConnectionSet, origin_db: int, stored: _Stored
+    ) -> dict[UserId, Seq]:
+        """Write the copies an outbox row names; return every copy's sequence."""
+        if not stored.pending:
+            return stored.seqs
+        relayed = await self._relay(conns, origin_db, stored.message.id)
+        return stored.seqs | relayed
+
+    async def _repeat_direct(
+        self, conns: ConnectionSet, origin_db: int, first: FirstCopy
+    ) -> AppendResult:
+        """Return the first copy of a resent message, finishing its copies."""
+        message = first.message
+        relayed = await self._relay(conns, origin_db, message.id)
+
+        if message.recipient is None:
+            recipient_seq = Seq(0)  # a group message has no recipient sequence
+        elif message.recipient == message.sender:
+            recipient_seq = first.sender_seq
+        elif message.recipient in relayed:
+            recipient_seq = relayed[message.recipient]
+        else:
+            conn = await conns.get(self._database_of(message.recipient))
+            seq = await inbox_sql.copy_seq(conn, message.recipient, message.id)
+            if seq is None:
+                logger.warning(
+                    "message %d has no copy in the inbox of user %d",
+                    message.id,
+                    message.recipient,
+                )
+            recipient_seq = Seq(0) if seq is None else seq
+
+        return AppendResult(
+            message=message.stored(),
+            sender_seq=first.sender_seq,
+            recipient_seq=recipient_seq,
+            duplicate=True,
+        )
+
+    async def read_inbox(
+        self, user_id: UserId, after_seq: Seq, limit: int
+    ) -> InboxPage:
+        _check_limit(limit)
+        if not _fits_int64(user_id):
+            return InboxPage(entries=[], has_more=False, head_seq=Seq(0))
+        # Stored sequences are 1 to _INT64_MAX, so clamping changes no result.
+        after_seq = Seq(max(0, min(after_seq, _INT64_MAX)))
+        limit = min(limit, _INT64_MAX - 1)
+
+        async def work(conns: ConnectionSet) -> InboxPage:
+            conn = await conns.get(self._database_of(user_id))
+            return await inbox_sql.select_inbox_page(conn, user_id, after_seq, limit)
+
+        return await self._run("read_inbox", work)
+
+    async def head_seq(self, user_id: UserId) -> Seq:
+        if not _fits_int64(user_id):
+            return Seq(0)
+
+        async def work(conns: ConnectionSet) -> Seq:
+            conn = await conns.get(self._database_of(user_id))
+            return await inbox_sql.select_head_seq(conn, user_id)
+
+        return await self._run("head_seq", work)
+
+    async def read_conversation(
+        self,
+        user_id: UserId,
+        peer_id: UserId,
+        before_id: MessageId | None,
+        limit: int,
+    ) -> tuple[list[StoredMessage], bool]:
+        _check_limit(limit)
+        if not (_fits_int64(user_id) and _fits_int64(peer_id)):
+            return [], False
+        before_id = _clamp_before_id(before_id)
+        if before_id is not None and before_id < _INT64_MIN:
+            return [], False
+        limit = min(limit, _INT64_MAX - 1)
+
+        async def work(conns: ConnectionSet) -> tuple[list[StoredMessage], bool]:
+            # The user's inbox has a copy of every message of the conversation.
+            conn = await conns.get(self._database_of(user_id))
+            return await inbox_sql.select_conversation_page(
+                conn, user_id, peer_id, before_id, limit
+            )
+
+        return await self._run("read_conversation", work)
+
+    # Groups.
+
+    async def create_group(
+        self,
+        name: str,
+        creator: UserId,
+        members: Sequence[UserId],
+        now: int,
+        *,
+        max_members: int,
+        notice: GroupNotice | None = None,
+    ) -> GroupChange:
+        _check_int64(creator=creator, now=now)
+        _check_int64_each("member", members)
+        others = [user for user in dict.fromkeys(members) if user != creator]
+
+        async def work(conns: ConnectionSet) -> GroupChange:
+            group_id = GroupId(
+                await (await conns.get(0)).fetchval("SELECT nextval('group_ids')")
+            )
+
+            async def change(conn: Connection) -> tuple[Group, list[UserId]]:
+                size = 1 + len(others)
+                if size > max_members:
+                    raise GroupFull(group_id, size, max_members)
+                group = await groups_sql.insert_group(
+                    conn, group_id, name, creator, now
+                )
+                roles = [(creator, Role.OWNER)] + [(u, Role.MEMBER) for u in others]
+                await groups_sql.insert_members(conn, group_id, roles, now)
+                return group, [creator, *others]
+
+            return await self._change_group(
+                conns, "create_group", group_id, change, notice
+            )
+
+        return await self._run("create_group", work, all_databases=True)
+
+    async def get_group(self, group_id: GroupId) -> Group | None:
+        if not _fits_int64(group_id):
+            return None
+
+        async def work(conns: ConnectionSet) -> Group | None:
+            conn = await conns.get(self._database_of(group_id))
+            return await groups_sql.select_group(conn, group_id)
+
+        return await self._run("get_group", work)
+
+    async def list_members(self, group_id: GroupId) -> list[Member]:
+        if not _fits_int64(group_id):
+            return []
+
+        async def work(conns: ConnectionSet) -> list[Member]:
+            conn = await conns.get(self._database_of(group_id))
+            return await groups_sql.select_members(conn, group_id)
+
+        return await self._run("list_members", work)
+
+    async def groups_of(self, user_id: UserId) -> list[Group]:
+        if not _fits_int64(user_id):
+            return []
+
+        async def work(conns: ConnectionSet) -> list[Group]:
+            # Memberships are kept with their group, so every database is asked.
+            found: list[Group] = []
+            for database in range(len(self.shard_map.dsns)):
+                conn = await conns.get(database)
+                found += await groups_sql.select_groups_of(conn, user_id)
+            return sorted(found, key=lambda group: group.id)
+
+        return await self._run("groups_of", work)
+
+    async def add_members(
+        self,
+        group_id: GroupId,
+        user_ids: Sequence[UserId],
+        role: Role,
+        now: int,
+        *,
+        max_members: int,
+        notice: GroupNotice | None = None,
+    ) -> GroupChange:
+        _check_int64(group_id=group_id, now=now)
+        _check_int64_each("user id", user_ids)
+        users = list(dict.fromkeys(user_ids))
+
+        async def change(conn: Connection) -> tuple[Group, list[UserId]]:
+            group = await groups_sql.require_group(conn, group_id)
+            current = await groups_sql.select_member_ids(conn, group_id)
+            for user_id in users:
+                if user_id in current:
+                    raise AlreadyMember(group_id, user_id)
+            size = len(current) + len(users)
+            if size > max_members:
+                raise GroupFull(group_id, size, max_members)
+
+            await groups_sql.insert_members(
+                conn, group_id, [(user, role) for user in users], now
+            )
+            return group, current + users
+
+        return await self._run(
+            "add_members",
+            lambda conns: self._change_group(
+                conns, "add_members", group_id, change, notice
+            ),
+            all_databases=True,
+        )
+
+    async def remove_member(
+        self,
+        group_id: GroupId,
+        user_id: UserId,
+        *,
+        notice: GroupNotice | None = None,
+    ) -> GroupChange:
+        _check_int64(group_id=group_id, user_id=user_id)
+
+        async def change(conn: Connection) -> tuple[Group, list[UserId]]:
+            group = await groups_sql.require_group(conn, group_id)
+            current = await groups_sql.select_member_ids(conn, group_id)
+            if user_id not in current:
+                raise NotMember(group_id, user_id)
+            # The notice goes to the members before the removal, so the
+            # removed member gets it as its last message of the group.
+            await groups_sql.delete_member(conn, group_id, user_id)
+            return group, current
+
+        return await self._run(
+            "remove_member",
+            lambda conns: self._change_group(
+                conns, "remove_member", group_id, change, notice
+            ),
+            all_databases=True,
+        )
+
+    async def set_role(
+        self,
+        group_id: GroupId,
+        user_id: UserId,
+        role: Role,
+        *,
+        notice: GroupNotice | None = None,
+    ) -> GroupChange:
+        _check_int64(group_id=group_id, user_id=user_id)
+
+        async def change(conn: Connection) -> tuple[Group, list[UserId]]:
+            group = await groups_sql.require_group(conn, group_id)
+            if not await groups_sql.update_role(conn, group_id, user_id, role):
+                raise NotMember(group_id, user_id)
+            return group, await groups_sql.select_member_ids(conn, group_id)
+
+        return await self._run(
+            "set_role",
+            lambda conns: self._change_group(
+                conns, "set_role", group_id, change, notice
+            ),
+            all_databases=True,
+        )
+
+    async def rename_group(
+        self,
+        group_id: GroupId,
+        name: str,
+        *,
+        notice: GroupNotice | None = None,
+    ) -> GroupChange:
+        _check_int64(group_id=group_id)
+
+        async def change(conn: Connection) -> tuple[Group, list[UserId]]:
+            group = await groups_sql.rename_group(conn, group_id, name)
+            return group, await groups_sql.select_member_ids(conn, group_id)
+
+        return await self._run(
+            "rename_group",
+            lambda conns: self._change_group(
+                conns, "rename_group", group_id, change, notice
+            ),
+            all_databases=True,
+        )
+
+    @contextlib.asynccontextmanager
+    async def _group_locked(
+        self, conns: ConnectionSet, group_id: GroupId
+    ) -> AsyncIterator[Connection]:
+        """Hold the group's lock; yield the connection to the group's database."""
+        conn = await conns.get(self._database_of(group_id))
+        await groups_sql.lock_group(conn, group_id)
+        try:
+            yield conn
+        finally:
+            await groups_sql.unlock_group(conn, group_id)
+
+    async def _change_group(
+        self,
+        conns: ConnectionSet,
+        name: str,
+        group_id: GroupId,
+        change: Callable[[Connection], Awaitable[tuple[Group, list[UserId]]]],
+        notice: GroupNotice | None,
+    ) -> GroupChange:
+        """Apply a membership or group change and its notice in one transaction.
+
+        ``change`` runs in the group's database and returns the group after
+        the change and the members who get the notice.
+        """
+        group_db = self._database_of(group_id)
+        async with self._group_locked(conns, group_id) as conn:
+
+            async def apply() -> tuple[Group, _Stored | None]:
+                group, recipients = await change(conn)
+                if notice is None:
+                    return group, None
+                if notice.actor not in recipients:
+                    raise NotMember(group_id, notice.actor)
+                message = OutgoingMessage(
+                    id=await inbox_sql.next_message_id(await conns.get(0)),
+                    sender=notice.actor,
+                    recipient=None,
+                    group_id=group_id,
+                    content_type=notice.content_type,
+                    body=notice.body(group_id),
+                    sent_at=notice.sent_at,
+                )
+                stored = await self._store_copies(
+                    conn, group_db, message, recipients, group_id
+                )
+                return group, stored
+
+            group, stored = await transact(conn, name, apply)
+            if stored is None:
+                return GroupChange(group, None)
+            seqs = await self._finish(conns, group_db, stored)
+            return GroupChange(
+                group, GroupAppendResult(stored.message.stored(), seqs, False)
+            )
+
+    async def append_group_message(
+        self,
+        sender: UserId,
+        device: DeviceId,
+        client_id: ClientMessageId,
+        group_id: GroupId,
+        content_type: int,
+        body: bytes,
+        sent_at: int,
+        mentions: Sequence[UserId] = (),
+    ) -> GroupAppendResult:
+        _check_int64(
+            sender=sender,
+            group_id=group_id,
+            content_type=content_type,
+            sent_at=sent_at,
+        )
+        _check_int64_each("mention", mentions)
+        _check_non_negative_int64(client_id=client_id)
+        message = OutgoingMessage(
+            id=MessageId(0),  # allocated under the group's lock
+            sender=sender,
+            recipient=None,
+            group_id=group_id,
+            content_type=content_type,
+            body=body,
+            sent_at=sent_at,
+            mentions=tuple(mentions),
+            origin=(device, client_id),
+        )
+        return await self._run(
+            "append_group_message",
+            lambda conns: self._append_to_group(conns, message),
+            all_databases=True,
+        )
+
+    async def _append_to_group(
+        self, conns: ConnectionSet, draft: OutgoingMessage
+    ) -> GroupAppendResult:
+        assert draft.origin is not None and draft.group_id is not None
+        device, client_id = draft.origin
+        group_id = draft.group_id
+        origin_db = self._database_of(draft.sender)
+        origin = await conns.get(origin_db)
+
+        # A resend is a duplicate even if the sender has left the group since.
+        first = await inbox_sql.find_first_copy(origin, draft.sender, device, client_id)
+        if first is not None:
+            return await self._repeat_group(conns, origin_db, first)
+
+        async with self._group_locked(conns, group_id) as group_conn:
+            # The lock keeps the membership as read here until the copies are
+            # written, because every membership change takes it too.
+            await groups_sql.require_group(group_conn, group_id)
+            members = await groups_sql.select_member_ids(group_conn, group_id)
+            _check_group_message(group_id, draft, members)
+
+            async def store() -> FirstCopy | _Stored:
+                first = await inbox_sql.find_first_copy(
+                    origin, draft.sender, device, client_id
+                )
+                if first is not None:
+                    return first
+                message_id = await inbox_sql.next_message_id(await conns.get(0))
+                message = _with_id(draft, message_id)
+                stored = await self._store_copies(
+                    origin, origin_db, message, members, group_id
+                )
+                await inbox_sql.raise_last_client_id(
+                    origin, draft.sender, device, client_id
+                )
+                return stored
+
+            stored = await transact(origin, "append_group_message", store)
+            if isinstance(stored, FirstCopy):
+                return await self._repeat_group(conns, origin_db, stored)
+            seqs = await self._finish(conns, origin_db, stored)
+            return GroupAppendResult(stored.message.stored(), seqs, False)
+
+    async def _repeat_group(
+        self, conns: ConnectionSet, origin_db: int, first: FirstCopy
+    ) -> GroupAppendResult:
+        await self._relay(conns, origin_db, first.message.id)
+        sender = first.message.sender
+        return GroupAppendResult(
+            message=first.message.stored(),
+            seqs={sender: first.sender_seq},
+            duplicate=True,
+        )
+
+    async def read_group_history(
+        self, group_id: GroupId, before_id: MessageId | None, limit: int
+    ) -> tuple[list[StoredMessage], bool]:
+        _check_limit(limit)
+        if not _fits_int64(group_id):
+            return [], False
+        before_id = _clamp_before_id(before_id)
+        if before_id is not None and before_id < _INT64_MIN:
+            return [], False
+        limit = min(limit, _INT64_MAX - 1)
+
+        async def work(conns: ConnectionSet) -> tuple[list[StoredMessage], bool]:
+            conn = await conns.get(self._database_of(group_id))
+            return await groups_sql.select_group_page(conn, group_id, before_id, limit)
+
+        return await self._run("read_group_history", work)
+
+    # Relaying copies to other databases.
+
+    async def _relay(
+        self, conns: ConnectionSet, origin_db: int, message_id: MessageId
+    ) -> dict[UserId, Seq]:
+        """Write the copies of the message's outbox row, if any, then delete it.
+
+        Returns the sequences of the copies the row names. Each database's
+        copies are written in one transaction, and a copy already written
+        keeps its sequence.
+        """
+        origin = await conns.get(origin_db)
+        pending = await inbox_sql.select_outbox(origin, message_id)
+        if pending is None:
+            return {}
+
+        message, users, group_id = pending
+        by_database: dict[int, list[UserId]] = {}
+        for user in users:
+            by_database.setdefault(self._database_of(user), []).append(user)
+        if group_id is not None:
+            by_database.setdefault(self._database_of(group_id), [])
+
+        seqs: dict[UserId, Seq] = {}
+        for database in sorted(by_database):
+            conn = await conns.get(database)
+            history = None
+            if group_id is not None and self._database_of(group_id) == database:
+                history = group_id
+            write = functools.partial(
+                _write_copies, conn, message, by_database[database], history
+            )
+            seqs |= await transact(conn, "relay", write)
+
+        await inbox_sql.delete_outbox(origin, message_id)
+        return seqs
+
+    async def _relay_pending(self, conns: ConnectionSet) -> int:
+        """Replay the oldest outbox rows of every database; return how many."""
+        replayed = 0
+        for database in range(len(self.shard_map.dsns)):
+            conn = await conns.get(database)
+            for message_id in await inbox_sql.select_outbox_ids(conn, _RELAY_BATCH):
+                await self._relay(conns, database, message_id)
+                replayed += 1
+        if replayed:
+            logger.info("relayed %d messages left in outboxes", replayed)
+        return replayed
+
+    async def _relay_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self._relay_interval_s)
+            try:
+                await self._run("relay", self._relay_pending, all_databases=True)
+            except StoreError as exc:
+                logger.warning(
+                    "relay pass failed, next in %ss: %s", self._relay_interval_s, exc
+                )
+            except Exception:
+                logger.exception(
+                    "relay pass crashed; next in %ss", self._relay_interval_s
+                )
+
+
+async def _write_copies(
+    conn: Connection,
+    message: OutgoingMessage,
+    users: list[UserId],
+    history: GroupId | None,
+) -> dict[UserId, Seq]:
+    """Write one database's copies of a relayed message; a copy written before
+    keeps its sequence. ``history`` is the group whose history is here, if any.
+    """
+    seqs = await inbox_sql.append_copies(conn, message, users, once=True)
+    if history is not None:
+        await groups_sql.insert_group_message(conn, history, message)
+    return seqs
+
+
+def _with_id(draft: OutgoingMessage, message_id: MessageId) -> OutgoingMessage:
+    return OutgoingMessage(
+        id=message_id,
+        sender=draft.sender,
+        recipient=draft.recipient,
+        group_id=draft.group_id,
+        content_type=draft.content_type,
+        body=draft.body,
+        sent_at=draft.sent_at,
+        mentions=draft.mentions,
+        origin=draft.origin,
+    )
+
+
+def _check_group_message(
+    group_id: GroupId, message: OutgoingMessage, members: list[UserId]
+) -> None:
+    member_set = set(members)
+    if message.sender not in member_set:
+        raise NotMember(group_id, message.sender)
+    for user_id in message.mentions:
+        if user_id not in member_set:
+            raise InvalidMention(group_id, user_id)
+
+
+# Input checks.
+
+
+def _fits_int64(value: int) -> bool:
+    return _INT64_MIN <= value <= _INT64_MAX
+
+
+def _clamp_before_id(before_id: MessageId | None) -> MessageId | None:
+    if before_id is not None and before_id > _INT64_MAX:
+        return None  # every stored id is below it
+    return before_id
+
+
+def _check_limit(limit: int) -> None:
+    if limit < 0:
+        raise ValueError(f"invalid limit {limit}: must not be negative")
+
+
+def _check_int64(**values: int) -> None:
+    """Raise ValueError for a value outside PostgreSQL's bigint range."""
+    for name, value in values.items():
+        if not _fits_int64(value):
+            raise ValueError(
+                f"invalid {name} {value}: a PostgreSQL bigint is an integer from "
+                f"{_INT64_MIN} to {_INT64_MAX}"
+            )
+
+
+def _check_int64_each(name: str, values: Sequence[int]) -> None:
+    for value in values:
+        _check_int64(**{name: value})
+
+
+def _check_non_negative_int64(**values: int) -> None:
+    for name, value in values.items():
+        if not 0 <= value <= _INT64_MAX:
+            raise ValueError(
+                f"invalid {name} {value}: expected an integer from 0 to {_INT64_MAX}"
+            )
