@@ -96,6 +96,14 @@ async def test_create_user_assigns_distinct_ids(store: Store) -> None:
     assert len({user.id for user in users}) == 3
 
 
+async def test_count_users(store: Store) -> None:
+    assert await store.count_users() == 0
+
+    await make_users(store, "alice", "bob", "carol")
+
+    assert await store.count_users() == 3
+
+
 async def test_get_user_by_id_and_name(store: Store) -> None:
     alice, bob = await make_users(store, "alice", "bob")
 

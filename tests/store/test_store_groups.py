@@ -87,6 +87,16 @@ async def read_whole_inbox(store: Store, user: User) -> list[InboxEntry]:
 # Creating and reading groups.
 
 
+async def test_count_groups(store: Store) -> None:
+    alice, bob = await make_users(store, "alice", "bob")
+    assert await store.count_groups() == 0
+
+    for name in ("one", "two", "three"):
+        await store.create_group(name, alice.id, [bob.id], 2_000, max_members=LIMIT)
+
+    assert await store.count_groups() == 3
+
+
 async def test_create_group_makes_creator_owner(store: Store) -> None:
     alice, bob, carol = await make_users(store, "alice", "bob", "carol")
 

@@ -309,6 +309,13 @@ class PostgresStore(Store):
     async def get_user_by_name(self, name: str) -> User | None:
         return await self._select_user("name", name)
 
+    async def count_users(self) -> int:
+        async def work(conns: ConnectionSet) -> int:
+            conn = await conns.get(0)
+            return int(await conn.fetchval("SELECT count(*) FROM users"))
+
+        return await self._run("count_users", work)
+
     async def _select_user(self, column: str, value: int | str) -> User | None:
         async def work(conns: ConnectionSet) -> User | None:
             row = await (await conns.get(0)).fetchrow(
@@ -644,6 +651,17 @@ class PostgresStore(Store):
             return await groups_sql.select_group(conn, group_id)
 
         return await self._run("get_group", work)
+
+    async def count_groups(self) -> int:
+        # Each group lives in the database of its shard.
+        async def work(conns: ConnectionSet) -> int:
+            total = 0
+            for index in range(len(self._pools)):
+                conn = await conns.get(index)
+                total += int(await conn.fetchval("SELECT count(*) FROM groups"))
+            return total
+
+        return await self._run("count_groups", work)
 
     async def list_members(self, group_id: GroupId) -> list[Member]:
         if not _fits_int64(group_id):
