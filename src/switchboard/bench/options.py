@@ -1,0 +1,422 @@
+"""Command-line options of ``switchboard bench``, built with argparse alone."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
+
+__all__ = [
+    "DEFAULT_OUT",
+    "DEFAULT_SUMMARY",
+    "SCENARIOS",
+    "add_parser",
+    "parse_counts",
+    "parse_rates",
+    "parse_transports",
+]
+
+DEFAULT_OUT = Path("docs/benchmarks")
+DEFAULT_SUMMARY = Path("docs/benchmarks.md")
+SCENARIOS = ("wire", "idle", "direct", "storm", "heartbeat", "fanout")
+TRANSPORTS = ("tcp", "ws")
+
+if TYPE_CHECKING:
+    Subcommands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def add_parser(subcommands: Subcommands) -> argparse.ArgumentParser:
+    """Register ``bench`` and one sub-command per scenario on ``subcommands``."""
+    bench = subcommands.add_parser(
+        "bench",
+        help="measure a server: wire bytes, memory, throughput, latency",
+        description="Run a benchmark scenario against a server that the bench"
+        " starts on free loopback ports (default) or against --server URL."
+        " Each run writes SCENARIO.json, SCENARIO.md and PNG charts under --out"
+        " and updates the summary page.",
+    )
+    scenarios = bench.add_subparsers(dest="scenario", required=True, metavar="SCENARIO")
+    common = _common_options()
+    _add_wire(scenarios, common)
+    _add_idle(scenarios, common)
+    _add_direct(scenarios, common)
+    _add_storm(scenarios, common)
+    _add_heartbeat(scenarios, common)
+    scenarios.add_parser(
+        "fanout",
+        parents=[common],
+        help="group fan-out (not available yet)",
+        description="Group fan-out: not available yet.",
+    )
+    return bench
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    target = common.add_argument_group("server under test")
+    target.add_argument(
+        "--server",
+        dest="bench_server",
+        metavar="URL",
+        default=None,
+        help="base URL of a running server's HTTP API (default: start an"
+        " embedded 'switchboard serve' on free ports of 127.0.0.1)",
+    )
+    target.add_argument(
+        "--server-pid",
+        type=_positive_int,
+        metavar="PID",
+        default=None,
+        help="process id of the --server process on this machine, to read its"
+        " CPU time and memory from /proc",
+    )
+    target.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra setting for the embedded server, such as"
+        " SWITCHBOARD_LOG_LEVEL=warning; may be repeated",
+    )
+    output = common.add_argument_group("output")
+    output.add_argument(
+        "--json", action="store_true", help="print the result as one JSON object"
+    )
+    output.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help="directory for SCENARIO.json, SCENARIO.md and the charts"
+        f" (default: {DEFAULT_OUT})",
+    )
+    output.add_argument(
+        "--summary",
+        type=Path,
+        default=DEFAULT_SUMMARY,
+        metavar="FILE",
+        help="Markdown page whose generated block lists the latest run of each"
+        f" scenario in --out (default: {DEFAULT_SUMMARY})",
+    )
+    output.add_argument(
+        "--no-summary",
+        action="store_true",
+        help="do not update the summary page",
+    )
+    output.add_argument(
+        "--quiet", action="store_true", help="print no progress lines on stderr"
+    )
+    load = common.add_argument_group("load generator")
+    load.add_argument(
+        "--workers",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="load-generator processes (default: 0, one per 10,000 connections)",
+    )
+    load.add_argument(
+        "--runs",
+        type=_positive_int,
+        metavar="N",
+        help="repeat the measurement N times and report medians",
+    )
+    return common
+
+
+def _add_wire(scenarios: Subcommands, common: argparse.ArgumentParser) -> None:
+    wire = scenarios.add_parser(
+        "wire",
+        parents=[common],
+        help="bytes on the socket per protocol step",
+        description="Count the TCP payload bytes, in each direction, of"
+        " connecting with nothing missed, one 1:1 'hello' exchange (Send, SendAck,"
+        " Message, Cursor), one heartbeat round trip, and a reconnect that"
+        " catches up one message.",
+    )
+    wire.add_argument(
+        "--transport",
+        type=parse_transports,
+        default=list(TRANSPORTS),
+        metavar="LIST",
+        help="transports to measure, comma-separated: tcp, ws (default: tcp,ws)",
+    )
+    wire.set_defaults(runs=1)
+
+
+def _add_idle(scenarios: Subcommands, common: argparse.ArgumentParser) -> None:
+    idle = scenarios.add_parser(
+        "idle",
+        parents=[common],
+        help="server memory per idle connection",
+        description="Open authenticated idle connections in steps and measure"
+        " the server's resident memory (VmRSS) and the kernel's TCP memory at"
+        " each step.",
+    )
+    idle.add_argument(
+        "--connections",
+        type=parse_counts,
+        default=[1000, 5000, 15000],
+        metavar="LIST",
+        help="connection counts to measure at, comma-separated, ascending"
+        " (default: 1000,5000,15000)",
+    )
+    idle.add_argument(
+        "--transport",
+        type=parse_transports,
+        default=list(TRANSPORTS),
+        metavar="LIST",
+        help="transports, comma-separated: tcp, ws; each gets a new server"
+        " (default: tcp,ws)",
+    )
+    idle.add_argument(
+        "--settle",
+        type=_positive_float,
+        default=3.0,
+        metavar="SECONDS",
+        help="wait after each step before reading memory (default: 3)",
+    )
+    idle.set_defaults(runs=1)
+
+
+def _add_direct(scenarios: Subcommands, common: argparse.ArgumentParser) -> None:
+    direct = scenarios.add_parser(
+        "direct",
+        parents=[common],
+        help="1:1 message throughput, CPU per message and latency",
+        description="Pairs of clients send 1:1 messages, each sender keeping"
+        " at most --window unacknowledged. A saturation phase measures"
+        " delivered messages per second and server CPU per message; offered-load"
+        " phases send at fixed rates and measure end-to-end latency.",
+    )
+    direct.add_argument(
+        "--pairs",
+        type=_positive_int,
+        default=100,
+        metavar="N",
+        help="sender and recipient pairs (default: 100)",
+    )
+    direct.add_argument(
+        "--window",
+        type=_positive_int,
+        default=50,
+        metavar="N",
+        help="unacknowledged messages per sender (default: 50)",
+    )
+    direct.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="measured time of each phase (default: 10)",
+    )
+    direct.add_argument(
+        "--warmup",
+        type=_non_negative_float,
+        default=2.0,
+        metavar="SECONDS",
+        help="unmeasured time before each phase's measurement (default: 2)",
+    )
+    direct.add_argument(
+        "--rate",
+        type=parse_rates,
+        default=["half", 1000.0],
+        metavar="LIST",
+        help="offered loads in messages per second, comma-separated; 'half' is"
+        " half the measured saturation rate. Without 'half' the saturation"
+        " phase is skipped (default: half,1000)",
+    )
+    direct.add_argument(
+        "--body-size",
+        type=_positive_int,
+        default=32,
+        metavar="BYTES",
+        help="message body size, at least 19 for the timestamp (default: 32)",
+    )
+    direct.add_argument(
+        "--transport", choices=TRANSPORTS, default="tcp", help="(default: tcp)"
+    )
+    direct.set_defaults(runs=3)
+
+
+def _add_storm(scenarios: Subcommands, common: argparse.ArgumentParser) -> None:
+    storm = scenarios.add_parser(
+        "storm",
+        parents=[common],
+        help="reconnect storm: time to resync, and latency meanwhile",
+        description="Connected clients lose their connections at once (the"
+        " generator resets them) and reconnect at once, each catching up the"
+        " messages it missed. Measures the time until every client is back"
+        " and synced, and the latency of a control pair's messages meanwhile.",
+    )
+    storm.add_argument(
+        "--clients",
+        type=_positive_int,
+        default=10_000,
+        metavar="N",
+        help="clients in the storm (default: 10000)",
+    )
+    storm.add_argument(
+        "--missed",
+        type=_non_negative_int,
+        default=1,
+        metavar="N",
+        help="messages each client catches up on when it reconnects (default: 1)",
+    )
+    storm.add_argument(
+        "--control-rate",
+        type=_positive_float,
+        default=100.0,
+        metavar="PER_SECOND",
+        help="messages per second of the control pair (default: 100)",
+    )
+    storm.add_argument(
+        "--jitter",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="spread reconnects uniformly over this time; 0: all at once (default: 0)",
+    )
+    storm.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=120.0,
+        metavar="SECONDS",
+        help="give up on clients not back within this time (default: 120)",
+    )
+    storm.add_argument(
+        "--transport", choices=TRANSPORTS, default="tcp", help="(default: tcp)"
+    )
+    storm.set_defaults(runs=3)
+
+
+def _add_heartbeat(scenarios: Subcommands, common: argparse.ArgumentParser) -> None:
+    heartbeat = scenarios.add_parser(
+        "heartbeat",
+        parents=[common],
+        help="server CPU per heartbeat of idle connections",
+        description="Hold idle connections that each send a heartbeat every"
+        " --interval seconds, spread evenly, and measure the server's CPU time"
+        " per heartbeat and the echo round trip.",
+    )
+    heartbeat.add_argument(
+        "--connections",
+        type=_positive_int,
+        default=15_000,
+        metavar="N",
+        help="idle connections (default: 15000)",
+    )
+    heartbeat.add_argument(
+        "--interval",
+        type=_positive_int,
+        default=30,
+        metavar="SECONDS",
+        help="heartbeat interval; the embedded server gets it as"
+        " SWITCHBOARD_HEARTBEAT (default: 30, the server default)",
+    )
+    heartbeat.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="measured time (default: 60)",
+    )
+    heartbeat.add_argument(
+        "--transport", choices=TRANSPORTS, default="tcp", help="(default: tcp)"
+    )
+    heartbeat.set_defaults(runs=1)
+
+
+def parse_counts(text: str) -> list[int]:
+    """Parse ``1000,5000`` into ascending positive counts."""
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or any(count <= 0 for count in counts) or counts != sorted(counts):
+        raise argparse.ArgumentTypeError(
+            f"invalid list {text!r}: expected ascending whole numbers above 0,"
+            " comma-separated, such as 1000,5000"
+        )
+    return counts
+
+
+def parse_rates(text: str) -> list[float | str]:
+    """Parse ``half,1000`` into rates above 0 and the word ``half``."""
+    rates: list[float | str] = []
+    for part in text.split(","):
+        if part == "half":
+            rates.append(part)
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            value = 0.0
+        if not value > 0:
+            raise argparse.ArgumentTypeError(
+                f"invalid rate {part!r} in {text!r}: expected 'half' or a number"
+                " of messages per second above 0"
+            )
+        rates.append(value)
+    return rates
+
+
+def parse_transports(text: str) -> list[str]:
+    """Parse ``tcp,ws`` into a list of known transports."""
+    names = text.split(",")
+    unknown = [name for name in names if name not in TRANSPORTS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"invalid transport list {text!r}: use tcp, ws or tcp,ws"
+        )
+    return list(dict.fromkeys(names))
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: expected a whole number above 0"
+        )
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: expected a whole number of 0 or more"
+        )
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _parse_float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: expected a number above 0"
+        )
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = _parse_float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: expected a number of 0 or more"
+        )
+    return value
+
+
+def _parse_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: expected a number"
+        ) from None

@@ -1,0 +1,159 @@
+"""Run one scenario: prepare the server and clients, then write the report."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import importlib
+import json
+import logging
+import shlex
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from switchboard.bench.accounts import Credential, login_over_http, seed_store
+from switchboard.bench.client import Endpoints
+from switchboard.bench.procfs import FileLimit, machine_info, raise_file_limit
+from switchboard.bench.report import ScenarioResult, write_outputs
+from switchboard.bench.target import (
+    BenchError,
+    EmbeddedServer,
+    Target,
+    external_target,
+)
+
+__all__ = ["Bench", "run_scenario"]
+
+logger = logging.getLogger("switchboard.bench")
+
+FANOUT_UNAVAILABLE = (
+    "the fanout scenario is not available yet: it will measure group"
+    " fan-out once the wire protocol has group messages; run wire, idle,"
+    " direct, storm or heartbeat"
+)
+
+
+@dataclass
+class Bench:
+    """What a scenario gets from the runner: options, limits and helpers."""
+
+    args: argparse.Namespace
+    file_limit: FileLimit
+    workers_used: int = 0
+    """Load-generator processes the scenario started, for the report."""
+
+    @property
+    def embedded(self) -> bool:
+        return self.args.bench_server is None
+
+    def server_env(self, env: dict[str, str]) -> dict[str, str]:
+        """Merge a scenario's server settings with --server-env options."""
+        merged = dict(env)
+        for item in self.args.server_env:
+            name, sep, value = item.partition("=")
+            if not sep or not name.startswith("SWITCHBOARD_"):
+                raise BenchError(
+                    f"invalid --server-env {item!r}: expected SWITCHBOARD_NAME=VALUE"
+                )
+            merged[name] = value
+        return merged
+
+    @contextlib.contextmanager
+    def target(
+        self, users: int, env: dict[str, str], shared_account: bool = False
+    ) -> Iterator[tuple[Target, list[Credential]]]:
+        """Start the server under test with ``users`` logged-in clients ready.
+
+        An embedded server gets ``env`` and its accounts written before it
+        starts. A --server URL gets accounts over HTTP; with
+        ``shared_account`` all clients are devices of one account, which
+        costs one password hash per client instead of two.
+        """
+        if not self.embedded:
+            target = external_target(self.args.bench_server, self.args.server_pid)
+            if shared_account:
+                login = login_over_http(target.base_url, 1, users)
+            else:
+                login = login_over_http(target.base_url, users)
+            self.log(f"logging in {users} clients over HTTP; this takes a while")
+            yield target, asyncio.run(login)
+            return
+        server = EmbeddedServer(self.server_env(env))
+        try:
+            credentials = asyncio.run(seed_store(server.data_dir, users))
+            target = server.start()
+            self.log(f"embedded server pid {target.pid} at {target.base_url}")
+            yield target, credentials
+        finally:
+            status = server.stop()
+            if status not in (0, None):
+                logger.warning("embedded server exited with status %s", status)
+
+    def log(self, message: str) -> None:
+        logger.info("%s: %s", self.args.scenario, message)
+
+
+def endpoints_of(target: Target) -> Endpoints:
+    """Return the addresses the load generator connects to."""
+    host, port = target.tcp_address
+    return Endpoints(host, port, target.ws_url)
+
+
+def run_scenario(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    """Run the scenario in ``args``, write its outputs; return the exit status."""
+    _configure_logging(args.quiet)
+    if args.scenario == "fanout":
+        print(f"switchboard bench: error: {FANOUT_UNAVAILABLE}", file=sys.stderr)
+        return 1
+    bench = Bench(args, raise_file_limit())
+    command = shlex.join(["switchboard", *(sys.argv[1:] if argv is None else argv)])
+    started_at = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    started = time.monotonic()
+    module = importlib.import_module(f"switchboard.bench.{args.scenario}")
+    scenario: Callable[[Bench], ScenarioResult] = module.run
+    try:
+        result = scenario(bench)
+    except BenchError as exc:
+        print(f"switchboard bench: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+    document: dict[str, Any] = {
+        "scenario": args.scenario,
+        "started_at": started_at.isoformat().replace("+00:00", "Z"),
+        "seconds": round(time.monotonic() - started, 1),
+        "command": command,
+        "machine": machine_info(),
+        "target": result.target,
+        "load_generator": {
+            "workers": bench.workers_used,
+            "file_limit": bench.file_limit.as_dict(),
+        },
+        "parameters": result.parameters,
+        "results": result.results,
+        "headline": [list(item) for item in result.headline],
+    }
+    summary = None if args.no_summary else args.summary
+    paths = write_outputs(document, result, args.out, summary)
+    if args.json:
+        print(json.dumps(document, indent=2))
+    else:
+        width = max(len(name) for name, _ in result.headline)
+        for name, value in result.headline:
+            print(f"{name:<{width}}  {value}")
+    bench.log("wrote " + ", ".join(str(path) for path in paths))
+    return 0
+
+
+def _configure_logging(quiet: bool) -> None:
+    # Progress lines of the bench only; other libraries log warnings and up.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("switchboard bench: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
