@@ -3,14 +3,15 @@
 Scenarios, one module each:
 
 - ``wire``: bytes on the socket for connecting, a 1:1 message and a heartbeat.
-- ``idle``: server memory per idle authenticated connection.
 - ``direct``: 1:1 message throughput, server CPU per message and latency.
-- ``storm``: many clients reconnecting at once, and latency meanwhile.
+- ``idle``: server memory per idle authenticated connection.
 - ``heartbeat``: server CPU spent on heartbeats of many idle connections.
+- ``fanout``: server CPU per recipient of a group message, and delivery time.
+- ``storm``: many clients reconnecting at once, and latency meanwhile.
 
 ``options`` builds the command line with argparse alone, so the CLI can
 register the subcommand without loading the load generator; ``runner``
-runs a scenario and writes its report.
+runs a scenario, and ``report`` and ``charts`` write its results.
 """
 
 from __future__ import annotations

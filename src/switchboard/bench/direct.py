@@ -26,6 +26,7 @@ from __future__ import annotations
 import array
 import asyncio
 import heapq
+import logging
 import random
 import time
 from collections import deque
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from switchboard.bench.accounts import Credential
+from switchboard.bench.charts import Chart, Series
 from switchboard.bench.client import Endpoints, FrameClient, Listener, open_client
 from switchboard.bench.loadgen import (
     CONNECT_TIMEOUT,
@@ -45,7 +47,7 @@ from switchboard.bench.loadgen import (
     worker_count_for,
 )
 from switchboard.bench.procfs import read_cpu_seconds
-from switchboard.bench.report import Chart, ScenarioResult, Series
+from switchboard.bench.report import Check, ScenarioResult
 from switchboard.bench.runner import Bench, endpoints_of
 from switchboard.bench.stats import latency_summary, median, percentile
 from switchboard.bench.target import BenchError
@@ -54,12 +56,16 @@ from switchboard.protocol.frames import encode
 
 __all__ = ["run"]
 
+logger = logging.getLogger("switchboard.bench")
+
 TIMESTAMP_DIGITS = 19
 """Digits of the send time at the start of each body: a monotonic_ns value."""
 DRAIN_TIMEOUT = 15.0
 """Seconds a phase waits after its end for messages still in flight."""
 START_DELAY = 0.3
 """Seconds between the coordinator's start signal and the phase start."""
+GENERATOR_BUSY = 0.8
+"""CPU cores one worker may use before it may be the bottleneck."""
 
 
 @dataclass(slots=True)
@@ -417,7 +423,14 @@ def _phase(
         )
     cpu = _server_cpu(pid, measure_start, measure_end)
     parts = [pool.result(index) for index in range(len(pool))]
-    return _combine(parts, offered, cpu, args.duration)
+    phase = _combine(parts, offered, cpu, args.duration)
+    if phase["generator_busiest_worker_cores"] > GENERATOR_BUSY:
+        logger.warning(
+            "a load generator worker used %.2f CPU cores; it may limit the"
+            " result, so run again with more --workers",
+            phase["generator_busiest_worker_cores"],
+        )
+    return phase
 
 
 def _server_cpu(pid: int | None, start: float, end: float) -> float | None:
@@ -443,6 +456,7 @@ def _combine(
 
     delivered = sum(part["delivered_in_window"] for part in parts)
     generator_cpu = sum(part["cpu_seconds"] for part in parts)
+    busiest_worker = max(part["cpu_seconds"] for part in parts) / duration
     latencies = samples("latencies")
     return {
         "offered_per_second": offered,
@@ -459,6 +473,7 @@ def _combine(
             else server_cpu / delivered * 1e6
         ),
         "generator_cpu_cores": generator_cpu / duration,
+        "generator_busiest_worker_cores": busiest_worker,
         "generator_cpu_us_per_message": (
             generator_cpu / delivered * 1e6 if delivered else None
         ),
@@ -529,6 +544,7 @@ def _result(
         },
         results={"medians": medians, "runs": runs, "error_frames": error_totals},
         headline=_headline(medians, len(runs)),
+        checks=_checks(medians),
         tables=[_table(runs)],
         charts=_charts(runs, monitor, started),
     )
@@ -571,6 +587,39 @@ def _headline(medians: dict[str, Any], runs: int) -> list[tuple[str, str]]:
     return rows
 
 
+def _checks(medians: dict[str, Any]) -> list[Check]:
+    """Compare the medians with the targets for 1:1 messages."""
+    checks = []
+    saturation = medians.get("saturation")
+    if saturation is not None:
+        cpu = saturation["server_cpu_us_per_message"]
+        checks.append(
+            Check(
+                "server CPU per delivered stored 1:1 message, at saturation",
+                "<= 25 µs",
+                "unknown" if cpu is None else f"{cpu:.1f} µs",
+                None if cpu is None else cpu <= 25,
+            )
+        )
+    for name, label, limit in (
+        ("half", "p99 latency at half the saturation rate", 5.0),
+        ("1000", "p99 latency at 1,000 messages/s offered", 1.0),
+    ):
+        phase = medians.get(name)
+        if phase is None:
+            continue
+        p99 = phase["latency_p99_ms"]
+        checks.append(
+            Check(
+                label,
+                f"<= {limit:g} ms",
+                "no message delivered" if p99 is None else f"{p99:.2f} ms",
+                None if p99 is None else p99 <= limit,
+            )
+        )
+    return checks
+
+
 def _latencies(phase: dict[str, Any]) -> str:
     values = [phase[f"latency_{key}"] for key in ("p50_ms", "p99_ms", "p999_ms")]
     return (
@@ -581,8 +630,8 @@ def _latencies(phase: dict[str, Any]) -> str:
 def _table(runs: list[dict[str, Any]]) -> str:
     lines = [
         "| run | phase | offered msg/s | delivered msg/s | server CPU µs/msg"
-        " | server CPU cores | generator CPU cores | p50 ms | p99 ms | p99.9 ms"
-        " | max ms | SendAck p99 ms |",
+        " | server CPU cores | generator CPU cores (busiest worker)"
+        " | p50 ms | p99 ms | p99.9 ms | max ms | SendAck p99 ms |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for index, run in enumerate(runs, start=1):
@@ -594,6 +643,7 @@ def _table(runs: list[dict[str, Any]]) -> str:
                 f" | {_number(phase['server_cpu_us_per_message'], 1)}"
                 f" | {_number(phase['server_cpu_cores'], 2)}"
                 f" | {phase['generator_cpu_cores']:.2f}"
+                f" ({phase['generator_busiest_worker_cores']:.2f})"
                 f" | {_number(latency['p50_ms'], 2)} | {_number(latency['p99_ms'], 2)}"
                 f" | {_number(latency['p999_ms'], 2)} | {_number(latency['max_ms'], 2)}"
                 f" | {_number(phase['ack_latency']['p99_ms'], 2)} |"
@@ -616,7 +666,7 @@ def _charts(
             title="End-to-end latency percentiles (last run)",
             x_label="percentile",
             y_label="milliseconds",
-            kind="bar",
+            bars=True,
             log_y=True,
             series=[
                 Series(

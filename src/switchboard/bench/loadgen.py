@@ -23,6 +23,7 @@ import contextlib
 import itertools
 import logging
 import multiprocessing
+import os
 import random
 import threading
 import time
@@ -218,6 +219,9 @@ async def _receive(connection: Connection) -> Any:
             await readable
         finally:
             loop.remove_reader(connection.fileno())
+            # add_reader made the pipe non-blocking; a large result written
+            # to a non-blocking pipe fails with BlockingIOError.
+            os.set_blocking(connection.fileno(), True)
     try:
         return connection.recv()
     except EOFError:
@@ -372,29 +376,6 @@ class Monitor:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-
-    def cpu_between(self, start: float, end: float) -> float | None:
-        """Return server CPU seconds used between two monotonic times.
-
-        Interpolates linearly between the samples around each time; None
-        when the samples do not cover the interval.
-        """
-        begin = self._cpu_at(start)
-        finish = self._cpu_at(end)
-        if begin is None or finish is None:
-            return None
-        return finish - begin
-
-    def _cpu_at(self, moment: float) -> float | None:
-        samples = self.samples
-        for before, after in itertools.pairwise(samples):
-            if before.time <= moment <= after.time:
-                span = after.time - before.time
-                weight = (moment - before.time) / span if span > 0 else 0.0
-                return before.cpu_seconds + weight * (
-                    after.cpu_seconds - before.cpu_seconds
-                )
-        return None
 
     def timeline(self, since: float) -> Iterator[tuple[float, float, int]]:
         """Yield (seconds since ``since``, CPU utilisation, RSS) per interval."""

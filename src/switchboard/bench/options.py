@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 __all__ = [
     "DEFAULT_OUT",
-    "DEFAULT_SUMMARY",
+    "DEFAULT_REPORT",
     "SCENARIOS",
     "add_parser",
     "parse_counts",
@@ -17,7 +17,7 @@ __all__ = [
 ]
 
 DEFAULT_OUT = Path("docs/benchmarks")
-DEFAULT_SUMMARY = Path("docs/benchmarks.md")
+DEFAULT_REPORT = Path("docs/benchmarks.md")
 SCENARIOS = ("wire", "idle", "direct", "storm", "heartbeat", "fanout")
 TRANSPORTS = ("tcp", "ws")
 
@@ -32,22 +32,16 @@ def add_parser(subcommands: Subcommands) -> argparse.ArgumentParser:
         help="measure a server: wire bytes, memory, throughput, latency",
         description="Run a benchmark scenario against a server that the bench"
         " starts on free loopback ports (default) or against --server URL."
-        " Each run writes SCENARIO.json, SCENARIO.md and PNG charts under --out"
-        " and updates the summary page.",
+        " Each run writes SCENARIO.json and PNG charts under --out and updates"
+        " the report page.",
     )
     scenarios = bench.add_subparsers(dest="scenario", required=True, metavar="SCENARIO")
-    common = _common_options()
-    _add_wire(scenarios, common)
-    _add_idle(scenarios, common)
-    _add_direct(scenarios, common)
-    _add_storm(scenarios, common)
-    _add_heartbeat(scenarios, common)
-    scenarios.add_parser(
-        "fanout",
-        parents=[common],
-        help="group fan-out (not available yet)",
-        description="Group fan-out: not available yet.",
-    )
+    # Each scenario gets its own copy of the common options, because
+    # set_defaults() on one sub-parser changes the default of every action it
+    # shares with others.
+    for add in (_add_wire, _add_direct, _add_idle, _add_heartbeat, _add_fanout):
+        add(scenarios)
+    _add_storm(scenarios)
     return bench
 
 
@@ -87,21 +81,15 @@ def _common_options() -> argparse.ArgumentParser:
         type=Path,
         default=DEFAULT_OUT,
         metavar="DIR",
-        help="directory for SCENARIO.json, SCENARIO.md and the charts"
-        f" (default: {DEFAULT_OUT})",
+        help=f"directory for SCENARIO.json and the PNG charts (default: {DEFAULT_OUT})",
     )
     output.add_argument(
-        "--summary",
+        "--report",
         type=Path,
-        default=DEFAULT_SUMMARY,
+        default=DEFAULT_REPORT,
         metavar="FILE",
-        help="Markdown page whose generated block lists the latest run of each"
-        f" scenario in --out (default: {DEFAULT_SUMMARY})",
-    )
-    output.add_argument(
-        "--no-summary",
-        action="store_true",
-        help="do not update the summary page",
+        help="Markdown page whose generated block shows the latest run of each"
+        f" scenario in --out (default: {DEFAULT_REPORT})",
     )
     output.add_argument(
         "--quiet", action="store_true", help="print no progress lines on stderr"
@@ -123,10 +111,10 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
-def _add_wire(scenarios: Subcommands, common: argparse.ArgumentParser) -> None:
+def _add_wire(scenarios: Subcommands) -> None:
     wire = scenarios.add_parser(
         "wire",
-        parents=[common],
+        parents=[_common_options()],
         help="bytes on the socket per protocol step",
         description="Count the TCP payload bytes, in each direction, of"
         " connecting with nothing missed, one 1:1 'hello' exchange (Send, SendAck,"
@@ -143,10 +131,10 @@ def _add_wire(scenarios: Subcommands, common: argparse.ArgumentParser) -> None:
     wire.set_defaults(runs=1)
 
 
-def _add_idle(scenarios: Subcommands, common: argparse.ArgumentParser) -> None:
+def _add_idle(scenarios: Subcommands) -> None:
     idle = scenarios.add_parser(
         "idle",
-        parents=[common],
+        parents=[_common_options()],
         help="server memory per idle connection",
         description="Open authenticated idle connections in steps and measure"
         " the server's resident memory (VmRSS) and the kernel's TCP memory at"
@@ -178,10 +166,10 @@ def _add_idle(scenarios: Subcommands, common: argparse.ArgumentParser) -> None:
     idle.set_defaults(runs=1)
 
 
-def _add_direct(scenarios: Subcommands, common: argparse.ArgumentParser) -> None:
+def _add_direct(scenarios: Subcommands) -> None:
     direct = scenarios.add_parser(
         "direct",
-        parents=[common],
+        parents=[_common_options()],
         help="1:1 message throughput, CPU per message and latency",
         description="Pairs of clients send 1:1 messages, each sender keeping"
         " at most --window unacknowledged. A saturation phase measures"
@@ -238,10 +226,10 @@ def _add_direct(scenarios: Subcommands, common: argparse.ArgumentParser) -> None
     direct.set_defaults(runs=3)
 
 
-def _add_storm(scenarios: Subcommands, common: argparse.ArgumentParser) -> None:
+def _add_storm(scenarios: Subcommands) -> None:
     storm = scenarios.add_parser(
         "storm",
-        parents=[common],
+        parents=[_common_options()],
         help="reconnect storm: time to resync, and latency meanwhile",
         description="Connected clients lose their connections at once (the"
         " generator resets them) and reconnect at once, each catching up the"
@@ -289,10 +277,10 @@ def _add_storm(scenarios: Subcommands, common: argparse.ArgumentParser) -> None:
     storm.set_defaults(runs=3)
 
 
-def _add_heartbeat(scenarios: Subcommands, common: argparse.ArgumentParser) -> None:
+def _add_heartbeat(scenarios: Subcommands) -> None:
     heartbeat = scenarios.add_parser(
         "heartbeat",
-        parents=[common],
+        parents=[_common_options()],
         help="server CPU per heartbeat of idle connections",
         description="Hold idle connections that each send a heartbeat every"
         " --interval seconds, spread evenly, and measure the server's CPU time"
@@ -324,6 +312,45 @@ def _add_heartbeat(scenarios: Subcommands, common: argparse.ArgumentParser) -> N
         "--transport", choices=TRANSPORTS, default="tcp", help="(default: tcp)"
     )
     heartbeat.set_defaults(runs=1)
+
+
+def _add_fanout(scenarios: Subcommands) -> None:
+    fanout = scenarios.add_parser(
+        "fanout",
+        parents=[_common_options()],
+        help="group fan-out: server CPU per recipient and time to the last delivery",
+        description="One sender sends into groups of each --sizes, created over"
+        " the HTTP API, while a fraction of the members is online. Measures"
+        " server CPU per recipient and the time from Send until the last online"
+        " member has the message.",
+    )
+    fanout.add_argument(
+        "--sizes",
+        type=parse_counts,
+        default=[100, 1000, 10_000],
+        metavar="LIST",
+        help="group sizes including the sender, comma-separated, ascending"
+        " (default: 100,1000,10000)",
+    )
+    fanout.add_argument(
+        "--online",
+        type=_positive_float,
+        default=0.1,
+        metavar="FRACTION",
+        help="fraction of the members other than the sender that is connected"
+        " (default: 0.1)",
+    )
+    fanout.add_argument(
+        "--messages",
+        type=_positive_int,
+        default=20,
+        metavar="N",
+        help="messages sent into each group, one after another (default: 20)",
+    )
+    fanout.add_argument(
+        "--transport", choices=TRANSPORTS, default="tcp", help="(default: tcp)"
+    )
+    fanout.set_defaults(runs=1)
 
 
 def parse_counts(text: str) -> list[int]:

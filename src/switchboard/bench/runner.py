@@ -31,12 +31,6 @@ __all__ = ["Bench", "run_scenario"]
 
 logger = logging.getLogger("switchboard.bench")
 
-FANOUT_UNAVAILABLE = (
-    "the fanout scenario is not available yet: it will measure group"
-    " fan-out once the wire protocol has group messages; run wire, idle,"
-    " direct, storm or heartbeat"
-)
-
 
 @dataclass
 class Bench:
@@ -65,23 +59,18 @@ class Bench:
 
     @contextlib.contextmanager
     def target(
-        self, users: int, env: dict[str, str], shared_account: bool = False
+        self, users: int, env: dict[str, str]
     ) -> Iterator[tuple[Target, list[Credential]]]:
         """Start the server under test with ``users`` logged-in clients ready.
 
         An embedded server gets ``env`` and its accounts written before it
-        starts. A --server URL gets accounts over HTTP; with
-        ``shared_account`` all clients are devices of one account, which
-        costs one password hash per client instead of two.
+        starts. A --server URL gets new accounts over HTTP and ignores
+        ``env``: that server keeps its own settings.
         """
         if not self.embedded:
             target = external_target(self.args.bench_server, self.args.server_pid)
-            if shared_account:
-                login = login_over_http(target.base_url, 1, users)
-            else:
-                login = login_over_http(target.base_url, users)
             self.log(f"logging in {users} clients over HTTP; this takes a while")
-            yield target, asyncio.run(login)
+            yield target, asyncio.run(login_over_http(target.base_url, users))
             return
         server = EmbeddedServer(self.server_env(env))
         try:
@@ -107,9 +96,6 @@ def endpoints_of(target: Target) -> Endpoints:
 def run_scenario(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     """Run the scenario in ``args``, write its outputs; return the exit status."""
     _configure_logging(args.quiet)
-    if args.scenario == "fanout":
-        print(f"switchboard bench: error: {FANOUT_UNAVAILABLE}", file=sys.stderr)
-        return 1
     bench = Bench(args, raise_file_limit())
     command = shlex.join(["switchboard", *(sys.argv[1:] if argv is None else argv)])
     started_at = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
@@ -137,18 +123,27 @@ def run_scenario(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         },
         "parameters": result.parameters,
         "results": result.results,
-        "headline": [list(item) for item in result.headline],
     }
-    summary = None if args.no_summary else args.summary
-    paths = write_outputs(document, result, args.out, summary)
+    paths = write_outputs(document, result, args.out, args.report)
     if args.json:
         print(json.dumps(document, indent=2))
     else:
-        width = max(len(name) for name, _ in result.headline)
-        for name, value in result.headline:
-            print(f"{name:<{width}}  {value}")
+        print_text(result)
     bench.log("wrote " + ", ".join(str(path) for path in paths))
     return 0
+
+
+def print_text(result: ScenarioResult) -> None:
+    """Print the key figures, then each target with its verdict."""
+    width = max(len(name) for name, _ in result.headline)
+    for name, value in result.headline:
+        print(f"{name:<{width}}  {value}")
+    verdicts = {True: "met", False: "NOT MET", None: "not measured"}
+    for check in result.checks:
+        print(
+            f"target {check.name}: {check.target}, measured {check.measured}:"
+            f" {verdicts[check.met]}"
+        )
 
 
 def _configure_logging(quiet: bool) -> None:

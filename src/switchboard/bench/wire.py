@@ -26,12 +26,13 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from switchboard.bench.charts import Chart, Series
 from switchboard.bench.client import (
     FrameClient,
     Listener,
     connect_transport,
 )
-from switchboard.bench.report import Chart, ScenarioResult, Series
+from switchboard.bench.report import Check, ScenarioResult
 from switchboard.bench.runner import Bench, endpoints_of
 from switchboard.bench.target import BenchError, Target
 from switchboard.protocol import pb
@@ -257,6 +258,7 @@ def run(bench: Bench) -> ScenarioResult:
         parameters={"transports": bench.args.transport, "body": "hello"},
         results=by_transport,
         headline=_headline(by_transport),
+        checks=_checks(by_transport.get("tcp")),
         tables=[_steps_table(by_transport)],
         charts=[_chart(by_transport)],
     )
@@ -292,6 +294,36 @@ def _headline(by_transport: dict[str, Any]) -> list[tuple[str, str]]:
                 )
             )
     return rows
+
+
+def _checks(tcp: dict[str, Any] | None) -> list[Check]:
+    """Compare the TCP byte counts with the protocol's targets."""
+    if tcp is None:
+        return []
+    totals = tcp["totals"]
+    hello = totals["hello"]["both"]
+    beat = totals["heartbeat"]
+    catch_up = totals["catch_up"]["both"]
+    return [
+        Check(
+            "TCP payload of a 1:1 hello exchange",
+            "<= 40 bytes",
+            f"{hello} bytes",
+            hello <= 40,
+        ),
+        Check(
+            "heartbeat, each way",
+            "<= 2 bytes",
+            f"{beat['sent']} byte sent, {beat['received']} received",
+            beat["sent"] <= 2 and beat["received"] <= 2,
+        ),
+        Check(
+            "reconnect catching up 1 message, one round trip",
+            "<= 80 bytes",
+            f"{catch_up} bytes",
+            catch_up <= 80,
+        ),
+    ]
 
 
 def _steps_table(by_transport: dict[str, Any]) -> str:
@@ -334,7 +366,7 @@ def _chart(by_transport: dict[str, Any]) -> Chart:
         title="Bytes on the socket per step, both directions",
         x_label="step",
         y_label="bytes",
-        kind="bar",
+        bars=True,
         series=[
             Series(
                 transport,
