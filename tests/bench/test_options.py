@@ -6,7 +6,12 @@ import argparse
 
 import pytest
 
-from switchboard.bench.options import parse_counts, parse_rates, parse_transports
+from switchboard.bench.options import (
+    parse_counts,
+    parse_numbers,
+    parse_rates,
+    parse_transports,
+)
 from switchboard.cli.main import build_parser
 
 
@@ -30,6 +35,13 @@ def test_rates_rejected(text: str) -> None:
         parse_rates(text)
 
 
+def test_numbers_above_zero() -> None:
+    assert parse_numbers("30,0.5") == [30.0, 0.5]
+    for text in ("", "0", "5,-1", "nan", "x"):
+        with pytest.raises(argparse.ArgumentTypeError, match="invalid list"):
+            parse_numbers(text)
+
+
 def test_transports_deduplicated() -> None:
     assert parse_transports("ws,tcp,ws") == ["ws", "tcp"]
     with pytest.raises(argparse.ArgumentTypeError, match="invalid transport"):
@@ -42,3 +54,11 @@ def test_bench_parser_defaults() -> None:
     assert args.bench_server is None
     assert args.rate == ["half", 1000.0]
     assert args.runs == 3
+
+
+def test_each_scenario_keeps_its_runs_default() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["bench", "wire"]).runs == 1
+    assert parser.parse_args(["bench", "storm"]).runs == 3
+    assert parser.parse_args(["bench", "fanout"]).sizes == [100, 1000, 10_000]
+    assert parser.parse_args(["bench", "heartbeat"]).intervals == [30.0, 5.0]

@@ -48,6 +48,8 @@ class Credential:
     user_id: int
     device: str
     token: str
+    name: str
+    """Account name, for HTTP requests that name users."""
 
 
 def _names(prefix: str, users: int) -> list[str]:
@@ -77,8 +79,8 @@ async def seed_store(
             user_ids.extend(user.id for user in created)
 
         credentials = [
-            Credential(user_id, f"d{device}", secrets.token_urlsafe(32))
-            for user_id in user_ids
+            Credential(user_id, f"d{device}", secrets.token_urlsafe(32), name)
+            for user_id, name in zip(user_ids, names, strict=True)
             for device in range(devices_per_user)
         ]
         platform = PLATFORMS["cli"]
@@ -132,7 +134,7 @@ async def login_over_http(
                 response = await http.post("/v1/sessions", json=body)
             _check(response, f"logging in {name} on device {device}")
             data = response.json()
-            return Credential(data["user_id"], device, data["token"])
+            return Credential(data["user_id"], device, data["token"], name)
 
         started = time.monotonic()
         await asyncio.gather(*(create(name) for name in names))

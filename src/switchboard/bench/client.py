@@ -22,6 +22,7 @@ from google.protobuf.message import Message as ProtobufMessage
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
+from websockets.protocol import State
 from websockets.uri import parse_uri
 
 from switchboard.bench.accounts import Credential
@@ -275,7 +276,8 @@ class FrameClient(asyncio.Protocol):
         if self._ws is None:
             self.bytes_sent += len(data)
             transport.write(data)
-        else:
+        elif self._ws.state is State.OPEN:
+            # A WebSocket in its closing handshake takes no more data frames.
             self._ws.send_binary(data)
             self._write_ws_output()
 

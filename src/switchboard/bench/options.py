@@ -12,6 +12,7 @@ __all__ = [
     "SCENARIOS",
     "add_parser",
     "parse_counts",
+    "parse_numbers",
     "parse_rates",
     "parse_transports",
 ]
@@ -232,9 +233,10 @@ def _add_storm(scenarios: Subcommands) -> None:
         parents=[_common_options()],
         help="reconnect storm: time to resync, and latency meanwhile",
         description="Connected clients lose their connections at once (the"
-        " generator resets them) and reconnect at once, each catching up the"
-        " messages it missed. Measures the time until every client is back"
-        " and synced, and the latency of a control pair's messages meanwhile.",
+        " generator resets them) and reconnect at random times within --spread"
+        " seconds, each catching up the messages it missed. Measures the time"
+        " until every client is back and synced, and the latency of a control"
+        " pair's messages meanwhile.",
     )
     storm.add_argument(
         "--clients",
@@ -258,11 +260,13 @@ def _add_storm(scenarios: Subcommands) -> None:
         help="messages per second of the control pair (default: 100)",
     )
     storm.add_argument(
-        "--jitter",
+        "--spread",
         type=_non_negative_float,
-        default=0.0,
+        default=5.0,
         metavar="SECONDS",
-        help="spread reconnects uniformly over this time; 0: all at once (default: 0)",
+        help="spread reconnects uniformly over this window, as clients told to"
+        " reconnect by a draining server do; 0: all at once (default: 5, the"
+        " server's default drain window)",
     )
     storm.add_argument(
         "--timeout",
@@ -282,9 +286,10 @@ def _add_heartbeat(scenarios: Subcommands) -> None:
         "heartbeat",
         parents=[_common_options()],
         help="server CPU per heartbeat of idle connections",
-        description="Hold idle connections that each send a heartbeat every"
-        " --interval seconds, spread evenly, and measure the server's CPU time"
-        " per heartbeat and the echo round trip.",
+        description="Hold idle authenticated connections and measure the"
+        " server's CPU time while they send no heartbeat, then while each sends"
+        " one every --intervals seconds, spread evenly. Reports CPU per"
+        " heartbeat above the idle baseline, and the echo round trip.",
     )
     heartbeat.add_argument(
         "--connections",
@@ -294,19 +299,20 @@ def _add_heartbeat(scenarios: Subcommands) -> None:
         help="idle connections (default: 15000)",
     )
     heartbeat.add_argument(
-        "--interval",
-        type=_positive_int,
-        default=30,
-        metavar="SECONDS",
-        help="heartbeat interval; the embedded server gets it as"
-        " SWITCHBOARD_HEARTBEAT (default: 30, the server default)",
+        "--intervals",
+        type=parse_numbers,
+        default=[30.0, 5.0],
+        metavar="LIST",
+        help="heartbeat intervals to measure, seconds, comma-separated; the"
+        " server default is 30, shorter ones make the cost easier to measure"
+        " (default: 30,5)",
     )
     heartbeat.add_argument(
         "--duration",
         type=_positive_float,
-        default=60.0,
+        default=30.0,
         metavar="SECONDS",
-        help="measured time (default: 60)",
+        help="measured time per interval, and of the idle baseline (default: 30)",
     )
     heartbeat.add_argument(
         "--transport", choices=TRANSPORTS, default="tcp", help="(default: tcp)"
@@ -345,7 +351,8 @@ def _add_fanout(scenarios: Subcommands) -> None:
         type=_positive_int,
         default=20,
         metavar="N",
-        help="messages sent into each group, one after another (default: 20)",
+        help="messages sent into each group, one after another; groups of"
+        " fewer than 1,000 members get proportionally more (default: 20)",
     )
     fanout.add_argument(
         "--transport", choices=TRANSPORTS, default="tcp", help="(default: tcp)"
@@ -385,6 +392,20 @@ def parse_rates(text: str) -> list[float | str]:
             )
         rates.append(value)
     return rates
+
+
+def parse_numbers(text: str) -> list[float]:
+    """Parse ``30,5`` into numbers above 0."""
+    try:
+        numbers = [float(part) for part in text.split(",")]
+    except ValueError:
+        numbers = []
+    if not numbers or not all(number > 0 for number in numbers):
+        raise argparse.ArgumentTypeError(
+            f"invalid list {text!r}: expected numbers above 0, comma-separated,"
+            " such as 30,5"
+        )
+    return numbers
 
 
 def parse_transports(text: str) -> list[str]:

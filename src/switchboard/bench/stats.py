@@ -27,8 +27,10 @@ def percentile(sorted_values: Sequence[float], fraction: float) -> float:
     rank = fraction * (len(sorted_values) - 1)
     low = math.floor(rank)
     high = min(low + 1, len(sorted_values) - 1)
-    weight = rank - low
-    return sorted_values[low] * (1.0 - weight) + sorted_values[high] * weight
+    below, above = sorted_values[low], sorted_values[high]
+    value = below + (above - below) * (rank - low)
+    # Rounding must not carry the result past its two neighbours.
+    return min(max(value, below), above)
 
 
 def latency_summary(latencies_ns: Iterable[int]) -> dict[str, float | int | None]:
