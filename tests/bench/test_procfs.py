@@ -9,6 +9,7 @@ import pytest
 from switchboard.bench.procfs import (
     CLOCK_TICKS,
     parse_cpu_model,
+    parse_host_cpu,
     parse_sockstat,
     parse_stat_cpu_seconds,
     parse_status_rss,
@@ -86,3 +87,10 @@ def test_raise_file_limit_reaches_hard_limit() -> None:
     limit = raise_file_limit()
     assert limit.after == limit.hard
     assert limit.before <= limit.after
+
+
+def test_host_cpu_busy_and_total() -> None:
+    text = "cpu  100 5 50 800 20 3 2 0 0 0\ncpu0 50 2 25 400 10 1 1 0 0 0\n"
+    assert parse_host_cpu(text) == (160, 980)
+    with pytest.raises(ValueError, match="no cpu line"):
+        parse_host_cpu("intr 1 2 3\n")

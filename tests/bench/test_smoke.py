@@ -69,27 +69,16 @@ def test_wire_counts_protocol_bytes(tmp_path: Path) -> None:
     assert "| wire | heartbeat, each way | <= 2 bytes |" in page
 
 
-def test_wire_without_matplotlib(tmp_path: Path) -> None:
+def test_wire_external_server_without_matplotlib(tmp_path: Path) -> None:
+    # One run checks both, because each run costs a few seconds.
     blocker = tmp_path / "blocked" / "matplotlib"
     blocker.mkdir(parents=True)
     (blocker / "__init__.py").write_text("raise ImportError('blocked for a test')\n")
     path = os.pathsep.join([str(blocker.parent), os.environ.get("PYTHONPATH", "")])
-
-    record, stderr = bench(
-        tmp_path, "wire", "--transport", "tcp", env={"PYTHONPATH": path}
-    )
-
-    assert "pip install 'switchboard[bench]'" in stderr
-    assert "pip install 'switchboard[bench]'" in record["chart_note"]
-    assert record["charts"] == []
-    assert record["results"]["tcp"]["totals"]["heartbeat"]["both"] == 2
-
-
-def test_wire_against_running_server(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data", tmp_path / "server.log")
     server.start()
     try:
-        record, _ = bench(
+        record, stderr = bench(
             tmp_path,
             "wire",
             "--transport",
@@ -98,13 +87,18 @@ def test_wire_against_running_server(tmp_path: Path) -> None:
             server.base_url,
             "--server-pid",
             str(server.pid),
+            env={"PYTHONPATH": path},
         )
     finally:
         server.terminate()
+
     assert record["target"]["embedded"] is False
     assert record["target"]["base_url"] == server.base_url
     # Tokens from POST /v1/sessions are as long as seeded ones.
     assert record["results"]["tcp"]["totals"]["hello"]["both"] == 56
+    assert "pip install 'switchboard[bench]'" in stderr
+    assert "pip install 'switchboard[bench]'" in record["chart_note"]
+    assert record["charts"] == []
 
 
 def test_direct_tiny_run(tmp_path: Path) -> None:
@@ -116,9 +110,9 @@ def test_direct_tiny_run(tmp_path: Path) -> None:
         "--window",
         "4",
         "--duration",
-        "1.5",
+        "1",
         "--warmup",
-        "0.3",
+        "0.2",
         "--runs",
         "1",
         "--rate",

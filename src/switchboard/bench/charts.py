@@ -79,7 +79,7 @@ def render_charts(
             axes.set_yscale("log")
         axes.grid(True, alpha=0.3)
         if len(chart.series) > 1:
-            axes.legend()
+            axes.legend(fontsize=8)
         figure.tight_layout()
         path = out_dir / f"{scenario}-{chart.name}.png"
         figure.savefig(path)
@@ -95,5 +95,5 @@ def _draw_bars(axes: Any, chart: Chart) -> None:
         offset = (index - (len(chart.series) - 1) / 2) * width
         positions = [position + offset for position in range(len(labels))]
         bars = axes.bar(positions, series.y, width, label=series.label)
-        axes.bar_label(bars, fmt="%g", fontsize=7)
+        axes.bar_label(bars, fmt="%.3g", fontsize=7)
     axes.set_xticks(range(len(labels)), labels, rotation=20, ha="right")

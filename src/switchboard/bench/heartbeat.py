@@ -67,7 +67,7 @@ class EchoRecorder(Listener):
 
 
 async def set_schedule(state: WorkerState, interval: float | None) -> int:
-    """Schedule heartbeats every ``interval`` seconds, or send one and stop.
+    """Send one heartbeat now, then one every ``interval`` seconds if given.
 
     Returns the number of clients still open.
     """
@@ -75,10 +75,11 @@ async def set_schedule(state: WorkerState, interval: float | None) -> int:
     clients = [client for client in state.clients if client.is_open]
     for client in clients:
         client.listener = recorder
-        if interval is None:
-            client.cancel_heartbeats()
-            client.heartbeat()
-        else:
+        # A heartbeat now restarts the server's timeout, which the gap after
+        # a baseline and a random first delay could otherwise exceed.
+        client.cancel_heartbeats()
+        client.heartbeat()
+        if interval is not None:
             client.schedule_heartbeats(interval, random.uniform(0, interval))
     return len(clients)
 
@@ -191,11 +192,17 @@ def _phase(
         round_trips.frombytes(part["round_trips"])
     name = "baseline" if interval is None else f"every {interval:g} s"
     bench.log(f"{name}: server CPU {server_cpu / duration:.3f} cores")
+    still_open = sum(part["open"] for part in parts)
+    if still_open < bench.args.connections:
+        raise BenchError(
+            f"only {still_open} of {bench.args.connections} connections were"
+            f" open after the phase '{name}'; the server closed the others"
+        )
     return {
         "interval_s": interval,
         "server_cpu_seconds": server_cpu,
         "echoes": sum(part["echoes"] for part in parts),
-        "open_connections": sum(part["open"] for part in parts),
+        "open_connections": still_open,
         "generator_cpu_cores": sum(part["cpu_seconds"] for part in parts) / duration,
         "echo_round_trip": latency_summary(sorted(round_trips)),
         "duration_s": duration,
@@ -260,13 +267,15 @@ def _table(results: dict[str, Any]) -> str:
             f"| {name if name == 'baseline' else f'every {name} s'}"
             f" | {phase['heartbeats_per_second']:.0f}"
             f" | {phase['server_cpu_cores']:.3f}"
-            f" | {'-' if net is None else f'{net:.1f}'}"
-            f" | {'-' if gross is None else f'{gross:.1f}'}"
-            f" | {'-' if echo['p50_ms'] is None else echo['p50_ms']}"
-            f" | {'-' if echo['p99_ms'] is None else echo['p99_ms']}"
+            f" | {_number(net, 1)} | {_number(gross, 1)}"
+            f" | {_number(echo['p50_ms'], 2)} | {_number(echo['p99_ms'], 2)}"
             f" | {phase['open_connections']} | {phase['generator_cpu_cores']:.3f} |"
         )
     return "\n".join(lines)
+
+
+def _number(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def _chart(results: dict[str, Any]) -> Chart:

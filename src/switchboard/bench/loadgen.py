@@ -213,8 +213,14 @@ async def _serve(connection: Connection, index: int) -> None:
 async def _receive(connection: Connection) -> Any:
     if not connection.poll(0):
         loop = asyncio.get_running_loop()
-        readable = loop.create_future()
-        loop.add_reader(connection.fileno(), readable.set_result, None)
+        readable: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            # The reader may fire again before it is removed.
+            if not readable.done():
+                readable.set_result(None)
+
+        loop.add_reader(connection.fileno(), wake)
         try:
             await readable
         finally:

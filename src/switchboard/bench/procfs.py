@@ -22,11 +22,13 @@ __all__ = [
     "SocketStats",
     "machine_info",
     "parse_cpu_model",
+    "parse_host_cpu",
     "parse_sockstat",
     "parse_stat_cpu_seconds",
     "parse_status_rss",
     "raise_file_limit",
     "read_cpu_seconds",
+    "read_host_cpu",
     "read_rss",
     "read_socket_stats",
 ]
@@ -100,6 +102,26 @@ def parse_sockstat(text: str, page_size: int = PAGE_SIZE) -> SocketStats:
             memory=values["mem"] * page_size,
         )
     raise ValueError("no TCP line in /proc/net/sockstat")
+
+
+def parse_host_cpu(text: str) -> tuple[int, int]:
+    """Return (busy, total) clock ticks of all CPUs from the text of /proc/stat.
+
+    Busy is every state but idle and iowait, from the ``cpu`` line.
+    """
+    for line in text.splitlines():
+        if line.startswith("cpu "):
+            ticks = [int(value) for value in line.split()[1:9]]
+            if len(ticks) < 5:
+                break
+            total = sum(ticks)
+            return total - ticks[3] - ticks[4], total
+    raise ValueError("no cpu line in /proc/stat")
+
+
+def read_host_cpu() -> tuple[int, int]:
+    """Return (busy, total) clock ticks of all CPUs of this host since boot."""
+    return parse_host_cpu(Path("/proc/stat").read_text())
 
 
 def parse_cpu_model(text: str) -> str:

@@ -135,7 +135,7 @@ def render_report_block(documents: dict[str, dict[str, Any]], link_dir: Path) ->
     lines.extend(_targets_table(documents, order))
     lines.extend(["", "## Results", ""])
     for name in order:
-        lines.extend([render_section(documents[name], link_dir), ""])
+        lines.append(render_section(documents[name], link_dir))
     if not order:
         lines.extend(["No benchmark has run yet.", ""])
     lines.append(REPORT_END)
@@ -170,7 +170,8 @@ def render_section(document: dict[str, Any], link_dir: Path) -> str:
         document["command"],
         "```",
         "",
-        f"Machine: {describe_machine(document['machine'])}.",
+        f"Machine: {describe_machine(document['machine'])}."
+        f"{describe_host_load(document.get('host_load'))}",
         f"Server: {describe_target(document['target'])}.",
         f"Load generator: {describe_generator(document['load_generator'])}.",
         "",
@@ -198,6 +199,17 @@ def describe_machine(machine: dict[str, Any]) -> str:
     )
 
 
+def describe_host_load(load: dict[str, float] | None) -> str:
+    if not load:
+        return ""
+    return (
+        f" All CPUs of the host were {load['cpu_busy_fraction'] * 100:.0f}% busy"
+        f" during the run (1-minute load average {load['load_average_1m_before']:.1f}"
+        f" before, {load['load_average_1m_after']:.1f} after), counting other"
+        " programs."
+    )
+
+
 def describe_target(target: dict[str, Any]) -> str:
     if not target["embedded"]:
         return f"external, {target['base_url']}"
@@ -211,9 +223,10 @@ def describe_target(target: dict[str, Any]) -> str:
 def describe_generator(generator: dict[str, Any]) -> str:
     limit = generator["file_limit"]
     workers = generator["workers"]
-    processes = (
-        f"{workers} worker processes" if workers else "clients in the bench process"
-    )
+    if workers == 0:
+        processes = "clients in the bench process"
+    else:
+        processes = f"{workers} worker process{'es' if workers > 1 else ''}"
     return (
         f"{processes}, open-file limit {limit['after']} per process (raised from"
         f" {limit['before']}; hard limit {limit['hard']})"

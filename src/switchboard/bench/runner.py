@@ -9,6 +9,7 @@ import datetime
 import importlib
 import json
 import logging
+import os
 import shlex
 import sys
 import time
@@ -18,7 +19,12 @@ from typing import Any
 
 from switchboard.bench.accounts import Credential, login_over_http, seed_store
 from switchboard.bench.client import Endpoints
-from switchboard.bench.procfs import FileLimit, machine_info, raise_file_limit
+from switchboard.bench.procfs import (
+    FileLimit,
+    machine_info,
+    raise_file_limit,
+    read_host_cpu,
+)
 from switchboard.bench.report import ScenarioResult, write_outputs
 from switchboard.bench.target import (
     BenchError,
@@ -100,6 +106,8 @@ def run_scenario(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     command = shlex.join(["switchboard", *(sys.argv[1:] if argv is None else argv)])
     started_at = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     started = time.monotonic()
+    host_before = read_host_cpu()
+    load_before = os.getloadavg()[0]
     module = importlib.import_module(f"switchboard.bench.{args.scenario}")
     scenario: Callable[[Bench], ScenarioResult] = module.run
     try:
@@ -116,6 +124,7 @@ def run_scenario(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         "seconds": round(time.monotonic() - started, 1),
         "command": command,
         "machine": machine_info(),
+        "host_load": _host_load(host_before, load_before),
         "target": result.target,
         "load_generator": {
             "workers": bench.workers_used,
@@ -131,6 +140,23 @@ def run_scenario(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         print_text(result)
     bench.log("wrote " + ", ".join(str(path) for path in paths))
     return 0
+
+
+def _host_load(host_before: tuple[int, int], load_before: float) -> dict[str, float]:
+    """Describe how busy the whole host was during the run.
+
+    Other programs on the host compete with the server and the load
+    generator for CPU, and this shows how much.
+    """
+    busy_before, total_before = host_before
+    busy_after, total_after = read_host_cpu()
+    total = total_after - total_before
+    busy = (busy_after - busy_before) / total if total else 0.0
+    return {
+        "cpu_busy_fraction": round(busy, 3),
+        "load_average_1m_before": load_before,
+        "load_average_1m_after": os.getloadavg()[0],
+    }
 
 
 def print_text(result: ScenarioResult) -> None:

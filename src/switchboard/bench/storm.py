@@ -407,6 +407,10 @@ def _headline(
     ]
 
 
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} ms"
 
@@ -442,9 +446,11 @@ def _table(runs: list[dict[str, Any]]) -> str:
         during = run["control_during"]
         lines.append(
             f"| {index} | {run['clients_back']} | {run['gave_up']} | {run['attempts']}"
-            f" | {run['all_back_s']:.2f} | {lag['p50_ms']} / {lag['p99_ms']}"
-            f" | {run['control_before']['p99_ms']}"
-            f" | {during['p50_ms']} / {during['p99_ms']} / {during['max_ms']}"
+            f" | {run['all_back_s']:.2f}"
+            f" | {_num(lag['p50_ms'])} / {_num(lag['p99_ms'])}"
+            f" | {_num(run['control_before']['p99_ms'])}"
+            f" | {_num(during['p50_ms'])} / {_num(during['p99_ms'])}"
+            f" / {_num(during['max_ms'])}"
             f" | {run['server_cpu_seconds']:.2f} | {run['generator_cpu_seconds']:.2f} |"
         )
     lines.extend(
