@@ -44,6 +44,7 @@ from switchboard.bench.loadgen import (
 from switchboard.bench.procfs import read_cpu_seconds
 from switchboard.bench.report import Check, ScenarioResult
 from switchboard.bench.runner import Bench, endpoints_of
+from switchboard.bench.stats import median
 from switchboard.bench.target import BenchError, Target
 from switchboard.protocol import pb
 
@@ -114,7 +115,7 @@ def run(bench: Bench) -> ScenarioResult:
     env = {}
     if largest > DEFAULT_GROUP_LIMIT:
         env["SWITCHBOARD_LARGE_GROUP_THRESHOLD"] = str(largest)
-    results: dict[str, Any] = {}
+    runs: list[dict[str, Any]] = []
     with (
         WorkerPool(workers) as pool,
         bench.target(largest, env) as (target, credentials),
@@ -124,11 +125,18 @@ def run(bench: Bench) -> ScenarioResult:
                 "fanout needs the server's process id to read its CPU time:"
                 " pass --server-pid with --server, or use the embedded server"
             )
-        for size in args.sizes:
-            results[str(size)] = _measure_size(
-                bench, pool, target, credentials[:size], target.pid
+        for _ in range(args.runs):
+            runs.append(
+                {
+                    str(size): _measure_size(
+                        bench, pool, target, credentials[:size], target.pid
+                    )
+                    for size in args.sizes
+                }
             )
         described = target.describe()
+
+    medians = _medians(runs)
 
     return ScenarioResult(
         target=described,
@@ -137,13 +145,14 @@ def run(bench: Bench) -> ScenarioResult:
             "online_fraction": args.online,
             "messages": args.messages,
             "transport": args.transport,
+            "runs": args.runs,
             "workers": workers,
         },
-        results=results,
-        headline=_headline(results),
-        checks=_checks(results),
-        tables=[_table(results)],
-        charts=_charts(results),
+        results={"medians": medians, "runs": runs},
+        headline=_headline(medians, len(runs)),
+        checks=_checks(medians),
+        tables=[_table(runs)],
+        charts=_charts(medians),
     )
 
 
@@ -338,11 +347,45 @@ def _summarise(
     }
 
 
+MEDIAN_FIELDS = (
+    "server_cpu_us_per_recipient",
+    "server_cpu_us_per_online_delivery",
+    "server_cpu_ms_per_message",
+    "last_delivery_ms_median",
+    "ack_ms_median",
+)
+
+
+def _medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Combine the runs size by size; a size skipped once stays skipped."""
+    medians: dict[str, Any] = {}
+    for key, first in runs[0].items():
+        results = [run[key] for run in runs]
+        skipped = [result for result in results if "skipped" in result]
+        if skipped:
+            medians[key] = skipped[0]
+            continue
+        medians[key] = {
+            "size": first["size"],
+            "online": first["online"],
+            "messages": first["messages"],
+            **{
+                field: median(item[field] for item in results)
+                for field in MEDIAN_FIELDS
+            },
+            "last_delivery_ms_max": max(
+                item["last_delivery_ms_max"] for item in results
+            ),
+        }
+    return medians
+
+
 def _measured(results: dict[str, Any]) -> list[dict[str, Any]]:
     return [result for result in results.values() if "skipped" not in result]
 
 
-def _headline(results: dict[str, Any]) -> list[tuple[str, str]]:
+def _headline(results: dict[str, Any], runs: int) -> list[tuple[str, str]]:
+    of_runs = f"median of {runs} runs" if runs > 1 else "1 run"
     rows = []
     for result in results.values():
         size = result["size"]
@@ -352,9 +395,9 @@ def _headline(results: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(
             (
                 f"group of {size:,}, {result['online']:,} online: server CPU per"
-                " recipient, time to last delivery (median)",
+                " recipient, time to last delivery (median of the messages)",
                 f"{result['server_cpu_us_per_recipient']:.1f} µs,"
-                f" {result['last_delivery_ms_median']:.1f} ms",
+                f" {result['last_delivery_ms_median']:.1f} ms ({of_runs})",
             )
         )
     return rows
@@ -376,25 +419,27 @@ def _checks(results: dict[str, Any]) -> list[Check]:
     ]
 
 
-def _table(results: dict[str, Any]) -> str:
+def _table(runs: list[dict[str, Any]]) -> str:
     lines = [
-        "| members | online | messages | server CPU ms per message"
+        "| run | members | online | messages | server CPU ms per message"
         " | µs per recipient | µs per online delivery | SendAck ms (median)"
         " | last delivery ms (median) | last delivery ms (max)"
         " | seconds to create the group |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for result in _measured(results):
-        lines.append(
-            f"| {result['size']:,} | {result['online']:,} | {result['messages']}"
-            f" | {result['server_cpu_ms_per_message']:.1f}"
-            f" | {result['server_cpu_us_per_recipient']:.1f}"
-            f" | {result['server_cpu_us_per_online_delivery']:.1f}"
-            f" | {result['ack_ms_median']:.1f}"
-            f" | {result['last_delivery_ms_median']:.1f}"
-            f" | {result['last_delivery_ms_max']:.1f}"
-            f" | {result['group_created_seconds']:.1f} |"
-        )
+    for index, run in enumerate(runs, start=1):
+        for result in _measured(run):
+            lines.append(
+                f"| {index} | {result['size']:,} | {result['online']:,}"
+                f" | {result['messages']}"
+                f" | {result['server_cpu_ms_per_message']:.1f}"
+                f" | {result['server_cpu_us_per_recipient']:.1f}"
+                f" | {result['server_cpu_us_per_online_delivery']:.1f}"
+                f" | {result['ack_ms_median']:.1f}"
+                f" | {result['last_delivery_ms_median']:.1f}"
+                f" | {result['last_delivery_ms_max']:.1f}"
+                f" | {result['group_created_seconds']:.1f} |"
+            )
     lines.extend(
         [
             "",

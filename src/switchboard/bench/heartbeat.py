@@ -36,7 +36,7 @@ from switchboard.bench.loadgen import (
 from switchboard.bench.procfs import read_cpu_seconds
 from switchboard.bench.report import ScenarioResult
 from switchboard.bench.runner import Bench, endpoints_of
-from switchboard.bench.stats import latency_summary
+from switchboard.bench.stats import latency_summary, median
 from switchboard.bench.target import BenchError, Target
 
 __all__ = ["run"]
@@ -124,14 +124,21 @@ def run(bench: Bench) -> ScenarioResult:
         # The baseline must end before the server's heartbeat timeout, 1.5
         # intervals after each client's last heartbeat.
         baseline = min(args.duration, 1.5 * target.heartbeat - SETTLE - 5)
-        phases = {"baseline": _phase(bench, pool, target.pid, None, baseline)}
-        for interval in args.intervals:
-            phases[f"{interval:g}"] = _phase(
-                bench, pool, target.pid, interval, args.duration
-            )
+        runs = []
+        for _ in range(args.runs):
+            phases = {"baseline": _phase(bench, pool, target.pid, None, baseline)}
+            for interval in args.intervals:
+                phases[f"{interval:g}"] = _phase(
+                    bench, pool, target.pid, interval, args.duration
+                )
+            runs.append(_summarise(phases))
         described = target.describe()
 
-    results = _summarise(phases, args.connections)
+    results = {
+        "connections": args.connections,
+        "medians": _medians(runs),
+        "runs": runs,
+    }
     return ScenarioResult(
         target=described,
         parameters={
@@ -139,6 +146,7 @@ def run(bench: Bench) -> ScenarioResult:
             "intervals_s": args.intervals,
             "duration_s": args.duration,
             "transport": args.transport,
+            "runs": args.runs,
             "workers": workers,
         },
         results=results,
@@ -209,7 +217,8 @@ def _phase(
     }
 
 
-def _summarise(phases: dict[str, Any], connections: int) -> dict[str, Any]:
+def _summarise(phases: dict[str, Any]) -> dict[str, Any]:
+    """Add rates and CPU per heartbeat to the phases of one run."""
     baseline = phases["baseline"]
     idle_cores = baseline["server_cpu_seconds"] / baseline["duration_s"]
     for phase in phases.values():
@@ -225,27 +234,46 @@ def _summarise(phases: dict[str, Any], connections: int) -> dict[str, Any]:
             if phase["echoes"]
             else None
         )
-    return {"connections": connections, "phases": phases}
+    return phases
+
+
+MEDIAN_FIELDS = (
+    "heartbeats_per_second",
+    "server_cpu_cores",
+    "server_cpu_us_per_heartbeat",
+    "server_cpu_us_per_heartbeat_gross",
+)
+
+
+def _medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        name: {
+            field: median(run[name][field] for run in runs) for field in MEDIAN_FIELDS
+        }
+        for name in runs[0]
+    }
 
 
 def _headline(results: dict[str, Any]) -> list[tuple[str, str]]:
-    phases = results["phases"]
-    connections = results["connections"]
+    medians = results["medians"]
+    runs = len(results["runs"])
+    of_runs = f"median of {runs} runs" if runs > 1 else "1 run"
     rows = [
         (
-            f"server CPU holding {connections:,} idle connections, no heartbeats",
-            f"{phases['baseline']['server_cpu_cores'] * 100:.1f}% of a core",
+            f"server CPU holding {results['connections']:,} idle connections,"
+            " no heartbeats",
+            f"{medians['baseline']['server_cpu_cores'] * 100:.1f}% of a core"
+            f" ({of_runs})",
         )
     ]
-    for name, phase in phases.items():
+    for name, phase in medians.items():
         if name == "baseline":
             continue
-        per_beat = phase["server_cpu_us_per_heartbeat"]
         rows.append(
             (
                 f"heartbeat every {name} s: server CPU, per heartbeat above baseline",
                 f"{phase['server_cpu_cores'] * 100:.1f}% of a core,"
-                f" {'-' if per_beat is None else f'{per_beat:.1f}'} µs"
+                f" {_number(phase['server_cpu_us_per_heartbeat'], 1)} µs"
                 f" ({phase['heartbeats_per_second']:.0f} heartbeats/s)",
             )
         )
@@ -254,23 +282,24 @@ def _headline(results: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _table(results: dict[str, Any]) -> str:
     lines = [
-        "| phase | heartbeats/s | server CPU cores | CPU µs per heartbeat above"
-        " baseline | CPU µs per heartbeat, all | echo p50 ms | echo p99 ms"
+        "| run | phase | heartbeats/s | server CPU cores | CPU µs per heartbeat"
+        " above baseline | CPU µs per heartbeat, all | echo p50 ms | echo p99 ms"
         " | open connections | generator CPU cores |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, phase in results["phases"].items():
-        echo = phase["echo_round_trip"]
-        net = phase["server_cpu_us_per_heartbeat"]
-        gross = phase["server_cpu_us_per_heartbeat_gross"]
-        lines.append(
-            f"| {name if name == 'baseline' else f'every {name} s'}"
-            f" | {phase['heartbeats_per_second']:.0f}"
-            f" | {phase['server_cpu_cores']:.3f}"
-            f" | {_number(net, 1)} | {_number(gross, 1)}"
-            f" | {_number(echo['p50_ms'], 2)} | {_number(echo['p99_ms'], 2)}"
-            f" | {phase['open_connections']} | {phase['generator_cpu_cores']:.3f} |"
-        )
+    for index, run in enumerate(results["runs"], start=1):
+        for name, phase in run.items():
+            echo = phase["echo_round_trip"]
+            lines.append(
+                f"| {index} | {name if name == 'baseline' else f'every {name} s'}"
+                f" | {phase['heartbeats_per_second']:.0f}"
+                f" | {phase['server_cpu_cores']:.3f}"
+                f" | {_number(phase['server_cpu_us_per_heartbeat'], 1)}"
+                f" | {_number(phase['server_cpu_us_per_heartbeat_gross'], 1)}"
+                f" | {_number(echo['p50_ms'], 2)} | {_number(echo['p99_ms'], 2)}"
+                f" | {phase['open_connections']}"
+                f" | {phase['generator_cpu_cores']:.3f} |"
+            )
     return "\n".join(lines)
 
 
@@ -279,7 +308,7 @@ def _number(value: float | None, digits: int) -> str:
 
 
 def _chart(results: dict[str, Any]) -> Chart:
-    phases = results["phases"]
+    phases = results["medians"]
     return Chart(
         name="cpu",
         title=f"Server CPU with {results['connections']:,} idle connections",

@@ -37,9 +37,8 @@ def add_parser(subcommands: Subcommands) -> argparse.ArgumentParser:
         " the report page.",
     )
     scenarios = bench.add_subparsers(dest="scenario", required=True, metavar="SCENARIO")
-    # Each scenario gets its own copy of the common options, because
-    # set_defaults() on one sub-parser changes the default of every action it
-    # shares with others.
+    # Each scenario gets its own copy of the common options, so that no
+    # scenario can change a default that another one sees.
     for add in (_add_wire, _add_direct, _add_idle, _add_heartbeat, _add_fanout):
         add(scenarios)
     _add_storm(scenarios)
@@ -103,13 +102,17 @@ def _common_options() -> argparse.ArgumentParser:
         metavar="N",
         help="load-generator processes (default: 0, one per 10,000 connections)",
     )
-    load.add_argument(
+    return common
+
+
+def _add_runs(parser: argparse.ArgumentParser, default: int) -> None:
+    parser.add_argument(
         "--runs",
         type=_positive_int,
+        default=default,
         metavar="N",
-        help="repeat the measurement N times and report medians",
+        help=f"repeat the measurement N times and report medians (default: {default})",
     )
-    return common
 
 
 def _add_wire(scenarios: Subcommands) -> None:
@@ -129,7 +132,6 @@ def _add_wire(scenarios: Subcommands) -> None:
         metavar="LIST",
         help="transports to measure, comma-separated: tcp, ws (default: tcp,ws)",
     )
-    wire.set_defaults(runs=1)
 
 
 def _add_idle(scenarios: Subcommands) -> None:
@@ -164,7 +166,6 @@ def _add_idle(scenarios: Subcommands) -> None:
         metavar="SECONDS",
         help="wait after each step before reading memory (default: 3)",
     )
-    idle.set_defaults(runs=1)
 
 
 def _add_direct(scenarios: Subcommands) -> None:
@@ -224,7 +225,7 @@ def _add_direct(scenarios: Subcommands) -> None:
     direct.add_argument(
         "--transport", choices=TRANSPORTS, default="tcp", help="(default: tcp)"
     )
-    direct.set_defaults(runs=3)
+    _add_runs(direct, 3)
 
 
 def _add_storm(scenarios: Subcommands) -> None:
@@ -278,7 +279,7 @@ def _add_storm(scenarios: Subcommands) -> None:
     storm.add_argument(
         "--transport", choices=TRANSPORTS, default="tcp", help="(default: tcp)"
     )
-    storm.set_defaults(runs=3)
+    _add_runs(storm, 3)
 
 
 def _add_heartbeat(scenarios: Subcommands) -> None:
@@ -310,14 +311,14 @@ def _add_heartbeat(scenarios: Subcommands) -> None:
     heartbeat.add_argument(
         "--duration",
         type=_positive_float,
-        default=30.0,
+        default=20.0,
         metavar="SECONDS",
-        help="measured time per interval, and of the idle baseline (default: 30)",
+        help="measured time per interval, and of the idle baseline (default: 20)",
     )
     heartbeat.add_argument(
         "--transport", choices=TRANSPORTS, default="tcp", help="(default: tcp)"
     )
-    heartbeat.set_defaults(runs=1)
+    _add_runs(heartbeat, 3)
 
 
 def _add_fanout(scenarios: Subcommands) -> None:
@@ -357,7 +358,7 @@ def _add_fanout(scenarios: Subcommands) -> None:
     fanout.add_argument(
         "--transport", choices=TRANSPORTS, default="tcp", help="(default: tcp)"
     )
-    fanout.set_defaults(runs=1)
+    _add_runs(fanout, 3)
 
 
 def parse_counts(text: str) -> list[int]:
