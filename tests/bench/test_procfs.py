@@ -10,6 +10,7 @@ from switchboard.bench.procfs import (
     CLOCK_TICKS,
     parse_cpu_model,
     parse_host_cpu,
+    parse_open_files_limit,
     parse_sockstat,
     parse_stat_cpu_seconds,
     parse_status_rss,
@@ -94,3 +95,14 @@ def test_host_cpu_busy_and_total() -> None:
     assert parse_host_cpu(text) == (160, 980)
     with pytest.raises(ValueError, match="no cpu line"):
         parse_host_cpu("intr 1 2 3\n")
+
+
+def test_open_files_limit_soft_value() -> None:
+    text = (
+        "Limit                     Soft Limit           Hard Limit           Units\n"
+        "Max open files            20000                40000                files\n"
+    )
+    assert parse_open_files_limit(text) == 20000
+    unlimited = "Max open files            unlimited            unlimited  files\n"
+    assert parse_open_files_limit(unlimited) is None
+    assert parse_open_files_limit("Max processes 10 10 processes\n") is None

@@ -97,6 +97,7 @@ def test_report_orders_scenarios_and_verdicts(tmp_path: Path) -> None:
     assert "| direct | small | <= 2 | 1 | yes |" in text
     assert "| direct | large | <= 2 | 3 | **no** |" in text
     assert "| direct | unknown | <= 2 | - | not measured |" in text
+    assert "1 of 3 targets met." in text
     assert "](wire-bytes.png)" in text
 
 

@@ -61,7 +61,7 @@ class ConnectFailed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Endpoints:
-    """Where the gateways of the server under test listen."""
+    """Addresses of the gateways of the server under test."""
 
     tcp_host: str
     tcp_port: int

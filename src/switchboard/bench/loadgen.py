@@ -58,14 +58,14 @@ CONNECT_TIMEOUT = 30.0
 CONNECT_ATTEMPTS = 3
 """Tries per client during setup; later tries follow a failed connect."""
 DEFAULT_CALL_TIMEOUT = 900.0
-"""Seconds the coordinator waits for a worker call unless told otherwise."""
+"""Seconds the coordinator waits for a worker call that sets no timeout."""
 
 T = TypeVar("T")
 
 
 @dataclass
 class WorkerState:
-    """What one worker process keeps between calls."""
+    """State that one worker process keeps between calls."""
 
     index: int
     clients: list[FrameClient] = field(default_factory=list)

@@ -38,7 +38,7 @@ def add_parser(subcommands: Subcommands) -> argparse.ArgumentParser:
     )
     scenarios = bench.add_subparsers(dest="scenario", required=True, metavar="SCENARIO")
     # Each scenario gets its own copy of the common options, so that no
-    # scenario can change a default that another one sees.
+    # scenario can change a default that another one reads.
     for add in (_add_wire, _add_direct, _add_idle, _add_heartbeat, _add_fanout):
         add(scenarios)
     _add_storm(scenarios)
@@ -265,9 +265,9 @@ def _add_storm(scenarios: Subcommands) -> None:
         type=_non_negative_float,
         default=5.0,
         metavar="SECONDS",
-        help="spread reconnects uniformly over this window, as clients told to"
-        " reconnect by a draining server do; 0: all at once (default: 5, the"
-        " server's default drain window)",
+        help="spread reconnects uniformly over this window, as clients do after"
+        " a draining server sends them Reconnect; 0: all at once (default: 5,"
+        " the server's default drain window)",
     )
     storm.add_argument(
         "--timeout",

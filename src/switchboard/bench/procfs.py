@@ -23,12 +23,14 @@ __all__ = [
     "machine_info",
     "parse_cpu_model",
     "parse_host_cpu",
+    "parse_open_files_limit",
     "parse_sockstat",
     "parse_stat_cpu_seconds",
     "parse_status_rss",
     "raise_file_limit",
     "read_cpu_seconds",
     "read_host_cpu",
+    "read_open_files_limit",
     "read_rss",
     "read_socket_stats",
 ]
@@ -122,6 +124,26 @@ def parse_host_cpu(text: str) -> tuple[int, int]:
 def read_host_cpu() -> tuple[int, int]:
     """Return (busy, total) clock ticks of all CPUs of this host since boot."""
     return parse_host_cpu(Path("/proc/stat").read_text())
+
+
+def parse_open_files_limit(text: str) -> int | None:
+    """Return the soft ``Max open files`` limit from /proc/PID/limits.
+
+    Returns None when the limit is ``unlimited`` or the line is missing.
+    """
+    for line in text.splitlines():
+        if line.startswith("Max open files"):
+            soft = line[len("Max open files") :].split()[0]
+            return int(soft) if soft.isdigit() else None
+    return None
+
+
+def read_open_files_limit(pid: int) -> int | None:
+    """Return the soft limit on open files of process ``pid``, or None."""
+    try:
+        return parse_open_files_limit(Path(f"/proc/{pid}/limits").read_text())
+    except OSError:
+        return None
 
 
 def parse_cpu_model(text: str) -> str:

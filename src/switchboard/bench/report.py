@@ -50,7 +50,7 @@ class Check:
 
 @dataclass(slots=True)
 class ScenarioResult:
-    """What a scenario measured, ready for the report."""
+    """The measurements of one scenario run, ready for the report."""
 
     target: dict[str, Any]
     """The server under test, from Target.describe()."""
@@ -156,6 +156,10 @@ def _targets_table(documents: dict[str, dict[str, Any]], order: list[str]) -> li
             )
     if len(lines) == 2:
         lines.append("| - | no target measured yet | | | |")
+        return lines
+    checks = [check for name in order for check in documents[name].get("checks", [])]
+    met = sum(1 for check in checks if check["met"] is True)
+    lines.extend(["", f"{met} of {len(checks)} targets met."])
     return lines
 
 
@@ -217,7 +221,11 @@ def describe_target(target: dict[str, Any]) -> str:
         f"{name.removeprefix('SWITCHBOARD_')}={value}"
         for name, value in target["server_env"].items()
     )
-    return f"embedded `switchboard serve` with {settings}, other settings default"
+    limit = target.get("open_files_limit")
+    files = "" if limit is None else f", open-file limit {limit}"
+    return (
+        f"embedded `switchboard serve` with {settings}, other settings default{files}"
+    )
 
 
 def describe_generator(generator: dict[str, Any]) -> str:

@@ -40,7 +40,7 @@ logger = logging.getLogger("switchboard.bench")
 
 @dataclass
 class Bench:
-    """What a scenario gets from the runner: options, limits and helpers."""
+    """Options, limits and helpers that the runner hands to a scenario."""
 
     args: argparse.Namespace
     file_limit: FileLimit

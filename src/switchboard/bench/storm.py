@@ -55,7 +55,7 @@ __all__ = ["run"]
 ATTEMPT_TIMEOUT = 10.0
 """Seconds one reconnect attempt may take before it counts as failed."""
 BACKOFF_CAP = 2.0
-"""Longest wait between two reconnect attempts of one client, seconds."""
+"""Maximum wait between two reconnect attempts of one client, seconds."""
 CONTROL_BEFORE = 2.0
 """Seconds the control pair runs before the storm, for its baseline."""
 CONTROL_AFTER = 1.0

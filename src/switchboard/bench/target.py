@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from switchboard.bench.procfs import read_open_files_limit
 from switchboard.config import parse_address
 
 __all__ = [
@@ -51,13 +52,13 @@ BENCH_SERVER_ENV: dict[str, str] = {
 """Settings every embedded server gets; scenarios add their own."""
 
 READY_TIMEOUT = 30.0
-"""Seconds an embedded server has to answer GET /healthz after it starts."""
+"""Seconds an embedded server has to respond to GET /healthz after it starts."""
 STOP_TIMEOUT = 30.0
 """Seconds an embedded server has to exit after SIGTERM before SIGKILL."""
 
 
 class BenchError(Exception):
-    """A benchmark cannot run or failed; the message says why and what to do."""
+    """A benchmark cannot run or failed; the message states why and what to do."""
 
 
 def free_port() -> int:
@@ -91,6 +92,9 @@ class Target:
             "tcp": f"{self.tcp_address[0]}:{self.tcp_address[1]}",
             "ws": self.ws_url,
             "pid_known": self.pid is not None,
+            "open_files_limit": (
+                None if self.pid is None else read_open_files_limit(self.pid)
+            ),
             "heartbeat": self.heartbeat,
             "max_heartbeat": self.max_heartbeat,
             "server_env": dict(sorted(self.env.items())),
@@ -100,7 +104,7 @@ class Target:
 def fetch_gateways(
     base_url: str, pid: int | None, embedded: bool, env: dict[str, str]
 ) -> Target:
-    """Build a Target from the server's GET /v1/gateways answer."""
+    """Build a Target from the server's GET /v1/gateways response."""
     try:
         response = httpx.get(base_url + "/v1/gateways", timeout=10)
         response.raise_for_status()
@@ -148,9 +152,9 @@ def external_target(url: str, pid: int | None) -> Target:
 class EmbeddedServer:
     """A ``python -m switchboard serve`` child process on free loopback ports.
 
-    Use :meth:`prepare` to get the data directory (it may be filled before
-    the server starts), :meth:`start`, then :meth:`stop`; or use the object
-    as a context manager after :meth:`start`.
+    :attr:`data_dir` exists from construction, so it can be filled before
+    :meth:`start`. Call :meth:`stop` afterwards, or use the object as a
+    context manager after :meth:`start`.
     """
 
     def __init__(self, env: dict[str, str], log_path: Path | None = None) -> None:
