@@ -46,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "serve":
         sys.exit(_serve(args, parser))
+    if args.command == "bench":
+        from switchboard.bench import run as run_bench
+
+        sys.exit(run_bench(args, argv))
     _configure_logging(args.log_level)
     try:
         status = asyncio.run(args.handler(args))
@@ -109,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_login(subcommands, client)
     _add_messaging(subcommands, client, socket)
     add_verify(subcommands)
+    # Only argparse is imported here; the load generator loads when bench runs.
+    from switchboard.bench.options import add_parser as add_bench_parser
+
+    add_bench_parser(subcommands)
     return parser
 
 
