@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from switchboard.errors import ErrorCode
 from switchboard.protocol import pb
 from switchboard.protocol.frames import FrameType
 from tests.support.rawclient import RawClient, create_user
@@ -22,8 +23,9 @@ def test_reconnect_with_nothing_missed_fits_budget(raw_server: ServerProcess) ->
     head = first.connect(bob, device="phone").head_seq
     first.close()
 
+    # No device id: the token names it.
     again = RawClient(raw_server.tcp_address)
-    connected = again.connect(bob, device="phone", last_seq=head)
+    connected = again.connect(bob, device="", last_seq=head)
 
     assert len(connected.sync.messages) == 0
     assert again.bytes_sent + again.bytes_received <= RECONNECT_BUDGET
@@ -40,3 +42,19 @@ def test_heartbeat_is_one_byte_each_way(raw_server: ServerProcess) -> None:
     assert client.receive() is None
     assert client.bytes_sent - sent == 1
     assert client.bytes_received - received == 1
+
+
+def test_connect_without_device_uses_the_tokens(raw_server: ServerProcess) -> None:
+    _, ann = create_user(raw_server.base_url, "ann")
+    bob_id, bob = create_user(raw_server.base_url, "bob", device="tablet")
+    receiver = RawClient(raw_server.tcp_address)
+    receiver.connect(bob, device="")
+    sender = RawClient(raw_server.tcp_address)
+    sender.connect(ann)
+
+    sender.send(pb.Send(to=bob_id, client_id=1, body=b"hello"))
+
+    assert receiver.expect(FrameType.MESSAGE).body == b"hello"
+    replacing = RawClient(raw_server.tcp_address)
+    replacing.connect(bob, device="tablet")
+    assert receiver.expect(FrameType.ERROR).code == ErrorCode.SESSION_REPLACED

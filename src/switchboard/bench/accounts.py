@@ -24,7 +24,7 @@ from argon2 import PasswordHasher
 
 from switchboard.bench.target import BenchError
 from switchboard.ids import DeviceId, UserId
-from switchboard.logic.auth import PLATFORMS, token_digest
+from switchboard.logic.auth import PLATFORMS, TOKEN_BYTES, token_digest
 from switchboard.store.base import Session
 from switchboard.store.sqlite import SqliteStore
 
@@ -79,7 +79,7 @@ async def seed_store(
             user_ids.extend(user.id for user in created)
 
         credentials = [
-            Credential(user_id, f"d{device}", secrets.token_urlsafe(32), name)
+            Credential(user_id, f"d{device}", secrets.token_urlsafe(TOKEN_BYTES), name)
             for user_id, name in zip(user_ids, names, strict=True)
             for device in range(devices_per_user)
         ]
