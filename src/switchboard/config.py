@@ -92,6 +92,11 @@ class Settings:
     drain_window: float = 5.0
     """On shutdown, each client gets a Reconnect delay drawn from this window."""
     log_level: str = "info"
+    tls_cert: str = ""
+    """PEM file with the server's certificate chain; set with ``tls_key`` to
+    serve TLS on the TCP gateway and HTTPS and WSS on the HTTP port."""
+    tls_key: str = ""
+    """PEM file with the private key of ``tls_cert``."""
     media_max_size: int = 100 * 1024 * 1024
     """Largest file accepted by POST /v1/media, in bytes."""
     media_url_ttl: int = 3600
@@ -121,6 +126,11 @@ class Settings:
                 ) from exc
             setattr(self, item.name, value)
 
+    @property
+    def tls(self) -> bool:
+        """Whether the server serves TLS."""
+        return bool(self.tls_cert)
+
     def validate(self) -> None:
         """Raise ValueError naming the setting when values do not fit together."""
         if self.max_body_size + MESSAGE_OVERHEAD > self.max_frame_size:
@@ -135,6 +145,10 @@ class Settings:
                 "heartbeat settings must satisfy 1 <= min_heartbeat <= heartbeat"
                 f" <= max_heartbeat; got {self.min_heartbeat}, {self.heartbeat},"
                 f" {self.max_heartbeat}"
+            )
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError(
+                "tls_cert and tls_key go together: set both to serve TLS, or neither"
             )
         if self.synchronous not in ("normal", "full"):
             raise ValueError(
