@@ -102,6 +102,11 @@ class Settings:
     admins: str = ""
     """Comma-separated account names allowed to use the admin API and the
     dashboard; empty: nobody."""
+    tls_cert: str = ""
+    """PEM file with the server's certificate chain; set with ``tls_key`` to
+    serve TLS on the TCP gateway and HTTPS and WSS on the HTTP port."""
+    tls_key: str = ""
+    """PEM file with the private key of ``tls_cert``."""
     media_max_size: int = 100 * 1024 * 1024
     """Largest file accepted by POST /v1/media, in bytes."""
     media_url_ttl: int = 3600
@@ -138,6 +143,11 @@ class Settings:
                 ) from exc
             setattr(self, item.name, value)
 
+    @property
+    def tls(self) -> bool:
+        """Whether the server serves TLS."""
+        return bool(self.tls_cert)
+
     def validate(self) -> None:
         """Raise ValueError naming the setting when values do not fit together."""
         if self.max_body_size + MESSAGE_OVERHEAD > self.max_frame_size:
@@ -159,6 +169,10 @@ class Settings:
                     f"invalid {name}={getattr(self, name)}: use a number of"
                     " seconds above 0"
                 )
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError(
+                "tls_cert and tls_key go together: set both to serve TLS, or neither"
+            )
         if self.synchronous not in ("normal", "full"):
             raise ValueError(
                 f"invalid synchronous={self.synchronous!r}: use 'normal' or 'full'"

@@ -30,6 +30,7 @@ from switchboard.logic.routing import MemoryRoutingTable
 from switchboard.logic.stats import Stats
 from switchboard.logs import configure_logging
 from switchboard.store.sqlite import SqliteStore
+from switchboard.tls import server_context
 
 __all__ = ["serve"]
 
@@ -79,18 +80,22 @@ async def run(settings: Settings) -> None:
     gateway = Gateway(f"gw-{os.getpid()}", settings, bus)
     gateway.start()
 
-    tcp_server = await start_tcp_server(gateway, settings.tcp_host, settings.tcp_port)
+    tls = server_context(settings.tls_cert, settings.tls_key) if settings.tls else None
+    tcp_server = await start_tcp_server(
+        gateway, settings.tcp_host, settings.tcp_port, tls
+    )
     tcp_port = tcp_server.sockets[0].getsockname()[1]
     services = Services(settings, store, auth, chat, gateway, tcp_port)
     http = _EmbeddedUvicorn(_uvicorn_config(settings, services))
     http_task = asyncio.create_task(http.serve())
     sampler = asyncio.create_task(_sample_stats(chat.stats, gateway))
     logger.info(
-        "serving tcp=%s:%d http=%s:%d data_dir=%s",
+        "serving tcp=%s:%d http=%s:%d tls=%s data_dir=%s",
         settings.tcp_host,
         tcp_port,
         settings.http_host,
         settings.http_port,
+        "on" if settings.tls else "off",
         settings.data_dir,
     )
 
@@ -150,4 +155,6 @@ def _uvicorn_config(settings: Settings, services: Services) -> uvicorn.Config:
         ws_per_message_deflate=False,
         lifespan="off",
         timeout_graceful_shutdown=5,
+        ssl_certfile=settings.tls_cert or None,
+        ssl_keyfile=settings.tls_key or None,
     )

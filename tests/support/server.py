@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -27,18 +28,25 @@ class ServerProcess:
     """Start, stop, kill and restart one server on fixed ports and a data dir."""
 
     def __init__(
-        self, data_dir: Path, log_path: Path, env: dict[str, str] | None = None
+        self,
+        data_dir: Path,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        ca_file: Path | None = None,
     ) -> None:
+        """``ca_file``: the server serves TLS with a certificate this CA signed."""
         self.data_dir = data_dir
         self.log_path = log_path
         self.env = env or {}
+        self.ca_file = ca_file
         self.tcp_port = free_port()
         self.http_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        scheme = "http" if self.ca_file is None else "https"
+        return f"{scheme}://127.0.0.1:{self.http_port}"
 
     @property
     def tcp_address(self) -> tuple[str, int]:
@@ -68,6 +76,9 @@ class ServerProcess:
         self._wait_ready(timeout)
 
     def _wait_ready(self, timeout: float) -> None:
+        verify: ssl.SSLContext | bool = True
+        if self.ca_file is not None:
+            verify = ssl.create_default_context(cafile=str(self.ca_file))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process is not None
@@ -77,7 +88,10 @@ class ServerProcess:
                     + self.log_path.read_text(errors="replace")[-3000:]
                 )
             try:
-                if httpx.get(self.base_url + "/healthz", timeout=1).status_code == 200:
+                response = httpx.get(
+                    self.base_url + "/healthz", timeout=1, verify=verify
+                )
+                if response.status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

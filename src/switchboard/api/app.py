@@ -278,10 +278,17 @@ def create_app(services: Services) -> FastAPI:
         settings = services.settings
         host = settings.advertise_host or request.url.hostname or settings.tcp_host
         http_port = request.url.port or settings.http_port
+        tcp: dict[str, Any] = {
+            "transport": "tcp",
+            "address": f"{host}:{services.tcp_port}",
+        }
+        if settings.tls:
+            tcp["tls"] = True
+        ws_scheme = "wss" if settings.tls else "ws"
         return {
             "gateways": [
-                {"transport": "tcp", "address": f"{host}:{services.tcp_port}"},
-                {"transport": "ws", "url": f"ws://{host}:{http_port}/v1/ws"},
+                tcp,
+                {"transport": "ws", "url": f"{ws_scheme}://{host}:{http_port}/v1/ws"},
             ],
             "heartbeat": settings.heartbeat,
             "max_heartbeat": settings.max_heartbeat,

@@ -33,6 +33,7 @@ from switchboard.client import (
 )
 from switchboard.config import Settings, parse_address
 from switchboard.errors import ErrorCode, SwitchboardError
+from switchboard.tls import server_context
 
 __all__ = ["build_parser", "main"]
 
@@ -173,6 +174,16 @@ def _add_serve(
         choices=LOG_LEVELS,
         default=None,
         help=f"server log level (default: {defaults.log_level})",
+    )
+    serve.add_argument(
+        "--tls-cert",
+        default=None,
+        metavar="PEM",
+        help="certificate chain file; with --tls-key, serve TLS on the TCP"
+        " gateway and HTTPS and WSS on the HTTP port (default: no TLS)",
+    )
+    serve.add_argument(
+        "--tls-key", default=None, metavar="PEM", help="private key of --tls-cert"
     )
 
 
@@ -342,12 +353,21 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             settings.http_host, settings.http_port = parse_address(args.http, 7080)
     except ValueError as exc:
         parser.error(str(exc))
-    for name in ("data_dir", "heartbeat", "max_heartbeat", "log_level"):
+    for name in (
+        "data_dir",
+        "heartbeat",
+        "max_heartbeat",
+        "log_level",
+        "tls_cert",
+        "tls_key",
+    ):
         value = getattr(args, name)
         if value is not None:
             setattr(settings, name, value)
     try:
         settings.validate()
+        if settings.tls:
+            server_context(settings.tls_cert, settings.tls_key)
     except ValueError as exc:
         parser.error(str(exc))
 

@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import os
 import secrets
+import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,8 +52,9 @@ from switchboard.client.models import (
 )
 from switchboard.client.session import Session, SessionOptions
 from switchboard.client.state import MemoryStateStore, StateStore
-from switchboard.client.transport import TransportFactory, open_transport
+from switchboard.client.transport import TransportFactory, transport_factory
 from switchboard.protocol import pb
+from switchboard.tls import client_context
 
 __all__ = ["DEFAULT_BASE_URL", "PLATFORMS", "Client", "ClientOptions"]
 
@@ -81,6 +83,10 @@ NAME_LOOKUP_RETRY = 30.0
 class ClientOptions(SessionOptions):
     """Timeouts of the client. Times are in seconds."""
 
+    tls: ssl.SSLContext | None = None
+    """Context that verifies the server of an https:// base URL, which the
+    client then reaches over TLS on TCP and WSS as well. None: the system's
+    trust store (see :func:`switchboard.tls.client_context`)."""
     http_timeout: float = 10.0
     cursor_flush_interval: float = 1.0
     """Delay between handing out a message and persisting the cursor. After a
@@ -104,7 +110,7 @@ class Client:
         state: StateStore | None = None,
         fallback_gateways: Sequence[Gateway] | None = None,
         options: ClientOptions | None = None,
-        open_transport: TransportFactory = open_transport,
+        open_transport: TransportFactory | None = None,
         http_transport: httpx.AsyncBaseTransport | None = None,
         heartbeat_policy: HeartbeatPolicy | None = None,
     ) -> None:
@@ -118,18 +124,25 @@ class Client:
             if fallback_gateways is None
             else fallback_gateways
         )
-        self._open_transport = open_transport
+        # An https:// server serves TLS on every port, so the TCP gateway
+        # is reached over TLS too.
+        tls = None
+        if urlsplit(self.base_url).scheme == "https":
+            tls = self._options.tls or client_context()
+        self._open_transport = open_transport or transport_factory(tls)
         self._api = ApiClient(
             self.base_url,
             token=self._state.token,
             timeout=self._options.http_timeout,
             transport=http_transport,
+            verify=tls or True,
         )
         self._media = MediaApi(
             self.base_url,
             token=lambda: self._api.token,
             timeout=self._options.http_timeout,
             transport=http_transport,
+            verify=tls or True,
         )
 
         self._heartbeat = heartbeat_policy or HeartbeatPolicy()

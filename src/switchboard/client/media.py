@@ -14,6 +14,7 @@ import hashlib
 import logging
 import mimetypes
 import os
+import ssl
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -51,11 +52,12 @@ class MediaApi:
         token: Callable[[], str | None],
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token
         self._http = httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout, transport=transport
+            base_url=self.base_url, timeout=timeout, transport=transport, verify=verify
         )
 
     async def aclose(self) -> None:

@@ -12,6 +12,7 @@ import abc
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 
 from websockets.asyncio.client import ClientConnection
@@ -34,6 +35,7 @@ __all__ = [
     "TransportFactory",
     "WebSocketTransport",
     "open_transport",
+    "transport_factory",
 ]
 
 logger = logging.getLogger("switchboard.client")
@@ -96,14 +98,19 @@ class TcpTransport(Transport):
         self._write_lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, address: str) -> TcpTransport:
-        """Connect to ``HOST:PORT``; raise ConnectionBroken on failure."""
+    async def open(
+        cls, address: str, tls: ssl.SSLContext | None = None
+    ) -> TcpTransport:
+        """Connect to ``HOST:PORT``, over TLS if ``tls`` is given; raise
+        ConnectionBroken on failure, a failed certificate check included."""
         try:
             host, port = parse_address(address, 0)
         except ValueError as exc:
             raise ConnectionBroken(str(exc)) from exc
         try:
-            reader, writer = await asyncio.open_connection(host, port, limit=_READ_SIZE)
+            reader, writer = await asyncio.open_connection(
+                host, port, limit=_READ_SIZE, ssl=tls
+            )
         except OSError as exc:
             raise ConnectionBroken(f"connecting to {address} failed: {exc}") from exc
         return cls(address, reader, writer)
@@ -149,11 +156,17 @@ class WebSocketTransport(Transport):
         self._connection = connection
 
     @classmethod
-    async def open(cls, url: str) -> WebSocketTransport:
-        """Connect to a ws:// or wss:// URL; raise ConnectionBroken on failure."""
+    async def open(
+        cls, url: str, tls: ssl.SSLContext | None = None
+    ) -> WebSocketTransport:
+        """Connect to a ws:// or wss:// URL; raise ConnectionBroken on failure.
+
+        ``tls`` verifies a wss:// server; None uses the system's trust store.
+        """
         try:
             connection = await ws_connect(
                 url,
+                ssl=tls if url.startswith("wss:") else None,
                 open_timeout=None,
                 # Frames are tiny and mostly incompressible; the protocol has
                 # its own heartbeat, so WebSocket pings would only add traffic.
@@ -197,11 +210,28 @@ class WebSocketTransport(Transport):
 
 
 async def open_transport(gateway: Gateway) -> Transport:
-    """Open the default transport for ``gateway``; the default TransportFactory."""
+    """Open the default transport for ``gateway``, TCP without TLS; the
+    default TransportFactory for an http:// server."""
+    return await _open(gateway, None, None)
+
+
+def transport_factory(tls: ssl.SSLContext | None) -> TransportFactory:
+    """Return a TransportFactory whose TCP connections use TLS with ``tls``,
+    if given, and whose wss:// connections verify the server with it."""
+
+    async def open_with_tls(gateway: Gateway) -> Transport:
+        return await _open(gateway, tls, tls)
+
+    return open_with_tls
+
+
+async def _open(
+    gateway: Gateway, tcp_tls: ssl.SSLContext | None, ws_tls: ssl.SSLContext | None
+) -> Transport:
     if gateway.transport == "tcp":
-        return await TcpTransport.open(gateway.address)
+        return await TcpTransport.open(gateway.address, tcp_tls)
     if gateway.transport == "ws":
-        return await WebSocketTransport.open(gateway.address)
+        return await WebSocketTransport.open(gateway.address, ws_tls)
     raise ConnectionBroken(
         f"unsupported transport {gateway.transport!r} for {gateway.address};"
         " use 'tcp' or 'ws'"

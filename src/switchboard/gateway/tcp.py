@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import cast
 
 from switchboard.gateway.gateway import Gateway
@@ -66,9 +67,19 @@ class TcpSession(Session, asyncio.Protocol):
             transport.pause_reading()
 
 
-async def start_tcp_server(gateway: Gateway, host: str, port: int) -> asyncio.Server:
-    """Listen for TCP clients of ``gateway`` on ``host:port``."""
+async def start_tcp_server(
+    gateway: Gateway, host: str, port: int, tls: ssl.SSLContext | None = None
+) -> asyncio.Server:
+    """Listen for TCP clients of ``gateway`` on ``host:port``, over TLS if
+    ``tls`` is given."""
     loop = asyncio.get_running_loop()
     return await loop.create_server(
-        lambda: TcpSession(gateway), host, port, backlog=4096
+        lambda: TcpSession(gateway),
+        host,
+        port,
+        backlog=4096,
+        ssl=tls,
+        # The handshake counts against the auth timeout, but a client that
+        # never finishes it must not hold the socket longer.
+        ssl_handshake_timeout=None if tls is None else gateway.settings.auth_timeout,
     )
