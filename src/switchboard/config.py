@@ -79,6 +79,10 @@ class Settings:
     sync_page: int = 100
     """Messages per sync page when the client asks for no limit."""
     max_sync_page: int = 1000
+    conversation_page: int = 50
+    """Conversations per list page when the client asks for no limit."""
+    max_conversation_page: int = 200
+    """Largest conversation list page a client may ask for."""
     max_group_size: int = 10_000
     """Most members a group may have."""
     large_group_threshold: int = 500

@@ -36,7 +36,9 @@ from switchboard.errors import ErrorCode, RequestError
 from switchboard.ids import ClientMessageId, DeviceId, GroupId, Seq, UserId
 from switchboard.logic.auth import AuthService
 from switchboard.logic.content import validate_body
+from switchboard.logic.conversations import ConversationService
 from switchboard.logic.routing import RoutingTable
+from switchboard.logic.wire import to_wire_message
 from switchboard.logs import RateLimitedLog
 from switchboard.protocol import pb
 from switchboard.protocol.frames import PROTOCOL_VERSION, FrameType, encode
@@ -69,22 +71,6 @@ MESSAGE_FIELD_OVERHEAD = 4
 logger = logging.getLogger("switchboard.logic")
 
 Handler = Callable[[Inbound], Awaitable[None]]
-
-
-def to_wire_message(entry: InboxEntry) -> pb.Message:
-    """Convert a stored inbox entry to its wire form."""
-    message = entry.message
-    return pb.Message(
-        seq=entry.seq,
-        id=message.id,
-        sender=message.sender,
-        recipient=message.recipient,
-        body=message.body,
-        content_type=message.content_type,
-        sent_at=message.sent_at,
-        group=message.group_id or 0,
-        mentions=message.mentions,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +137,8 @@ class ChatService:
             FrameType.CURSOR: self._on_cursor,
             CONNECTION_CLOSED: self._on_closed,
         }
+        self.conversations = ConversationService(settings, store, bus)
+        self._handlers[FrameType.CONVERSATIONS] = self.conversations.handle
 
     def start(self) -> None:
         self._bus.subscribe_inbound(self.handle)
@@ -238,6 +226,10 @@ class ChatService:
             server_time=_now_ms(),
         )
         data += encode(connected)
+        if connect.conversations:
+            data += await self.conversations.list_frame(
+                user_id, 0, connect.conversations
+            )
         self._bus.publish_outbound(
             Outbound(
                 item.endpoint,
@@ -438,9 +430,17 @@ class ChatService:
         )
         message = result.message
         if not result.duplicate:
-            await self._deliver(message, message.recipient, result.recipient_seq, None)
+            await self._deliver(
+                InboxEntry(result.recipient_seq, message, result.recipient_unread),
+                message.recipient,
+                None,
+            )
             if message.sender != message.recipient:
-                await self._deliver(message, message.sender, result.sender_seq, origin)
+                await self._deliver(
+                    InboxEntry(result.sender_seq, message, result.sender_unread),
+                    message.sender,
+                    origin,
+                )
         return SendResult(message, result.sender_seq, result.duplicate)
 
     async def _append_group_message(
@@ -480,7 +480,8 @@ class ChatService:
         timeline with one sequence for all members (fan-out on read).
         """
         for user_id, seq in result.seqs.items():
-            await self._deliver(result.message, user_id, seq, origin)
+            entry = InboxEntry(seq, result.message, result.unread.get(user_id, 0))
+            await self._deliver(entry, user_id, origin)
 
     async def send_from_api(
         self, sender: UserId, device: DeviceId, send: pb.Send
@@ -502,16 +503,15 @@ class ChatService:
         return await self.store_and_deliver(sender, device, send)
 
     async def _deliver(
-        self,
-        message: StoredMessage,
-        user_id: UserId,
-        seq: Seq,
-        skip: Endpoint | None,
+        self, entry: InboxEntry, user_id: UserId, skip: Endpoint | None
     ) -> None:
+        await self.push(user_id, encode(to_wire_message(entry)), skip)
+
+    async def push(
+        self, user_id: UserId, data: bytes, skip: Endpoint | None = None
+    ) -> None:
+        """Send ``data`` to every online device of the user but ``skip``."""
         routes = await self._routing.lookup(user_id)
-        if not routes:
-            return
-        data = encode(to_wire_message(InboxEntry(seq, message)))
         for endpoint in routes.values():
             if endpoint != skip:
                 self._bus.publish_outbound(Outbound(endpoint, data))

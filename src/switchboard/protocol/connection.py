@@ -84,6 +84,7 @@ TRANSITIONS: Final[dict[tuple[Role, State], dict[FrameType, State]]] = {
         _F.SYNC: _S.CONNECTING,
         _F.CURSOR: _S.CONNECTING,
         _F.HEARTBEAT_INTERVAL: _S.CONNECTING,
+        _F.CONVERSATIONS: _S.CONNECTING,
     },
     (Role.SERVER, _S.OPEN): {
         _F.HEARTBEAT: _S.OPEN,
@@ -91,6 +92,7 @@ TRANSITIONS: Final[dict[tuple[Role, State], dict[FrameType, State]]] = {
         _F.SYNC: _S.OPEN,
         _F.CURSOR: _S.OPEN,
         _F.HEARTBEAT_INTERVAL: _S.OPEN,
+        _F.CONVERSATIONS: _S.OPEN,
     },
     # A client that has not sent Connect can still be told why it is closed.
     (Role.CLIENT, _S.AWAITING_CONNECT): {
@@ -112,6 +114,7 @@ TRANSITIONS: Final[dict[tuple[Role, State], dict[FrameType, State]]] = {
         _F.ERROR: _S.OPEN,
         _F.RECONNECT: _S.OPEN,
         _F.HEARTBEAT_INTERVAL: _S.OPEN,
+        _F.CONVERSATION_LIST: _S.OPEN,
     },
 }
 

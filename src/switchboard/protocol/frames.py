@@ -32,6 +32,8 @@ class FrameType(enum.IntEnum):
     ERROR = 9
     RECONNECT = 10
     HEARTBEAT_INTERVAL = 11
+    CONVERSATIONS = 12
+    CONVERSATION_LIST = 13
 
 
 PAYLOAD_TYPES: Final[dict[int, type[ProtobufMessage]]] = {
@@ -46,6 +48,8 @@ PAYLOAD_TYPES: Final[dict[int, type[ProtobufMessage]]] = {
     FrameType.ERROR: pb.Error,
     FrameType.RECONNECT: pb.Reconnect,
     FrameType.HEARTBEAT_INTERVAL: pb.Heartbeat,
+    FrameType.CONVERSATIONS: pb.ConversationsRequest,
+    FrameType.CONVERSATION_LIST: pb.ConversationList,
 }
 
 _FRAME_TYPE_OF: Final[dict[type[ProtobufMessage], FrameType]] = {

@@ -23,7 +23,7 @@ PLATFORM_DESKTOP: Platform
 PLATFORM_CLI: Platform
 
 class Connect(_message.Message):
-    __slots__ = ("version", "token", "device", "platform", "last_seq", "heartbeat", "sync_limit")
+    __slots__ = ("version", "token", "device", "platform", "last_seq", "heartbeat", "sync_limit", "conversations")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +31,7 @@ class Connect(_message.Message):
     LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     SYNC_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATIONS_FIELD_NUMBER: _ClassVar[int]
     version: int
     token: str
     device: str
@@ -38,7 +39,8 @@ class Connect(_message.Message):
     last_seq: int
     heartbeat: int
     sync_limit: int
-    def __init__(self, version: _Optional[int] = ..., token: _Optional[str] = ..., device: _Optional[str] = ..., platform: _Optional[_Union[Platform, str]] = ..., last_seq: _Optional[int] = ..., heartbeat: _Optional[int] = ..., sync_limit: _Optional[int] = ...) -> None: ...
+    conversations: int
+    def __init__(self, version: _Optional[int] = ..., token: _Optional[str] = ..., device: _Optional[str] = ..., platform: _Optional[_Union[Platform, str]] = ..., last_seq: _Optional[int] = ..., heartbeat: _Optional[int] = ..., sync_limit: _Optional[int] = ..., conversations: _Optional[int] = ...) -> None: ...
 
 class Connected(_message.Message):
     __slots__ = ("user_id", "heartbeat", "max_heartbeat", "head_seq", "sync", "last_client_id", "server_time")
@@ -87,7 +89,7 @@ class SendAck(_message.Message):
     def __init__(self, client_id: _Optional[int] = ..., seq: _Optional[int] = ..., id: _Optional[int] = ..., sent_at: _Optional[int] = ...) -> None: ...
 
 class Message(_message.Message):
-    __slots__ = ("seq", "id", "sender", "recipient", "body", "content_type", "sent_at", "group", "mentions")
+    __slots__ = ("seq", "id", "sender", "recipient", "body", "content_type", "sent_at", "group", "mentions", "unread")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     SENDER_FIELD_NUMBER: _ClassVar[int]
@@ -97,6 +99,7 @@ class Message(_message.Message):
     SENT_AT_FIELD_NUMBER: _ClassVar[int]
     GROUP_FIELD_NUMBER: _ClassVar[int]
     MENTIONS_FIELD_NUMBER: _ClassVar[int]
+    UNREAD_FIELD_NUMBER: _ClassVar[int]
     seq: int
     id: int
     sender: int
@@ -106,7 +109,8 @@ class Message(_message.Message):
     sent_at: int
     group: int
     mentions: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, seq: _Optional[int] = ..., id: _Optional[int] = ..., sender: _Optional[int] = ..., recipient: _Optional[int] = ..., body: _Optional[bytes] = ..., content_type: _Optional[int] = ..., sent_at: _Optional[int] = ..., group: _Optional[int] = ..., mentions: _Optional[_Iterable[int]] = ...) -> None: ...
+    unread: int
+    def __init__(self, seq: _Optional[int] = ..., id: _Optional[int] = ..., sender: _Optional[int] = ..., recipient: _Optional[int] = ..., body: _Optional[bytes] = ..., content_type: _Optional[int] = ..., sent_at: _Optional[int] = ..., group: _Optional[int] = ..., mentions: _Optional[_Iterable[int]] = ..., unread: _Optional[int] = ...) -> None: ...
 
 class SyncRequest(_message.Message):
     __slots__ = ("after_seq", "limit")
@@ -163,3 +167,45 @@ class Heartbeat(_message.Message):
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
     interval: int
     def __init__(self, interval: _Optional[int] = ...) -> None: ...
+
+class ConversationsRequest(_message.Message):
+    __slots__ = ("limit", "before")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    before: int
+    def __init__(self, limit: _Optional[int] = ..., before: _Optional[int] = ...) -> None: ...
+
+class ConversationList(_message.Message):
+    __slots__ = ("conversations", "has_more", "head_seq", "total_unread", "before")
+    CONVERSATIONS_FIELD_NUMBER: _ClassVar[int]
+    HAS_MORE_FIELD_NUMBER: _ClassVar[int]
+    HEAD_SEQ_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_UNREAD_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    conversations: _containers.RepeatedCompositeFieldContainer[Conversation]
+    has_more: bool
+    head_seq: int
+    total_unread: int
+    before: int
+    def __init__(self, conversations: _Optional[_Iterable[_Union[Conversation, _Mapping]]] = ..., has_more: _Optional[bool] = ..., head_seq: _Optional[int] = ..., total_unread: _Optional[int] = ..., before: _Optional[int] = ...) -> None: ...
+
+class Conversation(_message.Message):
+    __slots__ = ("peer", "group", "name", "last", "unread", "read_id", "peer_read_id", "truncated")
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    UNREAD_FIELD_NUMBER: _ClassVar[int]
+    READ_ID_FIELD_NUMBER: _ClassVar[int]
+    PEER_READ_ID_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    peer: int
+    group: int
+    name: str
+    last: Message
+    unread: int
+    read_id: int
+    peer_read_id: int
+    truncated: bool
+    def __init__(self, peer: _Optional[int] = ..., group: _Optional[int] = ..., name: _Optional[str] = ..., last: _Optional[_Union[Message, _Mapping]] = ..., unread: _Optional[int] = ..., read_id: _Optional[int] = ..., peer_read_id: _Optional[int] = ..., truncated: _Optional[bool] = ...) -> None: ...

@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from switchboard.errors import SwitchboardError
 from switchboard.ids import (
@@ -25,6 +25,9 @@ from switchboard.ids import (
 __all__ = [
     "AlreadyMember",
     "AppendResult",
+    "Conversation",
+    "ConversationKey",
+    "ConversationPage",
     "DeviceState",
     "Group",
     "GroupAppendResult",
@@ -148,6 +151,9 @@ class StoredMessage:
 class InboxEntry:
     seq: Seq
     message: StoredMessage
+    unread: int = 0
+    """Unread messages of the entry's conversation for the inbox's owner,
+    once this entry is applied."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +174,10 @@ class AppendResult:
     duplicate: bool
     """True when (sender, device, client id) was stored before; nothing was
     written and ``message`` and the sequences are those of the first copy."""
+    sender_unread: int = 0
+    """The sender's unread count of the conversation after the message."""
+    recipient_unread: int = 0
+    """The recipient's unread count of the conversation after the message."""
 
 
 class Role(enum.StrEnum):
@@ -206,6 +216,9 @@ class GroupAppendResult:
     duplicate: bool
     """True when (sender, device, client id) was stored before; nothing was
     written and ``message`` is the first copy."""
+    unread: dict[UserId, int] = field(default_factory=dict)
+    """Each member's unread count of the group after the message; empty for
+    a duplicate."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +242,44 @@ class GroupChange:
     """The group after the change."""
     notice: GroupAppendResult | None
     """The appended notice, or None when the change was made without one."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationKey:
+    """A conversation as one user sees it: a peer or a group, the other 0."""
+
+    peer: UserId = UserId(0)
+    group: GroupId = GroupId(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """One entry of a user's conversation list."""
+
+    key: ConversationKey
+    name: str
+    """The peer's account name or the group's name."""
+    last: InboxEntry
+    """The latest message of the conversation in the user's inbox."""
+    unread: int
+    """Messages from others after ``read_id``; group notices do not count."""
+    read_id: MessageId
+    """The user has read every message up to this id."""
+    peer_read_id: MessageId
+    """One-to-one: the peer's ``read_id`` in the same conversation; groups: 0."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationPage:
+    conversations: list[Conversation]
+    """Ordered by the id of the last message, newest first."""
+    has_more: bool
+    """Conversations with older last messages exist."""
+    head_seq: Seq
+    """The user's inbox head when the page was read; the page reflects every
+    entry up to it."""
+    total_unread: int
+    """Unread messages over all the user's conversations."""
 
 
 class Store(abc.ABC):
@@ -319,6 +370,20 @@ class Store(abc.ABC):
 
         Returns up to ``limit`` messages with id < ``before_id`` (all when
         None), newest first, and whether older ones remain.
+        """
+
+    # Conversations.
+
+    @abc.abstractmethod
+    async def list_conversations(
+        self, user_id: UserId, before_id: MessageId | None, limit: int
+    ) -> ConversationPage:
+        """Return up to ``limit`` conversations whose last message id is below
+        ``before_id`` (all when None), most recent first.
+
+        A conversation exists once a message of it is in the user's inbox.
+        ``unread`` counts the messages of other users stored after the user's
+        read position. Group notices and the user's own messages never count.
         """
 
     # Groups.

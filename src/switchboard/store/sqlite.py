@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import enum
 import json
 import logging
@@ -19,7 +18,7 @@ import pathlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
@@ -34,6 +33,8 @@ from switchboard.ids import (
 from switchboard.store.base import (
     AlreadyMember,
     AppendResult,
+    ConversationKey,
+    ConversationPage,
     DeviceState,
     Group,
     GroupAppendResult,
@@ -55,6 +56,19 @@ from switchboard.store.base import (
     User,
 )
 from switchboard.store.migrations import migrate
+from switchboard.store.sqlite_conversations import (
+    join_group,
+    select_conversation_page,
+    touch_conversation,
+)
+from switchboard.store.sqlite_rows import (
+    MESSAGE_COLUMN_COUNT,
+    MESSAGE_COLUMNS,
+    message_from_row,
+    next_seq,
+    read_transaction,
+    rollback,
+)
 
 __all__ = ["SqliteStore"]
 
@@ -368,6 +382,23 @@ class SqliteStore(Store):
             )
         )
 
+    # Conversations.
+
+    async def list_conversations(
+        self, user_id: UserId, before_id: MessageId | None, limit: int
+    ) -> ConversationPage:
+        _check_limit(limit)
+        if not _fits_int64(user_id):
+            return ConversationPage([], has_more=False, head_seq=Seq(0), total_unread=0)
+        if before_id is not None and before_id > _INT64_MAX:
+            before_id = None  # every stored id is below it
+        if before_id is not None and before_id < _INT64_MIN:
+            return ConversationPage([], has_more=False, head_seq=Seq(0), total_unread=0)
+        limit = min(limit, _INT64_MAX - 1)
+        return await self._read(
+            lambda conn: select_conversation_page(conn, user_id, before_id, limit)
+        )
+
     # Groups.
 
     async def create_group(
@@ -659,7 +690,7 @@ class _Writer:
                 len(batch),
                 self._path,
             )
-            _rollback(conn)
+            rollback(conn)
             for op in batch:
                 if op.error is None:
                     op.error = StoreError(f"write transaction failed: {exc}")
@@ -702,16 +733,6 @@ class _Writer:
                     "event loop closed; dropped the outcome of %d committed writes",
                     len(ops),
                 )
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    """Roll back the open transaction, if SQLite has not already done so."""
-    if not conn.in_transaction:
-        return
-    try:
-        conn.execute("ROLLBACK")
-    except sqlite3.Error:
-        logger.exception("ROLLBACK failed")
 
 
 def _error_for_caller(op_name: str, exc: Exception) -> BaseException:
@@ -880,11 +901,6 @@ def _raise_cursor(
 
 # SQL for messages and inboxes.
 
-_MESSAGE_COLUMNS: Final = (
-    "m.id, m.sender, m.recipient, m.content_type, m.body, m.sent_at,"
-    " m.group_id, m.mentions"
-)
-
 
 @dataclass(frozen=True, slots=True)
 class _NewMessage:
@@ -899,65 +915,54 @@ class _NewMessage:
     sent_at: int
 
 
-_MESSAGE_COLUMN_COUNT: Final = 8
-
-
-def _message_from_row(row: tuple[Any, ...], start: int = 0) -> StoredMessage:
-    """Build a message from the _MESSAGE_COLUMNS found at ``row[start:]``."""
-    recipient = row[start + 2]
-    group_id = row[start + 6]
-    mentions = row[start + 7]
-    return StoredMessage(
-        id=MessageId(row[start]),
-        sender=UserId(row[start + 1]),
-        recipient=UserId(0 if recipient is None else recipient),
-        content_type=row[start + 3],
-        body=row[start + 4],
-        sent_at=row[start + 5],
-        group_id=None if group_id is None else GroupId(group_id),
-        mentions=() if mentions is None else _decode_mentions(mentions),
-    )
-
-
-def _decode_mentions(text: str) -> tuple[UserId, ...]:
-    return tuple(UserId(user_id) for user_id in json.loads(text))
-
-
 def _append_message(conn: sqlite3.Connection, new: _NewMessage) -> AppendResult:
     """Insert a message into both inboxes, or return the stored first copy."""
     first = conn.execute(
-        f"SELECT {_MESSAGE_COLUMNS}, m.sender_seq, m.recipient_seq FROM messages AS m"
+        f"SELECT {MESSAGE_COLUMNS}, m.sender_seq, m.recipient_seq FROM messages AS m"
         " WHERE m.sender = ? AND m.sender_device = ? AND m.client_id = ?",
         (new.sender, new.device, new.client_id),
     ).fetchone()
     if first is not None:
         # A group message stored under the same client id has no
         # recipient_seq, so the repeat gets 0 there.
-        recipient_seq = first[_MESSAGE_COLUMN_COUNT + 1]
+        recipient_seq = first[MESSAGE_COLUMN_COUNT + 1]
         return AppendResult(
-            message=_message_from_row(first),
-            sender_seq=Seq(first[_MESSAGE_COLUMN_COUNT]),
+            message=message_from_row(first),
+            sender_seq=Seq(first[MESSAGE_COLUMN_COUNT]),
             recipient_seq=Seq(0 if recipient_seq is None else recipient_seq),
             duplicate=True,
         )
 
     # A message to oneself takes one inbox entry, so one sequence.
-    recipient_seq = _next_seq(conn, new.recipient)
+    recipient_seq = next_seq(conn, new.recipient)
     if new.sender == new.recipient:
         sender_seq = recipient_seq
     else:
-        sender_seq = _next_seq(conn, new.sender)
+        sender_seq = next_seq(conn, new.sender)
 
     message_id = _insert_message(conn, new, sender_seq, recipient_seq)
-    conn.execute(
-        "INSERT INTO inbox (user_id, seq, message_id) VALUES (?, ?, ?)",
-        (new.recipient, recipient_seq, message_id),
+    recipient_unread = touch_conversation(
+        conn,
+        new.recipient,
+        ConversationKey(peer=new.sender),
+        message_id,
+        recipient_seq,
+        counts=new.sender != new.recipient,
     )
+    _insert_inbox_entry(
+        conn, new.recipient, recipient_seq, message_id, recipient_unread
+    )
+    sender_unread = recipient_unread
     if new.sender != new.recipient:
-        conn.execute(
-            "INSERT INTO inbox (user_id, seq, message_id) VALUES (?, ?, ?)",
-            (new.sender, sender_seq, message_id),
+        sender_unread = touch_conversation(
+            conn,
+            new.sender,
+            ConversationKey(peer=new.recipient),
+            message_id,
+            sender_seq,
+            counts=False,
         )
+        _insert_inbox_entry(conn, new.sender, sender_seq, message_id, sender_unread)
     _raise_last_client_id(conn, new)
 
     message = StoredMessage(
@@ -973,18 +978,22 @@ def _append_message(conn: sqlite3.Connection, new: _NewMessage) -> AppendResult:
         sender_seq=sender_seq,
         recipient_seq=recipient_seq,
         duplicate=False,
+        sender_unread=sender_unread,
+        recipient_unread=recipient_unread,
     )
 
 
-def _next_seq(conn: sqlite3.Connection, user_id: UserId) -> Seq:
-    """Advance the user's inbox head by one and return the new head."""
-    row = conn.execute(
-        "INSERT INTO inbox_heads (user_id, head_seq) VALUES (?, 1)"
-        " ON CONFLICT (user_id) DO UPDATE SET head_seq = head_seq + 1"
-        " RETURNING head_seq",
-        (user_id,),
-    ).fetchone()
-    return Seq(row[0])
+def _insert_inbox_entry(
+    conn: sqlite3.Connection,
+    user_id: UserId,
+    seq: Seq,
+    message_id: MessageId,
+    unread: int,
+) -> None:
+    conn.execute(
+        "INSERT INTO inbox (user_id, seq, message_id, unread) VALUES (?, ?, ?, ?)",
+        (user_id, seq, message_id, unread),
+    )
 
 
 def _insert_message(
@@ -1025,25 +1034,13 @@ def _raise_last_client_id(
     )
 
 
-@contextlib.contextmanager
-def _read_transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """Make the enclosed SELECTs read one snapshot of the database."""
-    conn.execute("BEGIN")
-    try:
-        yield
-    except BaseException:
-        _rollback(conn)
-        raise
-    conn.execute("COMMIT")
-
-
 def _select_inbox_page(
     conn: sqlite3.Connection, user_id: UserId, after_seq: Seq, limit: int
 ) -> InboxPage:
     # Fetching one row more than the limit shows whether more entries follow.
-    with _read_transaction(conn):
+    with read_transaction(conn):
         rows = conn.execute(
-            f"SELECT i.seq, {_MESSAGE_COLUMNS}"
+            f"SELECT i.seq, coalesce(i.unread, 0), {MESSAGE_COLUMNS}"
             " FROM inbox AS i JOIN messages AS m ON m.id = i.message_id"
             " WHERE i.user_id = ? AND i.seq > ?"
             " ORDER BY i.seq LIMIT ?",
@@ -1052,7 +1049,9 @@ def _select_inbox_page(
         head_seq = _select_head_seq(conn, user_id)
 
     entries = [
-        InboxEntry(seq=Seq(row[0]), message=_message_from_row(row, start=1))
+        InboxEntry(
+            seq=Seq(row[0]), message=message_from_row(row, start=2), unread=row[1]
+        )
         for row in rows[:limit]
     ]
     return InboxPage(entries=entries, has_more=len(rows) > limit, head_seq=head_seq)
@@ -1083,12 +1082,12 @@ def _select_conversation_page(
 
     # Fetching one row more than the limit shows whether older messages remain.
     rows = conn.execute(
-        f"SELECT {_MESSAGE_COLUMNS} FROM messages AS m"
+        f"SELECT {MESSAGE_COLUMNS} FROM messages AS m"
         f" WHERE m.conv_lo = ? AND m.conv_hi = ?{id_filter}"
         " ORDER BY m.id DESC LIMIT ?",
         params,
     ).fetchall()
-    messages = [_message_from_row(row) for row in rows[:limit]]
+    messages = [message_from_row(row) for row in rows[:limit]]
     return messages, len(rows) > limit
 
 
@@ -1188,6 +1187,7 @@ def _insert_members(
         " VALUES (?, ?, ?, ?)",
         [(group_id, user_id, role.value, now) for user_id, role in members],
     )
+    join_group(conn, group_id, [user_id for user_id, _ in members])
 
 
 def _create_group(
@@ -1306,14 +1306,14 @@ def _append_group_message(
 ) -> GroupAppendResult:
     """Insert a message into every member's inbox, or return the stored copy."""
     first = conn.execute(
-        f"SELECT {_MESSAGE_COLUMNS}, m.sender_seq FROM messages AS m"
+        f"SELECT {MESSAGE_COLUMNS}, m.sender_seq FROM messages AS m"
         " WHERE m.sender = ? AND m.sender_device = ? AND m.client_id = ?",
         (new.sender, new.device, new.client_id),
     ).fetchone()
     if first is not None:
         return GroupAppendResult(
-            message=_message_from_row(first),
-            seqs={new.sender: Seq(first[_MESSAGE_COLUMN_COUNT])},
+            message=message_from_row(first),
+            seqs={new.sender: Seq(first[MESSAGE_COLUMN_COUNT])},
             duplicate=True,
         )
 
@@ -1358,7 +1358,7 @@ def _fan_out(
 
     # NOTE: one sequence and one inbox row per member, so the cost of a
     # message grows with the group; large groups need fan-out on read.
-    seqs = {user_id: _next_seq(conn, user_id) for user_id in members}
+    seqs = {user_id: next_seq(conn, user_id) for user_id in members}
     device, client_id = origin if origin is not None else (None, None)
     mentions_text = json.dumps(mentions) if mentions else None
     row = conn.execute(
@@ -1378,9 +1378,22 @@ def _fan_out(
         ),
     ).fetchone()
     message_id = MessageId(row[0])
+    # A notice (no origin) does not count as unread.
+    key = ConversationKey(group=group_id)
+    unread = {
+        user_id: touch_conversation(
+            conn,
+            user_id,
+            key,
+            message_id,
+            seq,
+            counts=origin is not None and user_id != sender,
+        )
+        for user_id, seq in seqs.items()
+    }
     conn.executemany(
-        "INSERT INTO inbox (user_id, seq, message_id) VALUES (?, ?, ?)",
-        [(user_id, seq, message_id) for user_id, seq in seqs.items()],
+        "INSERT INTO inbox (user_id, seq, message_id, unread) VALUES (?, ?, ?, ?)",
+        [(user_id, seq, message_id, unread[user_id]) for user_id, seq in seqs.items()],
     )
 
     message = StoredMessage(
@@ -1393,7 +1406,7 @@ def _fan_out(
         group_id=group_id,
         mentions=mentions,
     )
-    return GroupAppendResult(message=message, seqs=seqs, duplicate=False)
+    return GroupAppendResult(message=message, seqs=seqs, duplicate=False, unread=unread)
 
 
 def _select_group_page(
@@ -1411,10 +1424,10 @@ def _select_group_page(
 
     # Fetching one row more than the limit shows whether older messages remain.
     rows = conn.execute(
-        f"SELECT {_MESSAGE_COLUMNS} FROM messages AS m"
+        f"SELECT {MESSAGE_COLUMNS} FROM messages AS m"
         f" WHERE m.group_id = ?{id_filter}"
         " ORDER BY m.id DESC LIMIT ?",
         params,
     ).fetchall()
-    messages = [_message_from_row(row) for row in rows[:limit]]
+    messages = [message_from_row(row) for row in rows[:limit]]
     return messages, len(rows) > limit
