@@ -41,6 +41,9 @@ SAMPLE_MESSAGES: dict[FrameType, ProtobufMessage] = {
     FrameType.HEARTBEAT_INTERVAL: pb.Heartbeat(interval=60),
     FrameType.CONVERSATIONS: pb.ConversationsRequest(limit=20),
     FrameType.CONVERSATION_LIST: pb.ConversationList(head_seq=3, total_unread=1),
+    FrameType.CHANGE: pb.ChangeRequest(request_id=1, kind=pb.CHANGE_READ, peer=2),
+    FrameType.CHANGE_ACK: pb.ChangeAck(request_id=1, seq=4),
+    FrameType.READ_RECEIPT: pb.ReadReceipt(reader=2, message_id=9),
 }
 
 
@@ -330,6 +333,7 @@ def test_pipelined_frames_in_one_read() -> None:
         FrameType.CURSOR,
         FrameType.HEARTBEAT_INTERVAL,
         FrameType.CONVERSATIONS,
+        FrameType.CHANGE,
     ]
 
     events = connection.receive_data(b"".join(frame_bytes(t) for t in sent))

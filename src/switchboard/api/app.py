@@ -276,11 +276,12 @@ def create_app(services: Services) -> FastAPI:
         }
 
     # Both modules import this one, so they are imported here, not at the top.
-    from switchboard.api import conversations, groups
+    from switchboard.api import conversations, groups, receipts
     from switchboard.api.media import install_media
 
     app.include_router(conversations.router)
     app.include_router(groups.router)
+    app.include_router(receipts.router)
     install_media(app, services)
 
     @app.websocket("/v1/ws")

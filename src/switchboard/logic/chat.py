@@ -35,8 +35,10 @@ from switchboard.config import Settings
 from switchboard.errors import ErrorCode, RequestError
 from switchboard.ids import ClientMessageId, DeviceId, GroupId, Seq, UserId
 from switchboard.logic.auth import AuthService
+from switchboard.logic.changes import ChangeService
 from switchboard.logic.content import validate_body
 from switchboard.logic.conversations import ConversationService
+from switchboard.logic.receipts import ReceiptService
 from switchboard.logic.routing import RoutingTable
 from switchboard.logic.wire import to_wire_message
 from switchboard.logs import RateLimitedLog
@@ -139,6 +141,8 @@ class ChatService:
         }
         self.conversations = ConversationService(settings, store, bus)
         self._handlers[FrameType.CONVERSATIONS] = self.conversations.handle
+        self.receipts = ReceiptService(store, self)
+        self._handlers[FrameType.CHANGE] = ChangeService(self, self.receipts).handle
 
     def start(self) -> None:
         self._bus.subscribe_inbound(self.handle)
@@ -557,7 +561,17 @@ class ChatService:
             Outbound(endpoint, encode(error), Action.CLOSE, reason=code.name.lower())
         )
 
-    def _reject(self, item: Inbound, exc: RequestError, client_id: int) -> None:
+    def reply(self, item: Inbound, data: bytes) -> None:
+        """Send ``data`` to the connection ``item`` came from."""
+        self._bus.publish_outbound(Outbound(item.endpoint, data))
+
+    def reject(self, item: Inbound, exc: RequestError, *, request_id: int) -> None:
+        """Answer the ChangeRequest ``request_id`` of ``item`` with an Error."""
+        self._reject(item, exc, 0, request_id)
+
+    def _reject(
+        self, item: Inbound, exc: RequestError, client_id: int, request_id: int = 0
+    ) -> None:
         fatal = (
             item.frame_type == FrameType.CONNECT or exc.code == ErrorCode.PROTOCOL_ERROR
         )
@@ -576,6 +590,7 @@ class ChatService:
             client_id=client_id,
             fatal=fatal,
             retry_after=exc.retry_after_ms,
+            request_id=request_id,
         )
         action = Action.CLOSE if fatal else Action.NONE
         self._bus.publish_outbound(

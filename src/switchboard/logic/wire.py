@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from switchboard.protocol import pb
 from switchboard.store.base import InboxEntry
 
@@ -22,4 +24,6 @@ def to_wire_message(entry: InboxEntry) -> pb.Message:
         group=message.group_id or 0,
         mentions=message.mentions,
         unread=entry.unread,
+        change=cast("pb.ChangeKind", message.change),
+        target=message.target,
     )

@@ -85,6 +85,7 @@ TRANSITIONS: Final[dict[tuple[Role, State], dict[FrameType, State]]] = {
         _F.CURSOR: _S.CONNECTING,
         _F.HEARTBEAT_INTERVAL: _S.CONNECTING,
         _F.CONVERSATIONS: _S.CONNECTING,
+        _F.CHANGE: _S.CONNECTING,
     },
     (Role.SERVER, _S.OPEN): {
         _F.HEARTBEAT: _S.OPEN,
@@ -93,6 +94,7 @@ TRANSITIONS: Final[dict[tuple[Role, State], dict[FrameType, State]]] = {
         _F.CURSOR: _S.OPEN,
         _F.HEARTBEAT_INTERVAL: _S.OPEN,
         _F.CONVERSATIONS: _S.OPEN,
+        _F.CHANGE: _S.OPEN,
     },
     # A client that has not sent Connect can still be told why it is closed.
     (Role.CLIENT, _S.AWAITING_CONNECT): {
@@ -115,6 +117,8 @@ TRANSITIONS: Final[dict[tuple[Role, State], dict[FrameType, State]]] = {
         _F.RECONNECT: _S.OPEN,
         _F.HEARTBEAT_INTERVAL: _S.OPEN,
         _F.CONVERSATION_LIST: _S.OPEN,
+        _F.CHANGE_ACK: _S.OPEN,
+        _F.READ_RECEIPT: _S.OPEN,
     },
 }
 

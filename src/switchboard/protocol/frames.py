@@ -34,6 +34,9 @@ class FrameType(enum.IntEnum):
     HEARTBEAT_INTERVAL = 11
     CONVERSATIONS = 12
     CONVERSATION_LIST = 13
+    CHANGE = 14
+    CHANGE_ACK = 15
+    READ_RECEIPT = 16
 
 
 PAYLOAD_TYPES: Final[dict[int, type[ProtobufMessage]]] = {
@@ -50,6 +53,9 @@ PAYLOAD_TYPES: Final[dict[int, type[ProtobufMessage]]] = {
     FrameType.HEARTBEAT_INTERVAL: pb.Heartbeat,
     FrameType.CONVERSATIONS: pb.ConversationsRequest,
     FrameType.CONVERSATION_LIST: pb.ConversationList,
+    FrameType.CHANGE: pb.ChangeRequest,
+    FrameType.CHANGE_ACK: pb.ChangeAck,
+    FrameType.READ_RECEIPT: pb.ReadReceipt,
 }
 
 _FRAME_TYPE_OF: Final[dict[type[ProtobufMessage], FrameType]] = {

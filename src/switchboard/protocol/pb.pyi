@@ -15,12 +15,19 @@ class Platform(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PLATFORM_WEB: _ClassVar[Platform]
     PLATFORM_DESKTOP: _ClassVar[Platform]
     PLATFORM_CLI: _ClassVar[Platform]
+
+class ChangeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHANGE_NONE: _ClassVar[ChangeKind]
+    CHANGE_READ: _ClassVar[ChangeKind]
 PLATFORM_UNSPECIFIED: Platform
 PLATFORM_ANDROID: Platform
 PLATFORM_IOS: Platform
 PLATFORM_WEB: Platform
 PLATFORM_DESKTOP: Platform
 PLATFORM_CLI: Platform
+CHANGE_NONE: ChangeKind
+CHANGE_READ: ChangeKind
 
 class Connect(_message.Message):
     __slots__ = ("version", "token", "device", "platform", "last_seq", "heartbeat", "sync_limit", "conversations")
@@ -89,7 +96,7 @@ class SendAck(_message.Message):
     def __init__(self, client_id: _Optional[int] = ..., seq: _Optional[int] = ..., id: _Optional[int] = ..., sent_at: _Optional[int] = ...) -> None: ...
 
 class Message(_message.Message):
-    __slots__ = ("seq", "id", "sender", "recipient", "body", "content_type", "sent_at", "group", "mentions", "unread")
+    __slots__ = ("seq", "id", "sender", "recipient", "body", "content_type", "sent_at", "group", "mentions", "unread", "change", "target")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     SENDER_FIELD_NUMBER: _ClassVar[int]
@@ -100,6 +107,8 @@ class Message(_message.Message):
     GROUP_FIELD_NUMBER: _ClassVar[int]
     MENTIONS_FIELD_NUMBER: _ClassVar[int]
     UNREAD_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
     seq: int
     id: int
     sender: int
@@ -110,7 +119,9 @@ class Message(_message.Message):
     group: int
     mentions: _containers.RepeatedScalarFieldContainer[int]
     unread: int
-    def __init__(self, seq: _Optional[int] = ..., id: _Optional[int] = ..., sender: _Optional[int] = ..., recipient: _Optional[int] = ..., body: _Optional[bytes] = ..., content_type: _Optional[int] = ..., sent_at: _Optional[int] = ..., group: _Optional[int] = ..., mentions: _Optional[_Iterable[int]] = ..., unread: _Optional[int] = ...) -> None: ...
+    change: ChangeKind
+    target: int
+    def __init__(self, seq: _Optional[int] = ..., id: _Optional[int] = ..., sender: _Optional[int] = ..., recipient: _Optional[int] = ..., body: _Optional[bytes] = ..., content_type: _Optional[int] = ..., sent_at: _Optional[int] = ..., group: _Optional[int] = ..., mentions: _Optional[_Iterable[int]] = ..., unread: _Optional[int] = ..., change: _Optional[_Union[ChangeKind, str]] = ..., target: _Optional[int] = ...) -> None: ...
 
 class SyncRequest(_message.Message):
     __slots__ = ("after_seq", "limit")
@@ -139,18 +150,20 @@ class Cursor(_message.Message):
     def __init__(self, seq: _Optional[int] = ...) -> None: ...
 
 class Error(_message.Message):
-    __slots__ = ("code", "reason", "client_id", "fatal", "retry_after")
+    __slots__ = ("code", "reason", "client_id", "fatal", "retry_after", "request_id")
     CODE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     FATAL_FIELD_NUMBER: _ClassVar[int]
     RETRY_AFTER_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     code: int
     reason: str
     client_id: int
     fatal: bool
     retry_after: int
-    def __init__(self, code: _Optional[int] = ..., reason: _Optional[str] = ..., client_id: _Optional[int] = ..., fatal: _Optional[bool] = ..., retry_after: _Optional[int] = ...) -> None: ...
+    request_id: int
+    def __init__(self, code: _Optional[int] = ..., reason: _Optional[str] = ..., client_id: _Optional[int] = ..., fatal: _Optional[bool] = ..., retry_after: _Optional[int] = ..., request_id: _Optional[int] = ...) -> None: ...
 
 class Reconnect(_message.Message):
     __slots__ = ("delay", "reason", "addresses")
@@ -209,3 +222,45 @@ class Conversation(_message.Message):
     peer_read_id: int
     truncated: bool
     def __init__(self, peer: _Optional[int] = ..., group: _Optional[int] = ..., name: _Optional[str] = ..., last: _Optional[_Union[Message, _Mapping]] = ..., unread: _Optional[int] = ..., read_id: _Optional[int] = ..., peer_read_id: _Optional[int] = ..., truncated: _Optional[bool] = ...) -> None: ...
+
+class ChangeRequest(_message.Message):
+    __slots__ = ("request_id", "kind", "message_id", "peer", "group")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    kind: ChangeKind
+    message_id: int
+    peer: int
+    group: int
+    def __init__(self, request_id: _Optional[int] = ..., kind: _Optional[_Union[ChangeKind, str]] = ..., message_id: _Optional[int] = ..., peer: _Optional[int] = ..., group: _Optional[int] = ...) -> None: ...
+
+class ChangeAck(_message.Message):
+    __slots__ = ("request_id", "seq", "id", "changed_at", "unread", "read_id")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_AT_FIELD_NUMBER: _ClassVar[int]
+    UNREAD_FIELD_NUMBER: _ClassVar[int]
+    READ_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    seq: int
+    id: int
+    changed_at: int
+    unread: int
+    read_id: int
+    def __init__(self, request_id: _Optional[int] = ..., seq: _Optional[int] = ..., id: _Optional[int] = ..., changed_at: _Optional[int] = ..., unread: _Optional[int] = ..., read_id: _Optional[int] = ...) -> None: ...
+
+class ReadReceipt(_message.Message):
+    __slots__ = ("reader", "group", "message_id", "read_at")
+    READER_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    READ_AT_FIELD_NUMBER: _ClassVar[int]
+    reader: int
+    group: int
+    message_id: int
+    read_at: int
+    def __init__(self, reader: _Optional[int] = ..., group: _Optional[int] = ..., message_id: _Optional[int] = ..., read_at: _Optional[int] = ...) -> None: ...

@@ -41,6 +41,8 @@ __all__ = [
     "Member",
     "NameTaken",
     "NotMember",
+    "ReadCount",
+    "ReadResult",
     "Role",
     "Session",
     "Store",
@@ -145,6 +147,12 @@ class StoredMessage:
     """The group of a group message; None for a one-to-one message."""
     mentions: tuple[UserId, ...] = ()
     """Users mentioned in a group message, in the sender's order."""
+    change: int = 0
+    """For a change entry, what it records (a ``ChangeKind`` of the wire
+    schema, such as 1 for a read); 0 for a message."""
+    target: MessageId = MessageId(0)
+    """For a change entry, the message it refers to; for a read, the read
+    position."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +290,29 @@ class ConversationPage:
     """Unread messages over all the user's conversations."""
 
 
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    read_id: MessageId
+    """The read position after the call."""
+    unread: int
+    """The conversation's unread count after the call."""
+    entry: InboxEntry | None
+    """The change entry appended to the reader's inbox; None when the read
+    position did not move."""
+    notify: tuple[UserId, ...] = ()
+    """Users whose messages the move made read: the peer of a one-to-one
+    conversation, or the senders in a group. Empty when nothing moved."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadCount:
+    message_id: MessageId
+    read: int
+    """Members other than the sender whose read position reaches the message."""
+    members: int
+    """Members other than the sender who joined before the message."""
+
+
 class Store(abc.ABC):
     """Durable state of the chat service."""
 
@@ -384,6 +415,36 @@ class Store(abc.ABC):
         A conversation exists once a message of it is in the user's inbox.
         ``unread`` counts the messages of other users stored after the user's
         read position. Group notices and the user's own messages never count.
+        """
+
+    @abc.abstractmethod
+    async def mark_read(
+        self,
+        user_id: UserId,
+        key: ConversationKey,
+        up_to: MessageId | None,
+        now: int,
+    ) -> ReadResult:
+        """Move the user's read position in a conversation up to ``up_to``.
+
+        None, or an id above the conversation's newest message, moves it to
+        the newest message. The position never moves back. When it moves,
+        the unread count is counted again and a read entry (``change`` 1,
+        ``target`` the new position) is appended to the user's inbox in the
+        same transaction. Reading a one-to-one conversation without messages
+        changes nothing. Raises NotMember when the user never was in the
+        group of a group ``key``.
+        """
+
+    @abc.abstractmethod
+    async def group_read_counts(
+        self, group_id: GroupId, message_ids: Sequence[MessageId]
+    ) -> list[ReadCount]:
+        """Count the current members who read each message of the group.
+
+        Ids that are not messages of the group sent by a user (notices,
+        change entries, other groups) are left out. The order follows
+        ``message_ids``.
         """
 
     # Groups.

@@ -201,6 +201,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         GROUP BY 1, 2, 3
         """,
     ),
+    # Version 4: change entries. A change (a read, for example) is stored as a
+    # row of messages with change set to its kind and target to the message it
+    # refers to, so that it gets inbox entries like a message. It has no
+    # client_id, and history reads leave it out.
+    (
+        "ALTER TABLE messages ADD COLUMN change INTEGER",
+        "ALTER TABLE messages ADD COLUMN target INTEGER REFERENCES messages (id)",
+        """
+        CREATE INDEX messages_target ON messages (target) WHERE target IS NOT NULL
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

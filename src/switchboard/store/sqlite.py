@@ -48,6 +48,8 @@ from switchboard.store.base import (
     Member,
     NameTaken,
     NotMember,
+    ReadCount,
+    ReadResult,
     Role,
     Session,
     Store,
@@ -61,6 +63,7 @@ from switchboard.store.sqlite_conversations import (
     select_conversation_page,
     touch_conversation,
 )
+from switchboard.store.sqlite_receipts import mark_read, select_read_counts
 from switchboard.store.sqlite_rows import (
     MESSAGE_COLUMN_COUNT,
     MESSAGE_COLUMNS,
@@ -398,6 +401,28 @@ class SqliteStore(Store):
         return await self._read(
             lambda conn: select_conversation_page(conn, user_id, before_id, limit)
         )
+
+    async def mark_read(
+        self,
+        user_id: UserId,
+        key: ConversationKey,
+        up_to: MessageId | None,
+        now: int,
+    ) -> ReadResult:
+        _check_int64(user_id=user_id, peer=key.peer, group=key.group, now=now)
+        if up_to is not None:
+            up_to = MessageId(max(_INT64_MIN, min(up_to, _INT64_MAX)))
+        return await self._write(
+            "mark_read", lambda conn: mark_read(conn, user_id, key, up_to, now)
+        )
+
+    async def group_read_counts(
+        self, group_id: GroupId, message_ids: Sequence[MessageId]
+    ) -> list[ReadCount]:
+        if not _fits_int64(group_id):
+            return []
+        ids = [message_id for message_id in message_ids if _fits_int64(message_id)]
+        return await self._read(lambda conn: select_read_counts(conn, group_id, ids))
 
     # Groups.
 
@@ -1083,7 +1108,7 @@ def _select_conversation_page(
     # Fetching one row more than the limit shows whether older messages remain.
     rows = conn.execute(
         f"SELECT {MESSAGE_COLUMNS} FROM messages AS m"
-        f" WHERE m.conv_lo = ? AND m.conv_hi = ?{id_filter}"
+        f" WHERE m.conv_lo = ? AND m.conv_hi = ?{id_filter} AND m.change IS NULL"
         " ORDER BY m.id DESC LIMIT ?",
         params,
     ).fetchall()
@@ -1425,7 +1450,7 @@ def _select_group_page(
     # Fetching one row more than the limit shows whether older messages remain.
     rows = conn.execute(
         f"SELECT {MESSAGE_COLUMNS} FROM messages AS m"
-        f" WHERE m.group_id = ?{id_filter}"
+        f" WHERE m.group_id = ?{id_filter} AND m.change IS NULL"
         " ORDER BY m.id DESC LIMIT ?",
         params,
     ).fetchall()

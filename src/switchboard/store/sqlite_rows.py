@@ -29,11 +29,11 @@ logger = logging.getLogger("switchboard.store")
 
 MESSAGE_COLUMNS: Final = (
     "m.id, m.sender, m.recipient, m.content_type, m.body, m.sent_at,"
-    " m.group_id, m.mentions"
+    " m.group_id, m.mentions, m.change, m.target"
 )
 
 
-MESSAGE_COLUMN_COUNT: Final = 8
+MESSAGE_COLUMN_COUNT: Final = 10
 
 
 def message_from_row(row: tuple[Any, ...], start: int = 0) -> StoredMessage:
@@ -41,6 +41,8 @@ def message_from_row(row: tuple[Any, ...], start: int = 0) -> StoredMessage:
     recipient = row[start + 2]
     group_id = row[start + 6]
     mentions = row[start + 7]
+    change = row[start + 8]
+    target = row[start + 9]
     return StoredMessage(
         id=MessageId(row[start]),
         sender=UserId(row[start + 1]),
@@ -50,6 +52,8 @@ def message_from_row(row: tuple[Any, ...], start: int = 0) -> StoredMessage:
         sent_at=row[start + 5],
         group_id=None if group_id is None else GroupId(group_id),
         mentions=() if mentions is None else _decode_mentions(mentions),
+        change=0 if change is None else change,
+        target=MessageId(0 if target is None else target),
     )
 
 
