@@ -80,9 +80,19 @@ class Settings:
     """Messages per sync page when the client asks for no limit."""
     max_sync_page: int = 1000
     conversation_page: int = 50
-    """Conversations per list page when the client asks for no limit."""
+    """Conversations per list page when the client requests no limit."""
     max_conversation_page: int = 200
-    """Largest conversation list page a client may ask for."""
+    """Largest conversation list page a client may request."""
+    max_online_mobile: int = 1
+    """Devices on Android or iOS one user may have online at once; a newer
+    connection closes the oldest one with SESSION_REPLACED. 0: no limit."""
+    max_online_web: int = 0
+    """Web devices one user may have online at once, likewise."""
+    max_online_desktop: int = 0
+    """Desktop devices one user may have online at once, likewise."""
+    max_online_other: int = 0
+    """Command-line and unspecified devices one user may have online at once,
+    likewise."""
     max_group_size: int = 10_000
     """Most members a group may have."""
     large_group_threshold: int = 500
@@ -140,6 +150,17 @@ class Settings:
                 f" <= max_heartbeat; got {self.min_heartbeat}, {self.heartbeat},"
                 f" {self.max_heartbeat}"
             )
+        for name in (
+            "max_online_mobile",
+            "max_online_web",
+            "max_online_desktop",
+            "max_online_other",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(
+                    f"invalid {name}={getattr(self, name)}: use 0 for no limit,"
+                    " or the number of devices allowed online at once"
+                )
         if self.synchronous not in ("normal", "full"):
             raise ValueError(
                 f"invalid synchronous={self.synchronous!r}: use 'normal' or 'full'"

@@ -38,6 +38,7 @@ from switchboard.logic.auth import AuthService
 from switchboard.logic.changes import ChangeService
 from switchboard.logic.content import validate_body
 from switchboard.logic.conversations import ConversationService
+from switchboard.logic.devices import DevicePolicy
 from switchboard.logic.receipts import ReceiptService
 from switchboard.logic.routing import RoutingTable
 from switchboard.logic.wire import to_wire_message
@@ -142,6 +143,7 @@ class ChatService:
         self.conversations = ConversationService(settings, store, bus)
         self._handlers[FrameType.CONVERSATIONS] = self.conversations.handle
         self.receipts = ReceiptService(store, self)
+        self.devices = DevicePolicy.from_settings(settings)
         self._handlers[FrameType.CHANGE] = ChangeService(self, self.receipts).handle
 
     def start(self) -> None:
@@ -196,7 +198,23 @@ class ChatService:
                 ErrorCode.SESSION_REPLACED,
                 "a newer connection of this device took over",
             )
+        await self._apply_device_policy(session.platform, user_id, device, item)
         await self._send_connected(item, connect, user_id, device)
+
+    async def _apply_device_policy(
+        self, platform: int, user_id: UserId, device: DeviceId, item: Inbound
+    ) -> None:
+        """Close the connections the new one pushes over its class's limit."""
+        evictions = self.devices.admit(user_id, device, platform, item.endpoint)
+        for eviction in evictions:
+            await self._routing.remove(user_id, eviction.device, eviction.endpoint)
+            self._close(eviction.endpoint, ErrorCode.SESSION_REPLACED, eviction.reason)
+            logger.info(
+                "signed out user=%d device=%s: device %s connected",
+                user_id,
+                eviction.device,
+                device,
+            )
 
     async def _send_connected(
         self, item: Inbound, connect: pb.Connect, user_id: UserId, device: DeviceId
@@ -537,6 +555,7 @@ class ChatService:
         await self._store.set_cursor(item.user_id, item.device, Seq(cursor.seq))
 
     async def _on_closed(self, item: Inbound) -> None:
+        self.devices.forget(item.user_id, item.device, item.endpoint)
         self._in_flight.pop(item.endpoint, None)
         self._rate_rejected.pop(item.endpoint, None)
         await self._routing.remove(item.user_id, item.device, item.endpoint)
