@@ -1,4 +1,4 @@
-"""Settings: environment overrides and checks of the device limits."""
+"""Settings: environment overrides and checks of the chat settings."""
 
 from __future__ import annotations
 
@@ -38,3 +38,20 @@ def test_negative_device_limit_is_invalid() -> None:
 def test_unparsable_device_limit_names_variable() -> None:
     with pytest.raises(ValueError, match="SWITCHBOARD_MAX_ONLINE_MOBILE"):
         Settings().apply_environ({"SWITCHBOARD_MAX_ONLINE_MOBILE": "one"})
+
+
+def test_recall_and_edit_windows() -> None:
+    settings = Settings()
+    assert settings.recall_window == 120.0
+    assert settings.edit_window == 0.0
+
+    settings.apply_environ({"SWITCHBOARD_RECALL_WINDOW": "30.5"})
+
+    assert settings.recall_window == 30.5
+
+
+def test_negative_window_is_invalid() -> None:
+    settings = Settings(edit_window=-1.0)
+
+    with pytest.raises(ValueError, match="edit_window=-1"):
+        settings.validate()

@@ -83,6 +83,12 @@ class Settings:
     """Conversations per list page when the client requests no limit."""
     max_conversation_page: int = 200
     """Largest conversation list page a client may request."""
+    recall_window: float = 120.0
+    """Time after sending within which the sender may recall a message; 0:
+    no limit."""
+    edit_window: float = 0.0
+    """Time after sending within which the sender may edit a message; 0: no
+    limit."""
     max_online_mobile: int = 1
     """Devices on Android or iOS one user may have online at once; a newer
     connection closes the oldest one with SESSION_REPLACED. 0: no limit."""
@@ -161,6 +167,11 @@ class Settings:
                     f"invalid {name}={getattr(self, name)}: use 0 for no limit,"
                     " or the number of devices allowed online at once"
                 )
+        if self.recall_window < 0 or self.edit_window < 0:
+            raise ValueError(
+                f"invalid recall_window={self.recall_window:g} or edit_window="
+                f"{self.edit_window:g}: use 0 for no limit, or seconds"
+            )
         if self.synchronous not in ("normal", "full"):
             raise ValueError(
                 f"invalid synchronous={self.synchronous!r}: use 'normal' or 'full'"

@@ -123,6 +123,10 @@ class HistoryMessage(BaseModel):
     text: str | None = None
     body_b64: str | None = None
     sent_at: int
+    edited_at: int | None = Field(default=None, description="When it was last edited")
+    recalled_at: int | None = Field(
+        default=None, description="When its sender recalled it; the body is empty"
+    )
 
 
 class HistoryResponse(BaseModel):
@@ -276,9 +280,10 @@ def create_app(services: Services) -> FastAPI:
         }
 
     # Both modules import this one, so they are imported here, not at the top.
-    from switchboard.api import conversations, groups, receipts
+    from switchboard.api import changes, conversations, groups, receipts
     from switchboard.api.media import install_media
 
+    app.include_router(changes.router)
     app.include_router(conversations.router)
     app.include_router(groups.router)
     app.include_router(receipts.router)
@@ -302,6 +307,8 @@ def _history_message(
         to_id=message.recipient,
         content_type=message.content_type,
         sent_at=message.sent_at,
+        edited_at=message.edited_at or None,
+        recalled_at=message.recalled_at or None,
     )
     if message.content_type == 0:
         item.text = message.body.decode(errors="replace")

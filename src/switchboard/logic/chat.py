@@ -39,6 +39,7 @@ from switchboard.logic.changes import ChangeService
 from switchboard.logic.content import validate_body
 from switchboard.logic.conversations import ConversationService
 from switchboard.logic.devices import DevicePolicy
+from switchboard.logic.recall import RecallService
 from switchboard.logic.receipts import ReceiptService
 from switchboard.logic.routing import RoutingTable
 from switchboard.logic.wire import to_wire_message
@@ -143,8 +144,10 @@ class ChatService:
         self.conversations = ConversationService(settings, store, bus)
         self._handlers[FrameType.CONVERSATIONS] = self.conversations.handle
         self.receipts = ReceiptService(store, self)
+        self.recall = RecallService(settings, store, self)
         self.devices = DevicePolicy.from_settings(settings)
-        self._handlers[FrameType.CHANGE] = ChangeService(self, self.receipts).handle
+        changes = ChangeService(self, self.receipts, self.recall)
+        self._handlers[FrameType.CHANGE] = changes.handle
 
     def start(self) -> None:
         self._bus.subscribe_inbound(self.handle)
@@ -221,7 +224,7 @@ class ChatService:
     ) -> None:
         settings = self._settings
         limit = _page_limit(connect.sync_limit, settings)
-        await self._wait_device_sends(user_id, device)
+        await self.wait_device_sends(user_id, device)
         # The page first: the device state read after it then covers every
         # message in the page, whatever commits in between.
         page = await self._store.read_inbox(user_id, Seq(connect.last_seq), limit)
@@ -301,7 +304,7 @@ class ChatService:
             if not pending:
                 del self._device_sends[key]
 
-    async def _wait_device_sends(self, user_id: UserId, device: DeviceId) -> None:
+    async def wait_device_sends(self, user_id: UserId, device: DeviceId) -> None:
         """Wait until the device's Sends accepted so far are stored or failed.
 
         A Connect waits, so that last_client_id and the first sync page cover
@@ -514,7 +517,16 @@ class ChatService:
         UNKNOWN_RECIPIENT or RATE_LIMITED.
         """
         await self._check_send(send)
-        wait = self._send_limiter.take(sender, time.monotonic())
+        self.limit_rate(sender)
+        return await self.store_and_deliver(sender, device, send)
+
+    def limit_rate(self, user_id: UserId) -> None:
+        """Count one message against the user's send rate.
+
+        Raises RequestError RATE_LIMITED, with ``retry_after_ms``, when the
+        user is over the rate.
+        """
+        wait = self._send_limiter.take(user_id, time.monotonic())
         if wait > 0:
             raise RequestError(
                 ErrorCode.RATE_LIMITED,
@@ -522,7 +534,6 @@ class ChatService:
                 " send again after retry_after",
                 retry_after_ms=max(1, math.ceil(wait * 1000)),
             )
-        return await self.store_and_deliver(sender, device, send)
 
     async def _deliver(
         self, entry: InboxEntry, user_id: UserId, skip: Endpoint | None
@@ -543,7 +554,7 @@ class ChatService:
     async def _on_sync(self, item: Inbound) -> None:
         request = pb.SyncRequest.FromString(item.payload)
         limit = _page_limit(request.limit, self._settings)
-        await self._wait_device_sends(item.user_id, item.device)
+        await self.wait_device_sends(item.user_id, item.device)
         page = await self._store.read_inbox(item.user_id, Seq(request.after_seq), limit)
         response = _sync_response(
             request.after_seq, page, self._settings.max_frame_size

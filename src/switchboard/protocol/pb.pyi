@@ -16,18 +16,33 @@ class Platform(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PLATFORM_DESKTOP: _ClassVar[Platform]
     PLATFORM_CLI: _ClassVar[Platform]
 
+class MessageState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MESSAGE_STATE_NORMAL: _ClassVar[MessageState]
+    MESSAGE_STATE_RECALLED: _ClassVar[MessageState]
+    MESSAGE_STATE_DELETED: _ClassVar[MessageState]
+
 class ChangeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     CHANGE_NONE: _ClassVar[ChangeKind]
     CHANGE_READ: _ClassVar[ChangeKind]
+    CHANGE_RECALL: _ClassVar[ChangeKind]
+    CHANGE_EDIT: _ClassVar[ChangeKind]
+    CHANGE_DELETE: _ClassVar[ChangeKind]
 PLATFORM_UNSPECIFIED: Platform
 PLATFORM_ANDROID: Platform
 PLATFORM_IOS: Platform
 PLATFORM_WEB: Platform
 PLATFORM_DESKTOP: Platform
 PLATFORM_CLI: Platform
+MESSAGE_STATE_NORMAL: MessageState
+MESSAGE_STATE_RECALLED: MessageState
+MESSAGE_STATE_DELETED: MessageState
 CHANGE_NONE: ChangeKind
 CHANGE_READ: ChangeKind
+CHANGE_RECALL: ChangeKind
+CHANGE_EDIT: ChangeKind
+CHANGE_DELETE: ChangeKind
 
 class Connect(_message.Message):
     __slots__ = ("version", "token", "device", "platform", "last_seq", "heartbeat", "sync_limit", "conversations")
@@ -96,7 +111,7 @@ class SendAck(_message.Message):
     def __init__(self, client_id: _Optional[int] = ..., seq: _Optional[int] = ..., id: _Optional[int] = ..., sent_at: _Optional[int] = ...) -> None: ...
 
 class Message(_message.Message):
-    __slots__ = ("seq", "id", "sender", "recipient", "body", "content_type", "sent_at", "group", "mentions", "unread", "change", "target")
+    __slots__ = ("seq", "id", "sender", "recipient", "body", "content_type", "sent_at", "group", "mentions", "unread", "change", "target", "edited_at", "state")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     SENDER_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +124,8 @@ class Message(_message.Message):
     UNREAD_FIELD_NUMBER: _ClassVar[int]
     CHANGE_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
+    EDITED_AT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
     seq: int
     id: int
     sender: int
@@ -121,7 +138,9 @@ class Message(_message.Message):
     unread: int
     change: ChangeKind
     target: int
-    def __init__(self, seq: _Optional[int] = ..., id: _Optional[int] = ..., sender: _Optional[int] = ..., recipient: _Optional[int] = ..., body: _Optional[bytes] = ..., content_type: _Optional[int] = ..., sent_at: _Optional[int] = ..., group: _Optional[int] = ..., mentions: _Optional[_Iterable[int]] = ..., unread: _Optional[int] = ..., change: _Optional[_Union[ChangeKind, str]] = ..., target: _Optional[int] = ...) -> None: ...
+    edited_at: int
+    state: MessageState
+    def __init__(self, seq: _Optional[int] = ..., id: _Optional[int] = ..., sender: _Optional[int] = ..., recipient: _Optional[int] = ..., body: _Optional[bytes] = ..., content_type: _Optional[int] = ..., sent_at: _Optional[int] = ..., group: _Optional[int] = ..., mentions: _Optional[_Iterable[int]] = ..., unread: _Optional[int] = ..., change: _Optional[_Union[ChangeKind, str]] = ..., target: _Optional[int] = ..., edited_at: _Optional[int] = ..., state: _Optional[_Union[MessageState, str]] = ...) -> None: ...
 
 class SyncRequest(_message.Message):
     __slots__ = ("after_seq", "limit")
@@ -224,18 +243,20 @@ class Conversation(_message.Message):
     def __init__(self, peer: _Optional[int] = ..., group: _Optional[int] = ..., name: _Optional[str] = ..., last: _Optional[_Union[Message, _Mapping]] = ..., unread: _Optional[int] = ..., read_id: _Optional[int] = ..., peer_read_id: _Optional[int] = ..., truncated: _Optional[bool] = ...) -> None: ...
 
 class ChangeRequest(_message.Message):
-    __slots__ = ("request_id", "kind", "message_id", "peer", "group")
+    __slots__ = ("request_id", "kind", "message_id", "body", "peer", "group")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
     PEER_FIELD_NUMBER: _ClassVar[int]
     GROUP_FIELD_NUMBER: _ClassVar[int]
     request_id: int
     kind: ChangeKind
     message_id: int
+    body: bytes
     peer: int
     group: int
-    def __init__(self, request_id: _Optional[int] = ..., kind: _Optional[_Union[ChangeKind, str]] = ..., message_id: _Optional[int] = ..., peer: _Optional[int] = ..., group: _Optional[int] = ...) -> None: ...
+    def __init__(self, request_id: _Optional[int] = ..., kind: _Optional[_Union[ChangeKind, str]] = ..., message_id: _Optional[int] = ..., body: _Optional[bytes] = ..., peer: _Optional[int] = ..., group: _Optional[int] = ...) -> None: ...
 
 class ChangeAck(_message.Message):
     __slots__ = ("request_id", "seq", "id", "changed_at", "unread", "read_id")

@@ -25,6 +25,7 @@ from switchboard.ids import (
 __all__ = [
     "AlreadyMember",
     "AppendResult",
+    "ChangeResult",
     "Conversation",
     "ConversationKey",
     "ConversationPage",
@@ -35,10 +36,13 @@ __all__ = [
     "GroupFull",
     "GroupNotFound",
     "GroupNotice",
+    "HeldMessage",
     "InboxEntry",
     "InboxPage",
     "InvalidMention",
     "Member",
+    "MessageNotFound",
+    "MessageRecalled",
     "NameTaken",
     "NotMember",
     "ReadCount",
@@ -104,6 +108,14 @@ class InvalidMention(StoreError):
         self.user_id = user_id
 
 
+class MessageNotFound(StoreError):
+    """No message with this id is in the user's inbox."""
+
+
+class MessageRecalled(StoreError):
+    """The message was recalled, so it cannot be edited."""
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     id: UserId
@@ -153,6 +165,11 @@ class StoredMessage:
     target: MessageId = MessageId(0)
     """For a change entry, the message it refers to; for a read, the read
     position."""
+    edited_at: int = 0
+    """When the sender last edited the body; 0 if never."""
+    recalled_at: int = 0
+    """When the sender recalled the message, whose body is then empty; 0 if
+    not recalled."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +179,8 @@ class InboxEntry:
     unread: int = 0
     """Unread messages of the entry's conversation for the inbox's owner,
     once this entry is applied."""
+    deleted: bool = False
+    """The inbox's owner deleted the message for themselves."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +324,26 @@ class ReadResult:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldMessage:
+    """A message as one user who holds it in the inbox sees it."""
+
+    message: StoredMessage
+    deleted: bool
+    """The user deleted it for themselves."""
+    notice: bool
+    """A group notice of the server, which nobody may recall or edit."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeResult:
+    target: StoredMessage
+    """The changed message, after the change."""
+    entries: dict[UserId, InboxEntry]
+    """The change entry appended to each inbox the change concerns; empty
+    when nothing changed (a repeated recall or deletion)."""
+
+
+@dataclass(frozen=True, slots=True)
 class ReadCount:
     message_id: MessageId
     read: int
@@ -400,7 +439,8 @@ class Store(abc.ABC):
         """Page backwards through the messages between two users.
 
         Returns up to ``limit`` messages with id < ``before_id`` (all when
-        None), newest first, and whether older ones remain.
+        None), newest first, and whether older ones remain. Messages that
+        ``user_id`` deleted for themselves are left out.
         """
 
     # Conversations.
@@ -445,6 +485,55 @@ class Store(abc.ABC):
         Ids that are not messages of the group sent by a user (notices,
         change entries, other groups) are left out. The order follows
         ``message_ids``.
+        """
+
+    # Changes to messages.
+
+    @abc.abstractmethod
+    async def get_message(
+        self, message_id: MessageId, viewer: UserId
+    ) -> HeldMessage | None:
+        """Return a message in ``viewer``'s inbox, or None.
+
+        None also for change entries, and for group messages sent while the
+        viewer was not a member.
+        """
+
+    @abc.abstractmethod
+    async def recall_message(
+        self, actor: UserId, message_id: MessageId, now: int
+    ) -> ChangeResult:
+        """Recall a message for everyone: empty its body and mark it recalled.
+
+        Appends a recall entry (``change`` 2) to every inbox that holds the
+        message, with each owner's unread count once the message no longer
+        counts. Recalling a recalled message changes nothing. Raises
+        MessageNotFound when ``actor`` does not hold the message. The caller
+        checks that ``actor`` sent it.
+        """
+
+    @abc.abstractmethod
+    async def edit_message(
+        self, actor: UserId, message_id: MessageId, body: bytes, now: int
+    ) -> ChangeResult:
+        """Replace a message's body and append an edit entry (``change`` 3,
+        the new body) to every inbox that holds it.
+
+        Raises MessageNotFound when ``actor`` does not hold the message and
+        MessageRecalled when it was recalled. The caller checks the sender
+        and the body.
+        """
+
+    @abc.abstractmethod
+    async def delete_message_for(
+        self, user_id: UserId, message_id: MessageId, now: int
+    ) -> ChangeResult:
+        """Delete a message for one user: hide it from the user's history,
+        conversation list and unread count, and append a delete entry
+        (``change`` 4) to the user's inbox only.
+
+        Deleting it again changes nothing. Raises MessageNotFound when the
+        user does not hold the message.
         """
 
     # Groups.
@@ -556,10 +645,16 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def read_group_history(
-        self, group_id: GroupId, before_id: MessageId | None, limit: int
+        self,
+        group_id: GroupId,
+        before_id: MessageId | None,
+        limit: int,
+        *,
+        viewer: UserId | None = None,
     ) -> tuple[list[StoredMessage], bool]:
         """Page backwards through a group's messages and notices.
 
         Returns up to ``limit`` messages with id < ``before_id`` (all when
-        None), newest first, and whether older ones remain.
+        None), newest first, and whether older ones remain. Messages that
+        ``viewer`` deleted for themselves are left out.
         """

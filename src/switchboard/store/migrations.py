@@ -212,6 +212,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         CREATE INDEX messages_target ON messages (target) WHERE target IS NOT NULL
         """,
     ),
+    # Version 5: recalled and edited messages, and messages a user deleted
+    # for themselves. A recall empties the body.
+    (
+        "ALTER TABLE messages ADD COLUMN edited_at INTEGER",
+        "ALTER TABLE messages ADD COLUMN recalled_at INTEGER",
+        """
+        CREATE TABLE deleted_messages (
+            user_id    INTEGER NOT NULL REFERENCES users (id),
+            message_id INTEGER NOT NULL REFERENCES messages (id),
+            PRIMARY KEY (user_id, message_id)
+        ) WITHOUT ROWID
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

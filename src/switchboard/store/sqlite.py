@@ -33,6 +33,7 @@ from switchboard.ids import (
 from switchboard.store.base import (
     AlreadyMember,
     AppendResult,
+    ChangeResult,
     ConversationKey,
     ConversationPage,
     DeviceState,
@@ -42,6 +43,7 @@ from switchboard.store.base import (
     GroupFull,
     GroupNotFound,
     GroupNotice,
+    HeldMessage,
     InboxEntry,
     InboxPage,
     InvalidMention,
@@ -62,6 +64,12 @@ from switchboard.store.sqlite_conversations import (
     join_group,
     select_conversation_page,
     touch_conversation,
+)
+from switchboard.store.sqlite_recall import (
+    delete_message_for,
+    edit_message,
+    recall_message,
+    select_held_message,
 )
 from switchboard.store.sqlite_receipts import mark_read, select_read_counts
 from switchboard.store.sqlite_rows import (
@@ -424,6 +432,44 @@ class SqliteStore(Store):
         ids = [message_id for message_id in message_ids if _fits_int64(message_id)]
         return await self._read(lambda conn: select_read_counts(conn, group_id, ids))
 
+    # Changes to messages.
+
+    async def get_message(
+        self, message_id: MessageId, viewer: UserId
+    ) -> HeldMessage | None:
+        if not (_fits_int64(message_id) and _fits_int64(viewer)):
+            return None
+        return await self._read(
+            lambda conn: select_held_message(conn, message_id, viewer)
+        )
+
+    async def recall_message(
+        self, actor: UserId, message_id: MessageId, now: int
+    ) -> ChangeResult:
+        _check_int64(actor=actor, message_id=message_id, now=now)
+        return await self._write(
+            "recall_message",
+            lambda conn: recall_message(conn, actor, message_id, now),
+        )
+
+    async def edit_message(
+        self, actor: UserId, message_id: MessageId, body: bytes, now: int
+    ) -> ChangeResult:
+        _check_int64(actor=actor, message_id=message_id, now=now)
+        return await self._write(
+            "edit_message",
+            lambda conn: edit_message(conn, actor, message_id, body, now),
+        )
+
+    async def delete_message_for(
+        self, user_id: UserId, message_id: MessageId, now: int
+    ) -> ChangeResult:
+        _check_int64(user_id=user_id, message_id=message_id, now=now)
+        return await self._write(
+            "delete_message_for",
+            lambda conn: delete_message_for(conn, user_id, message_id, now),
+        )
+
     # Groups.
 
     async def create_group(
@@ -552,18 +598,25 @@ class SqliteStore(Store):
         )
 
     async def read_group_history(
-        self, group_id: GroupId, before_id: MessageId | None, limit: int
+        self,
+        group_id: GroupId,
+        before_id: MessageId | None,
+        limit: int,
+        *,
+        viewer: UserId | None = None,
     ) -> tuple[list[StoredMessage], bool]:
         _check_limit(limit)
         if not _fits_int64(group_id):
             return [], False
+        # No user has id 0, so it hides nothing.
+        viewer_id = UserId(0) if viewer is None or not _fits_int64(viewer) else viewer
         if before_id is not None and before_id > _INT64_MAX:
             before_id = None  # every stored id is below it
         if before_id is not None and before_id < _INT64_MIN:
             return [], False
         limit = min(limit, _INT64_MAX - 1)
         return await self._read(
-            lambda conn: _select_group_page(conn, group_id, before_id, limit)
+            lambda conn: _select_group_page(conn, group_id, before_id, limit, viewer_id)
         )
 
 
@@ -762,7 +815,9 @@ class _Writer:
 
 def _error_for_caller(op_name: str, exc: Exception) -> BaseException:
     """Log a failed write and return the exception its caller receives."""
-    if isinstance(exc, NameTaken):
+    # A StoreError raised by a write (a taken name, a missing group or
+    # message) rejects the request; the caller reports it.
+    if isinstance(exc, StoreError):
         logger.debug("%s rejected: %s", op_name, exc)
         return exc
     if isinstance(exc, sqlite3.Error):
@@ -926,6 +981,12 @@ def _raise_cursor(
 
 # SQL for messages and inboxes.
 
+_NOT_DELETED_FOR: Final = (
+    "NOT EXISTS (SELECT 1 FROM deleted_messages AS d"
+    " WHERE d.user_id = ? AND d.message_id = m.id)"
+)
+"""WHERE term that leaves out messages a user (the parameter) deleted."""
+
 
 @dataclass(frozen=True, slots=True)
 class _NewMessage:
@@ -1065,8 +1126,11 @@ def _select_inbox_page(
     # Fetching one row more than the limit shows whether more entries follow.
     with read_transaction(conn):
         rows = conn.execute(
-            f"SELECT i.seq, coalesce(i.unread, 0), {MESSAGE_COLUMNS}"
+            f"SELECT i.seq, coalesce(i.unread, 0), d.message_id IS NOT NULL,"
+            f" {MESSAGE_COLUMNS}"
             " FROM inbox AS i JOIN messages AS m ON m.id = i.message_id"
+            " LEFT JOIN deleted_messages AS d"
+            " ON d.user_id = i.user_id AND d.message_id = i.message_id"
             " WHERE i.user_id = ? AND i.seq > ?"
             " ORDER BY i.seq LIMIT ?",
             (user_id, after_seq, limit + 1),
@@ -1075,7 +1139,10 @@ def _select_inbox_page(
 
     entries = [
         InboxEntry(
-            seq=Seq(row[0]), message=message_from_row(row, start=2), unread=row[1]
+            seq=Seq(row[0]),
+            message=message_from_row(row, start=3),
+            unread=row[1],
+            deleted=bool(row[2]),
         )
         for row in rows[:limit]
     ]
@@ -1100,15 +1167,16 @@ def _select_conversation_page(
     conv_hi = max(user_id, peer_id)
     if before_id is None:
         id_filter = ""
-        params: tuple[int, ...] = (conv_lo, conv_hi, limit + 1)
+        params: tuple[int, ...] = (conv_lo, conv_hi, user_id, limit + 1)
     else:
         id_filter = " AND m.id < ?"
-        params = (conv_lo, conv_hi, before_id, limit + 1)
+        params = (conv_lo, conv_hi, before_id, user_id, limit + 1)
 
     # Fetching one row more than the limit shows whether older messages remain.
     rows = conn.execute(
         f"SELECT {MESSAGE_COLUMNS} FROM messages AS m"
         f" WHERE m.conv_lo = ? AND m.conv_hi = ?{id_filter} AND m.change IS NULL"
+        f" AND {_NOT_DELETED_FOR}"
         " ORDER BY m.id DESC LIMIT ?",
         params,
     ).fetchall()
@@ -1439,18 +1507,20 @@ def _select_group_page(
     group_id: GroupId,
     before_id: MessageId | None,
     limit: int,
+    viewer: UserId,
 ) -> tuple[list[StoredMessage], bool]:
     if before_id is None:
         id_filter = ""
-        params: tuple[int, ...] = (group_id, limit + 1)
+        params: tuple[int, ...] = (group_id, viewer, limit + 1)
     else:
         id_filter = " AND m.id < ?"
-        params = (group_id, before_id, limit + 1)
+        params = (group_id, before_id, viewer, limit + 1)
 
     # Fetching one row more than the limit shows whether older messages remain.
     rows = conn.execute(
         f"SELECT {MESSAGE_COLUMNS} FROM messages AS m"
         f" WHERE m.group_id = ?{id_filter} AND m.change IS NULL"
+        f" AND {_NOT_DELETED_FOR}"
         " ORDER BY m.id DESC LIMIT ?",
         params,
     ).fetchall()

@@ -14,10 +14,23 @@ from switchboard.ids import MessageId, Seq, UserId
 from switchboard.store.base import ConversationKey, InboxEntry, StoredMessage
 from switchboard.store.sqlite_rows import next_seq
 
-__all__ = ["CHANGE_READ", "append_change_entry", "insert_change"]
+__all__ = [
+    "CHANGE_DELETE",
+    "CHANGE_EDIT",
+    "CHANGE_READ",
+    "CHANGE_RECALL",
+    "append_change_entry",
+    "insert_change",
+]
 
 CHANGE_READ: Final = 1
 """``messages.change`` of a read: the sender read up to ``target``."""
+CHANGE_RECALL: Final = 2
+"""``messages.change`` of a recall of ``target`` by its sender."""
+CHANGE_EDIT: Final = 3
+"""``messages.change`` of an edit: ``body`` replaced the body of ``target``."""
+CHANGE_DELETE: Final = 4
+"""``messages.change`` of a deletion of ``target`` for the sender only."""
 
 
 def insert_change(

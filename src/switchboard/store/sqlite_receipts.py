@@ -19,7 +19,7 @@ from switchboard.store.sqlite_changes import (
 )
 from switchboard.store.sqlite_rows import read_transaction
 
-__all__ = ["count_unread", "mark_read", "select_read_counts"]
+__all__ = ["conversation_filter", "count_unread", "mark_read", "select_read_counts"]
 
 # Messages that can be unread: sent by a user, so with a client id. Group
 # notices and change entries have none.
@@ -70,13 +70,16 @@ def count_unread(
 
     Only ids up to ``end_id``, the conversation's newest message in the
     user's inbox, count: later group messages are not in the inbox of a
-    member who left.
+    member who left. Recalled messages and those the user deleted do not
+    count.
     """
-    where, params = _conversation_filter(user_id, key)
+    where, params = conversation_filter(user_id, key)
     row = conn.execute(
         f"SELECT count(*) FROM messages AS m WHERE {where}"
-        f" AND m.id > ? AND m.id <= ? AND {_COUNTED}",
-        (*params, after_id, end_id, user_id),
+        f" AND m.id > ? AND m.id <= ? AND {_COUNTED} AND m.recalled_at IS NULL"
+        " AND NOT EXISTS (SELECT 1 FROM deleted_messages AS d"
+        " WHERE d.user_id = ? AND d.message_id = m.id)",
+        (*params, after_id, end_id, user_id, user_id),
     ).fetchone()
     count: int = row[0]
     return count
@@ -99,7 +102,7 @@ def _owners_of_read_messages(
     return tuple(UserId(row[0]) for row in rows)
 
 
-def _conversation_filter(
+def conversation_filter(
     user_id: UserId, key: ConversationKey
 ) -> tuple[str, tuple[int, ...]]:
     """Return the WHERE terms that select the conversation's rows of messages."""

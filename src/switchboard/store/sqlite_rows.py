@@ -29,11 +29,11 @@ logger = logging.getLogger("switchboard.store")
 
 MESSAGE_COLUMNS: Final = (
     "m.id, m.sender, m.recipient, m.content_type, m.body, m.sent_at,"
-    " m.group_id, m.mentions, m.change, m.target"
+    " m.group_id, m.mentions, m.change, m.target, m.edited_at, m.recalled_at"
 )
 
 
-MESSAGE_COLUMN_COUNT: Final = 10
+MESSAGE_COLUMN_COUNT: Final = 12
 
 
 def message_from_row(row: tuple[Any, ...], start: int = 0) -> StoredMessage:
@@ -43,6 +43,8 @@ def message_from_row(row: tuple[Any, ...], start: int = 0) -> StoredMessage:
     mentions = row[start + 7]
     change = row[start + 8]
     target = row[start + 9]
+    edited_at = row[start + 10]
+    recalled_at = row[start + 11]
     return StoredMessage(
         id=MessageId(row[start]),
         sender=UserId(row[start + 1]),
@@ -54,6 +56,8 @@ def message_from_row(row: tuple[Any, ...], start: int = 0) -> StoredMessage:
         mentions=() if mentions is None else _decode_mentions(mentions),
         change=0 if change is None else change,
         target=MessageId(0 if target is None else target),
+        edited_at=0 if edited_at is None else edited_at,
+        recalled_at=0 if recalled_at is None else recalled_at,
     )
 
 
