@@ -349,6 +349,7 @@ def test_http_changes(raw_server: ServerProcess) -> None:
         "id": 0,
         "seq": 0,
         "changed_at": 0,
+        "unread": 0,
     }
     assert deleted.json()["changed"] is True
     history = call(raw_server, alice_token, "GET", "/v1/conversations/bob/messages")

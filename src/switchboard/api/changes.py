@@ -56,6 +56,9 @@ class ChangeResponse(BaseModel):
     changed_at: int = Field(
         description="Milliseconds since the Unix epoch; 0 when unchanged"
     )
+    unread: int = Field(
+        default=0, description="Unread messages left in the conversation"
+    )
 
 
 def _recall_service(request: Request) -> RecallService:
@@ -75,6 +78,7 @@ def _response(message_id: int, user_id: UserId, result: ChangeResult) -> ChangeR
         id=entry.message.id,
         seq=entry.seq,
         changed_at=entry.message.sent_at,
+        unread=entry.unread,
     )
 
 

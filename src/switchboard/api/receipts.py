@@ -46,6 +46,11 @@ class ReadResponse(BaseModel):
         description="The read entry's seq in the caller's inbox; 0 when the"
         " position did not move"
     )
+    id: int = Field(description="The read entry's id; 0 when the position did not move")
+    changed_at: int = Field(
+        description="Milliseconds since the Unix epoch; 0 when the position did"
+        " not move"
+    )
 
 
 class ReadCountView(BaseModel):
@@ -70,8 +75,14 @@ def _api_error(exc: RequestError) -> ApiError:
 
 
 def _response(result: ReadResult) -> ReadResponse:
-    seq = 0 if result.entry is None else result.entry.seq
-    return ReadResponse(read_id=result.read_id, unread=result.unread, seq=seq)
+    response = ReadResponse(
+        read_id=result.read_id, unread=result.unread, seq=0, id=0, changed_at=0
+    )
+    if result.entry is not None:
+        response.seq = result.entry.seq
+        response.id = result.entry.message.id
+        response.changed_at = result.entry.message.sent_at
+    return response
 
 
 @router.post("/v1/conversations/{peer}/read", response_model=ReadResponse)
