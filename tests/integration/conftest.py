@@ -52,6 +52,7 @@ class ClientFactory(Protocol):
         connect: bool = True,
         store: StateStore | None = None,
         open_transport: TransportFactory = open_transport,
+        platform: str = "cli",
     ) -> Awaitable[Client]: ...
 
 
@@ -69,6 +70,7 @@ async def clients(server: ServerProcess) -> AsyncIterator[ClientFactory]:
         connect: bool = True,
         store: StateStore | None = None,
         open_transport: TransportFactory = open_transport,
+        platform: str = "cli",
     ) -> Client:
         client = Client(
             server.base_url,
@@ -80,7 +82,7 @@ async def clients(server: ServerProcess) -> AsyncIterator[ClientFactory]:
         if name not in accounts:
             await client.create_account(name, password_of(name))
             accounts.add(name)
-        await client.login(name, password_of(name), device=device)
+        await client.login(name, password_of(name), device=device, platform=platform)
         if connect:
             await client.connect(transport, timeout=10)
         return client

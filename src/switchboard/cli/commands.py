@@ -1,4 +1,5 @@
-"""Client commands of the CLI: accounts, login, sending, inbox, history, chat.
+"""Client commands of the CLI: accounts, login, sending, inbox, history, chat,
+conversations, reads and changes to sent messages.
 
 Each command is a coroutine that takes the parsed arguments and returns the
 exit status. The token, device id and cursor live in
@@ -14,11 +15,16 @@ import os
 import secrets
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from switchboard.cli.output import (
+    changed_json,
+    conversation_json,
     describe_media,
+    event_json,
+    format_conversation,
+    format_event,
     format_message,
     media_json,
     message_json,
@@ -26,10 +32,11 @@ from switchboard.cli.output import (
     sent_json,
 )
 from switchboard.client import (
+    Changed,
     Client,
+    Event,
     FileStateStore,
     Media,
-    Message,
     NotLoggedIn,
     Sent,
     User,
@@ -41,12 +48,17 @@ __all__ = [
     "UsageError",
     "account_create",
     "chat",
+    "conversations",
+    "delete",
     "download",
+    "edit",
     "history",
     "home_dir",
     "inbox",
     "login",
     "logout",
+    "read",
+    "recall",
     "send",
 ]
 
@@ -188,17 +200,24 @@ async def inbox(args: argparse.Namespace) -> int:
         _require_login(client)
         await client.health()
         await client.connect(args.transport, timeout=args.timeout)
-        async for message in _inbox_messages(client, args.wait, args.timeout):
+        async for event in _inbox_events(client, args.wait, args.timeout):
             if args.json:
-                print_json(message_json(message))
+                print_json(event_json(event))
             else:
-                print(format_message(message), flush=True)
+                print(format_event(event, _name_lookup(client)), flush=True)
     return 0
 
 
-async def _inbox_messages(
+def _name_lookup(client: Client) -> Callable[[int], str]:
+    def name_of(user_id: int) -> str:
+        return client.cached_name(user_id) or f"user#{user_id}"
+
+    return name_of
+
+
+async def _inbox_events(
     client: Client, wait: float, catch_up_timeout: float
-) -> AsyncIterator[Message]:
+) -> AsyncIterator[Event]:
     # First everything the server held at connect time, then whatever
     # arrives until `wait` seconds from now.
     loop = asyncio.get_running_loop()
@@ -210,7 +229,7 @@ async def _inbox_messages(
         timeout = remaining if client.caught_up else catch_up_timeout
         try:
             async with asyncio.timeout(timeout):
-                message = await client.next_message()
+                event = await client.next_event()
         except TimeoutError:
             if client.caught_up:
                 continue
@@ -218,7 +237,7 @@ async def _inbox_messages(
                 f"the inbox did not arrive within {catch_up_timeout:g} s;"
                 " try again, or raise --timeout"
             ) from None
-        yield message
+        yield event
 
 
 async def history(args: argparse.Namespace) -> int:
@@ -235,6 +254,75 @@ async def history(args: argparse.Namespace) -> int:
         oldest = page.messages[-1].id
         print(f"(older messages exist: pass --before {oldest})", file=sys.stderr)
     return 0
+
+
+async def conversations(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        _require_login(client)
+        page = await client.conversations(limit=args.limit, before=args.before)
+    for conversation in page.conversations:
+        if args.json:
+            print_json(conversation_json(conversation))
+        else:
+            print(format_conversation(conversation))
+    if not args.json:
+        print(f"{page.total_unread} unread in all conversations", file=sys.stderr)
+        if page.has_more:
+            last = page.conversations[-1].last
+            before = "" if last is None else f": pass --before {last.id}"
+            print(f"(older conversations exist{before})", file=sys.stderr)
+    return 0
+
+
+async def read(args: argparse.Namespace) -> int:
+    if (args.name is None) == (args.group is None):
+        raise UsageError("give either NAME or --group ID")
+    async with _client(args) as client:
+        _require_login(client)
+        changed = await client.mark_read(args.name, group=args.group, up_to=args.up_to)
+    where = args.name or f"group {args.group}"
+    if args.json:
+        print_json(changed_json(args.up_to or 0, changed))
+    elif changed.changed:
+        print(f"read {where} up to message {changed.read_id}; {changed.unread} unread")
+    else:
+        print(f"nothing new to read in {where}; {changed.unread} unread")
+    return 0
+
+
+async def recall(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        _require_login(client)
+        changed = await client.recall(args.message_id)
+    _print_change(args, changed, "recalled", "was recalled before")
+    return 0
+
+
+async def edit(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        _require_login(client)
+        changed = await client.edit(args.message_id, args.text)
+    _print_change(args, changed, "edited", "has this text already")
+    return 0
+
+
+async def delete(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        _require_login(client)
+        changed = await client.delete(args.message_id)
+    _print_change(args, changed, "deleted for you", "was deleted before")
+    return 0
+
+
+def _print_change(
+    args: argparse.Namespace, changed: Changed, done: str, unchanged: str
+) -> None:
+    if args.json:
+        print_json(changed_json(args.message_id, changed))
+    elif changed.changed:
+        print(f"message {args.message_id} {done}")
+    else:
+        print(f"message {args.message_id} {unchanged}; nothing changed")
 
 
 async def chat(args: argparse.Namespace) -> int:

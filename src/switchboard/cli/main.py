@@ -22,6 +22,7 @@ from switchboard.client import (
     DEFAULT_BASE_URL,
     PLATFORMS,
     ApiError,
+    ChangeRejected,
     InvalidCredentials,
     NameTaken,
     NotLoggedIn,
@@ -118,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     from switchboard.bench.options import add_parser as add_bench_parser
 
     add_bench_parser(subcommands)
+    _add_conversations(subcommands, client)
+    _add_changes(subcommands, client)
     return parser
 
 
@@ -333,6 +336,94 @@ def _add_messaging(
     chat.set_defaults(handler=commands.chat)
 
 
+def _add_conversations(
+    subcommands: argparse._SubParsersAction[argparse.ArgumentParser],
+    client: argparse.ArgumentParser,
+) -> None:
+    conversations = subcommands.add_parser(
+        "conversations",
+        parents=[client],
+        help="list conversations with unread counts",
+        description="List the conversations, the most recent first, with their"
+        " unread counts and last messages. The total of unread messages goes"
+        " to stderr.",
+    )
+    conversations.add_argument(
+        "--json", action="store_true", help="print one JSON object per conversation"
+    )
+    conversations.add_argument(
+        "--limit",
+        type=_positive_int,
+        default=50,
+        metavar="N",
+        help="number of conversations, at most 200 (default: 50)",
+    )
+    conversations.add_argument(
+        "--before",
+        type=_positive_int,
+        metavar="ID",
+        help="list only conversations whose last message is older than this id",
+    )
+    conversations.set_defaults(handler=commands.conversations)
+
+    read = subcommands.add_parser(
+        "read",
+        parents=[client],
+        help="mark a conversation as read",
+        description="Mark the conversation with NAME, or the group --group ID,"
+        " as read on all of this account's devices; the other side is told.",
+    )
+    read.add_argument("name", metavar="NAME", nargs="?")
+    read.add_argument("--group", type=_positive_int, metavar="ID", help="group id")
+    read.add_argument(
+        "--up-to",
+        type=_positive_int,
+        metavar="MESSAGE_ID",
+        help="read only up to this message (default: the latest)",
+    )
+    read.add_argument("--json", action="store_true", help="print the result as JSON")
+    read.set_defaults(handler=commands.read)
+
+
+def _add_changes(
+    subcommands: argparse._SubParsersAction[argparse.ArgumentParser],
+    client: argparse.ArgumentParser,
+) -> None:
+    recall = subcommands.add_parser(
+        "recall",
+        parents=[client],
+        help="recall a message you sent, for everyone",
+        description="Recall MESSAGE_ID for everyone who received it. Only its"
+        " sender may, within the server's recall window (2 minutes by default).",
+    )
+    recall.add_argument("message_id", type=_positive_int, metavar="MESSAGE_ID")
+    recall.add_argument("--json", action="store_true", help="print the result as JSON")
+    recall.set_defaults(handler=commands.recall)
+
+    edit = subcommands.add_parser(
+        "edit",
+        parents=[client],
+        help="replace the text of a message you sent",
+        description="Replace the text of MESSAGE_ID with TEXT for everyone who"
+        " received it. Only its sender may.",
+    )
+    edit.add_argument("message_id", type=_positive_int, metavar="MESSAGE_ID")
+    edit.add_argument("text", metavar="TEXT")
+    edit.add_argument("--json", action="store_true", help="print the result as JSON")
+    edit.set_defaults(handler=commands.edit)
+
+    delete = subcommands.add_parser(
+        "delete",
+        parents=[client],
+        help="delete a message for yourself",
+        description="Delete MESSAGE_ID from this account's history and"
+        " conversation list, on all of its devices. Others keep it.",
+    )
+    delete.add_argument("message_id", type=_positive_int, metavar="MESSAGE_ID")
+    delete.add_argument("--json", action="store_true", help="print the result as JSON")
+    delete.set_defaults(handler=commands.delete)
+
+
 def _add_password_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--password-stdin",
@@ -402,6 +493,8 @@ def describe_error(exc: BaseException, args: argparse.Namespace) -> str:
         return _describe_session_end(exc)
     if isinstance(exc, SendRejected):
         return f"the server rejected the message: {exc.reason}"
+    if isinstance(exc, ChangeRejected):
+        return f"the server rejected the change ({exc.code.name}): {exc.reason}"
     if isinstance(exc, ApiError):
         return f"the server rejected the request: {exc.message}"
     if isinstance(exc, OSError) and exc.filename:
@@ -412,9 +505,8 @@ def describe_error(exc: BaseException, args: argparse.Namespace) -> str:
 def _describe_session_end(exc: SessionEnded) -> str:
     if exc.code is ErrorCode.SESSION_REPLACED:
         return (
-            "another connection of this device took over the session; close the"
-            f" other switchboard command, or log in with a different --device"
-            f" ({exc.reason})"
+            f"the server closed this session: {exc.reason}; close the other"
+            " switchboard command, or log in with a different --device"
         )
     if exc.code is ErrorCode.UNSUPPORTED_VERSION:
         return f"the server does not speak this client's protocol: {exc.reason}"

@@ -1,16 +1,35 @@
-"""Message output of the CLI: one line of text, or one JSON object per line."""
+"""Output of the CLI: one line of text, or one JSON object per line, for each
+message, event, conversation or change."""
 
 from __future__ import annotations
 
 import base64
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
-from switchboard.client import Media, Message, Sent
+from switchboard.client import (
+    Changed,
+    Conversation,
+    ConversationRead,
+    Event,
+    Media,
+    Message,
+    MessageDeleted,
+    MessageEdited,
+    MessageRecalled,
+    ReadReceipt,
+    Sent,
+)
 
 __all__ = [
+    "changed_json",
+    "conversation_json",
     "describe_media",
+    "event_json",
+    "format_conversation",
+    "format_event",
     "format_message",
     "format_size",
     "media_json",
@@ -18,6 +37,9 @@ __all__ = [
     "print_json",
     "sent_json",
 ]
+
+NameOf = Callable[[int], str]
+"""Returns a user's display name for an id."""
 
 
 def _name(name: str | None, user_id: int) -> str:
@@ -94,6 +116,132 @@ def print_json(item: dict[str, Any]) -> None:
     print(json.dumps(item, ensure_ascii=False), flush=True)
 
 
+def _stamp(milliseconds: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(milliseconds / 1000))
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    """Return an event as a JSON object with an ``event`` member naming its
+    kind; a message gets ``"event": "message"``."""
+    if isinstance(event, Message):
+        return {"event": "message", **message_json(event)}
+    if isinstance(event, ReadReceipt):
+        return {
+            "event": "receipt",
+            "reader_id": event.reader_id,
+            "group_id": event.group_id,
+            "message_id": event.message_id,
+            "read_at": event.read_at,
+        }
+    item: dict[str, Any] = {
+        "event": _EVENT_NAMES[type(event)],
+        "seq": event.seq,
+        "peer_id": event.peer_id,
+        "group_id": event.group_id,
+    }
+    if isinstance(event, ConversationRead):
+        item.update(read_id=event.read_id, unread=event.unread, at=event.read_at)
+    elif isinstance(event, MessageRecalled):
+        item.update(message_id=event.message_id, by_id=event.sender_id)
+        item["at"] = event.recalled_at
+    elif isinstance(event, MessageEdited):
+        item.update(message_id=event.message_id, by_id=event.sender_id)
+        item.update(text=event.text, at=event.edited_at)
+    else:
+        item.update(message_id=event.message_id, at=event.deleted_at)
+    return item
+
+
+_EVENT_NAMES: dict[type, str] = {
+    ConversationRead: "read",
+    MessageRecalled: "recalled",
+    MessageEdited: "edited",
+    MessageDeleted: "deleted",
+}
+
+
+def format_event(event: Event, name_of: NameOf) -> str:
+    """Return one line of text for an event; a message as format_message."""
+    if isinstance(event, Message):
+        return format_message(event)
+    if isinstance(event, ReadReceipt):
+        where = f" in group {event.group_id}" if event.group_id else ""
+        reader = name_of(event.reader_id)
+        return (
+            f"{_stamp(event.read_at)} {reader} read up to message"
+            f" {event.message_id}{where}"
+        )
+    where = f"group {event.group_id}" if event.group_id else name_of(event.peer_id)
+    if isinstance(event, ConversationRead):
+        return (
+            f"{_stamp(event.read_at)} read {where} up to message {event.read_id}"
+            f" ({event.unread} unread)"
+        )
+    if isinstance(event, MessageRecalled):
+        by = name_of(event.sender_id)
+        return f"{_stamp(event.recalled_at)} {by} recalled message {event.message_id}"
+    if isinstance(event, MessageEdited):
+        by = name_of(event.sender_id)
+        text = event.text if event.text is not None else f"<{len(event.body)} bytes>"
+        return (
+            f"{_stamp(event.edited_at)} {by} edited message {event.message_id}: {text}"
+        )
+    return (
+        f"{_stamp(event.deleted_at)} deleted message {event.message_id} of {where}"
+        " for this account"
+    )
+
+
+def conversation_json(conversation: Conversation) -> dict[str, Any]:
+    """Return a conversation as a JSON object; ``last`` as in message_json."""
+    last = conversation.last
+    return {
+        "peer_id": conversation.peer_id,
+        "group_id": conversation.group_id,
+        "name": conversation.name,
+        "unread": conversation.unread,
+        "read_id": conversation.read_id,
+        "peer_read_id": conversation.peer_read_id,
+        "last": None if last is None else message_json(last),
+        "truncated": conversation.truncated,
+    }
+
+
+def format_conversation(conversation: Conversation) -> str:
+    """Return ``NAME (N unread)  TIME FROM: PREVIEW`` for the conversation list."""
+    name = conversation.name or f"user#{conversation.peer_id}"
+    if conversation.group_id:
+        name = f"{name} (group {conversation.group_id})"
+    line = f"{name}  ({conversation.unread} unread)"
+    last = conversation.last
+    if last is None:
+        return line
+    if last.recalled:
+        preview = "[recalled]"
+    elif last.media is not None:
+        preview = describe_media(last.media)
+    elif last.text is not None:
+        preview = last.text.replace("\n", " ")
+    else:
+        preview = f"<{len(last.body)} bytes of content type {last.content_type}>"
+    if conversation.truncated:
+        preview += "..."
+    sender = "you" if last.outgoing else _name(last.sender_name, last.sender_id)
+    return f"{line}  {_stamp(last.sent_at)} {sender}: {preview}"
+
+
+def changed_json(message_id: int, changed: Changed) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "changed": changed.changed,
+        "seq": changed.seq,
+        "id": changed.id,
+        "changed_at": changed.changed_at,
+        "unread": changed.unread,
+        "read_id": changed.read_id,
+    }
+
+
 def format_message(message: Message, *, peer: str | None = None) -> str:
     """Return ``TIME FROM -> TO: TEXT`` in local time.
 
@@ -105,7 +253,9 @@ def format_message(message: Message, *, peer: str | None = None) -> str:
     recipient = _name(message.recipient_name, message.recipient_id)
     text = message.text
     media = message.media
-    if media is not None:
+    if message.recalled:
+        text = "[recalled]"
+    elif media is not None:
         text = describe_media(media)
     elif text is None:
         text = f"<{len(message.body)} bytes of content type {message.content_type}>"

@@ -9,6 +9,10 @@ A minimal chat client::
     async for message in client.messages():
         print(message.sender_name, message.text)
     await client.close()
+
+:meth:`Client.events` yields the changes to messages and conversations
+too: recalls, edits, deletions, reads on the user's other devices and read
+receipts of other users.
 """
 
 from __future__ import annotations
@@ -19,21 +23,26 @@ import logging
 import os
 import secrets
 import ssl
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
+from switchboard.client.conversations import ConversationBook
 from switchboard.client.errors import (
     ApiError,
+    ChangeRejected,
     ClientClosed,
     NotConnected,
     NotLoggedIn,
     ServerUnreachable,
     Unauthorized,
+    UserNotFound,
 )
 from switchboard.client.heartbeat import HeartbeatPolicy
 from switchboard.client.http import ApiClient
@@ -42,17 +51,25 @@ from switchboard.client.media import MediaApi
 from switchboard.client.models import (
     MEDIA,
     TEXT,
+    Changed,
+    Conversation,
+    ConversationPage,
+    Event,
     Gateway,
     HistoryPage,
+    InboxItem,
     Login,
     Media,
     Message,
+    ReadCount,
+    ReadReceipt,
     Sent,
     User,
 )
 from switchboard.client.session import Session, SessionOptions
 from switchboard.client.state import MemoryStateStore, StateStore
 from switchboard.client.transport import TransportFactory, transport_factory
+from switchboard.errors import ErrorCode
 from switchboard.protocol import pb
 from switchboard.tls import client_context
 
@@ -77,6 +94,11 @@ TRANSPORTS = ("tcp", "ws")
 
 NAME_LOOKUP_RETRY = 30.0
 """Seconds to wait after a failed user-name lookup before trying again."""
+
+_T = TypeVar("_T")
+
+RECEIPT_BACKLOG = 1000
+"""Read receipts kept for :meth:`Client.next_event`; older ones are dropped."""
 
 
 @dataclass(slots=True)
@@ -146,7 +168,9 @@ class Client:
         )
 
         self._heartbeat = heartbeat_policy or HeartbeatPolicy()
-        self._inbox: Inbox[Message] = Inbox(self._state.cursor)
+        self._inbox: Inbox[InboxItem] = Inbox(self._state.cursor)
+        self._book = ConversationBook()
+        self._receipts: deque[ReadReceipt] = deque(maxlen=RECEIPT_BACKLOG)
         self._session: Session | None = None
         self._changed = asyncio.Event()
         self._save_lock = asyncio.Lock()
@@ -237,6 +261,8 @@ class Client:
             state.last_client_id = 0
             self._inbox = Inbox(0)
             self._saved_cursor = 0
+            self._book.clear()
+            self._receipts.clear()
         state.token = login.token
         state.user_id = login.user_id
         state.name = name
@@ -299,6 +325,7 @@ class Client:
                 state=state,
                 save_state=self._save_state,
                 inbox=self._inbox,
+                book=self._book,
                 heartbeat=self._heartbeat,
                 transport=transport,
                 platform=PLATFORMS.get(state.platform, pb.PLATFORM_UNSPECIFIED),
@@ -306,6 +333,7 @@ class Client:
                 open_transport=self._open_transport,
                 options=self._options,
                 on_change=self._changed.set,
+                on_receipt=self._receipts.append,
             )
             self._session = session
             session.start()
@@ -448,20 +476,54 @@ class Client:
     async def next_message(self) -> Message:
         """Wait for the next inbox message and hand it out, in sequence order.
 
-        Each message is handed out once. Cancelling the call (for example with
-        ``asyncio.timeout``) loses no message. Raises ClientClosed after
-        :meth:`close` and SessionEnded when the server ended the session.
+        Each message is handed out once. Change entries (recalls, edits,
+        deletions, reads) are passed over, after they updated the
+        conversation list; :meth:`next_event` hands them out too. Cancelling
+        the call (for example with ``asyncio.timeout``) loses no message.
+        Raises ClientClosed after :meth:`close` and SessionEnded when the
+        server ended the session.
         """
+        while True:
+            item = await self._next_event(receipts=False)
+            if isinstance(item, Message):
+                return item
+
+    async def next_event(self) -> Event:
+        """Wait for the next message, change or read receipt and hand it out.
+
+        Inbox entries come once each, in sequence order, like messages from
+        :meth:`next_message`: a :class:`Message`, or a
+        :class:`MessageRecalled`, :class:`MessageEdited`,
+        :class:`MessageDeleted` or :class:`ConversationRead` that refers to
+        one. A :class:`ReadReceipt` of another user comes as soon as it
+        arrives; receipts are not stored, so the client keeps those that
+        arrive between calls, up to 1000. Raises like
+        :meth:`next_message`.
+        """
+        return await self._next_event(receipts=True)
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Yield every event of :meth:`next_event` until :meth:`close`."""
+        while True:
+            try:
+                event = await self.next_event()
+            except ClientClosed:
+                return
+            yield event
+
+    async def _next_event(self, *, receipts: bool) -> Event:
         while True:
             if self._closed:
                 raise ClientClosed("the client is closed")
+            if receipts and self._receipts:
+                return self._receipts.popleft()
             entry = self._inbox.peek()
             if entry is not None:
-                message = await self._add_names(entry)
+                item = await self._add_names(entry)
                 if self._inbox.peek() is entry:
                     self._inbox.pop()
                     self._advance_cursor(entry.seq)
-                    return message
+                    return item
                 continue
             session = self._require_session()
             if session.error is not None:
@@ -489,6 +551,176 @@ class Client:
         return await self._api.history(
             peer, self._state.user_id, before=before, limit=limit
         )
+
+    # Conversations and reads.
+
+    async def conversations(
+        self, *, limit: int = 50, before: int | None = None
+    ) -> ConversationPage:
+        """Read a page of the conversation list over HTTP, most recent first.
+
+        ``before`` is the ``last.id`` of the final conversation of the
+        previous page. The page also refreshes :meth:`cached_conversations`.
+        Works without :meth:`connect`.
+        """
+        page = await self._api.conversations(
+            self._state.user_id, limit=limit, before=before
+        )
+        self._book.apply_page(page)
+        for conversation in page.conversations:
+            if not conversation.group_id:
+                self._remember(User(conversation.peer_id, conversation.name))
+        return page
+
+    def cached_conversations(self) -> list[Conversation]:
+        """Return the conversations cached by this client, most recent first.
+
+        The server sends the first page after each connect, and every inbox
+        entry keeps the unread counts exact, on every device of the user. A
+        user with more conversations than the first page (50 by default,
+        ``ClientOptions.conversations_on_connect``) finds older ones with
+        :meth:`conversations`.
+        """
+        return [self._with_name(c) for c in self._book.conversations()]
+
+    def conversation(
+        self, peer: int | None = None, *, group: int | None = None
+    ) -> Conversation | None:
+        """Return the cached conversation with user id ``peer`` or ``group``."""
+        found = self._book.get((peer or 0, group or 0))
+        return None if found is None else self._with_name(found)
+
+    @property
+    def total_unread(self) -> int:
+        """Unread messages over :meth:`cached_conversations`."""
+        return self._book.total_unread
+
+    async def mark_read(
+        self,
+        peer: str | int | None = None,
+        *,
+        group: int | None = None,
+        up_to: int | None = None,
+    ) -> Changed:
+        """Read the conversation with ``peer`` (a name or id) or ``group``.
+
+        ``up_to`` is a message id; None reads up to the latest message. The
+        user's other devices clear their unread count, and the other side
+        gets a read receipt. Goes over the socket after :meth:`connect`
+        (waiting while offline), otherwise over HTTP. Raises ChangeRejected
+        for an unknown group or one the user never was in, and UserNotFound
+        for an unknown peer name.
+        """
+        if (peer is None) == (group is None):
+            raise ValueError("give either peer or group")
+        peer_id = 0 if peer is None else await self.resolve_user(peer)
+        if self._session is not None:
+            request = pb.ChangeRequest(
+                kind=pb.CHANGE_READ,
+                peer=peer_id,
+                group=group or 0,
+                message_id=up_to or 0,
+            )
+            return await self._change(request)
+        peer_name = None if peer is None else await self._name_of(peer_id)
+        return await self._http_change(
+            self._api.mark_read(peer=peer_name, group_id=group or 0, message_id=up_to)
+        )
+
+    async def read_counts(
+        self, group: int, message_ids: Sequence[int]
+    ) -> list[ReadCount]:
+        """Return how many members of ``group`` read each message, over HTTP.
+
+        Ids that are not messages of the group are left out. Raises
+        ChangeRejected for an unknown group or one the user is not in.
+        """
+        return await self._http_change(self._api.read_counts(group, list(message_ids)))
+
+    # Changes to sent messages.
+
+    async def recall(self, message_id: int) -> Changed:
+        """Recall a message this user sent, for everyone who has it.
+
+        Every device of both sides replaces it, those offline on their next
+        sync. Raises ChangeRejected: NOT_SENDER, WINDOW_PASSED (2 minutes by
+        default), MESSAGE_NOT_FOUND. Goes over the socket after
+        :meth:`connect`, otherwise over HTTP.
+        """
+        request = pb.ChangeRequest(kind=pb.CHANGE_RECALL, message_id=message_id)
+        if self._session is not None:
+            return await self._change(request)
+        return await self._http_change(self._api.recall(message_id))
+
+    async def edit(self, message_id: int, text: str) -> Changed:
+        """Replace the text of a message this user sent, for everyone.
+
+        Raises ChangeRejected: NOT_SENDER, WINDOW_PASSED, MESSAGE_RECALLED,
+        INVALID_MESSAGE, MESSAGE_NOT_FOUND. Goes over the socket after
+        :meth:`connect`, otherwise over HTTP.
+        """
+        body = text.encode()
+        request = pb.ChangeRequest(
+            kind=pb.CHANGE_EDIT, message_id=message_id, body=body
+        )
+        if self._session is not None:
+            return await self._change(request)
+        return await self._http_change(self._api.edit(message_id, text))
+
+    async def delete(self, message_id: int) -> Changed:
+        """Delete a message for this user only, on all of this user's devices.
+
+        Raises ChangeRejected MESSAGE_NOT_FOUND. Goes over the socket after
+        :meth:`connect`, otherwise over HTTP.
+        """
+        request = pb.ChangeRequest(kind=pb.CHANGE_DELETE, message_id=message_id)
+        if self._session is not None:
+            return await self._change(request)
+        return await self._http_change(self._api.delete(message_id))
+
+    async def _change(self, request: pb.ChangeRequest) -> Changed:
+        session = self._require_session()
+        ack = await asyncio.shield(session.submit_change(request))
+        return Changed(
+            changed=ack.seq > 0,
+            seq=ack.seq,
+            id=ack.id,
+            changed_at=ack.changed_at,
+            unread=ack.unread,
+            read_id=ack.read_id,
+        )
+
+    async def _http_change(self, call: Awaitable[_T]) -> _T:
+        """Await an HTTP call; turn the server's rejection into ChangeRejected."""
+        try:
+            return await call
+        except UserNotFound:
+            raise
+        except ApiError as exc:
+            code = ErrorCode.__members__.get(exc.code.upper())
+            if code is None or exc.status in (401, 422):
+                raise
+            raise ChangeRejected(code, exc.message) from exc
+
+    async def _name_of(self, user_id: int) -> str:
+        name = self._names.get(user_id)
+        if name is None:
+            users = await self._api.get_users([user_id])
+            if not users:
+                raise UserNotFound(404, "user_not_found", f"no user with id {user_id}")
+            self._remember(users[0])
+            name = users[0].name
+        return name
+
+    def _with_name(self, conversation: Conversation) -> Conversation:
+        if conversation.name or conversation.group_id:
+            return conversation
+        name = self._names.get(conversation.peer_id, "")
+        return dataclasses.replace(conversation, name=name)
+
+    def cached_name(self, user_id: int) -> str | None:
+        """Return the name of a user this client has seen, without a request."""
+        return self._names.get(user_id)
 
     async def get_user(self, name: str) -> User:
         """Return the user named ``name``; raise UserNotFound if there is none."""
@@ -584,7 +816,10 @@ class Client:
         self._names[user.id] = user.name
         self._ids[user.name] = user.id
 
-    async def _add_names(self, message: Message) -> Message:
+    async def _add_names(self, item: InboxItem) -> InboxItem:
+        if not isinstance(item, Message):
+            return item
+        message = item
         missing = {message.sender_id, message.recipient_id} - self._names.keys()
         loop = asyncio.get_running_loop()
         if missing and loop.time() >= self._name_lookup_after:

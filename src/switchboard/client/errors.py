@@ -5,6 +5,8 @@
     SwitchboardError
     ├── RequestError                 (switchboard.errors; carries the wire code)
     │   ├── SendRejected             the server rejected one Send for good
+    │   ├── ChangeRejected           the server rejected a read, recall, edit
+    │   │                            or delete
     │   └── SessionEnded             the server ended the session; no reconnect
     ├── ConnectionClosedError        (switchboard.errors)
     │   ├── ConnectionClosed
@@ -32,6 +34,7 @@ from switchboard.errors import (
 
 __all__ = [
     "ApiError",
+    "ChangeRejected",
     "ClientClosed",
     "InvalidCredentials",
     "InvalidRequest",
@@ -70,11 +73,22 @@ class SendRejected(RequestError):
         self.client_id = client_id
 
 
+class ChangeRejected(RequestError):
+    """The server rejected a read, recall, edit or delete.
+
+    ``code`` gives the reason: MESSAGE_NOT_FOUND, NOT_SENDER, WINDOW_PASSED,
+    MESSAGE_RECALLED, INVALID_MESSAGE (an edit's body), INVALID_ARGUMENT,
+    UNKNOWN_RECIPIENT, GROUP_NOT_FOUND or NOT_A_MEMBER.
+    """
+
+
 class SessionEnded(RequestError):
     """The server closed the connection for a reason reconnecting cannot fix.
 
     ``code`` is UNAUTHORIZED or TOKEN_REVOKED (log in again), SESSION_REPLACED
-    (another connection of this device took over) or UNSUPPORTED_VERSION.
+    (another connection of this device, or a newer device of the same
+    platform class beyond the server's limit, took over) or
+    UNSUPPORTED_VERSION.
     """
 
 

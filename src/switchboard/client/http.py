@@ -1,4 +1,5 @@
-"""HTTP API client: accounts, logins, users, history and gateway discovery.
+"""HTTP API client: accounts, logins, users, history, conversations, reads,
+changes to messages and gateway discovery.
 
 Error responses (``{"error": {"code": ..., "message": ...}}``) become
 :class:`~switchboard.client.errors.ApiError` subclasses, and failures to reach
@@ -22,7 +23,17 @@ from switchboard.client.errors import (
     ServerUnreachable,
     api_error,
 )
-from switchboard.client.models import Gateway, HistoryPage, Login, Message, User
+from switchboard.client.models import (
+    Changed,
+    Conversation,
+    ConversationPage,
+    Gateway,
+    HistoryPage,
+    Login,
+    Message,
+    ReadCount,
+    User,
+)
 
 __all__ = ["ApiClient", "GatewayList"]
 
@@ -141,6 +152,76 @@ class ApiClient:
         messages = [_history_message(item, my_id) for item in body["messages"]]
         return HistoryPage(messages=messages, has_more=bool(body["has_more"]))
 
+    # Conversations and reads.
+
+    async def conversations(
+        self, my_id: int, *, limit: int = 50, before: int | None = None
+    ) -> ConversationPage:
+        """Return a page of the conversation list, most recent first."""
+        params: dict[str, int] = {"limit": limit}
+        if before is not None:
+            params["before"] = before
+        body = await self._request("GET", "/v1/conversations", params=params, auth=True)
+        conversations = [_conversation(item, my_id) for item in body["conversations"]]
+        return ConversationPage(
+            conversations=conversations,
+            has_more=bool(body["has_more"]),
+            head_seq=int(body["head_seq"]),
+            total_unread=int(body["total_unread"]),
+        )
+
+    async def mark_read(
+        self, *, peer: str | None, group_id: int, message_id: int | None
+    ) -> Changed:
+        """Read the conversation with ``peer`` (a name) or the group."""
+        if peer is not None:
+            path = f"/v1/conversations/{quote(peer, safe='')}/read"
+        else:
+            path = f"/v1/groups/{group_id}/read"
+        body = await self._request(
+            "POST", path, json={"message_id": message_id}, auth=True
+        )
+        return Changed(
+            changed=int(body["seq"]) > 0,
+            seq=int(body["seq"]),
+            id=int(body.get("id", 0)),
+            changed_at=int(body.get("changed_at", 0)),
+            unread=int(body["unread"]),
+            read_id=int(body["read_id"]),
+        )
+
+    async def read_counts(
+        self, group_id: int, message_ids: list[int]
+    ) -> list[ReadCount]:
+        body = await self._request(
+            "GET",
+            f"/v1/groups/{group_id}/reads",
+            params=[("id", i) for i in message_ids],
+            auth=True,
+        )
+        return [
+            ReadCount(int(item["id"]), int(item["read"]), int(item["members"]))
+            for item in body["reads"]
+        ]
+
+    # Changes to messages.
+
+    async def recall(self, message_id: int) -> Changed:
+        body = await self._request(
+            "POST", f"/v1/messages/{message_id}/recall", auth=True
+        )
+        return _changed(body)
+
+    async def edit(self, message_id: int, text: str) -> Changed:
+        body = await self._request(
+            "PATCH", f"/v1/messages/{message_id}", json={"text": text}, auth=True
+        )
+        return _changed(body)
+
+    async def delete(self, message_id: int) -> Changed:
+        body = await self._request("DELETE", f"/v1/messages/{message_id}", auth=True)
+        return _changed(body)
+
     # Discovery.
 
     async def gateways(self) -> GatewayList:
@@ -227,4 +308,60 @@ def _history_message(item: dict[str, Any], my_id: int) -> Message:
         body=body,
         sent_at=int(item["sent_at"]),
         outgoing=sender_id == my_id,
+        edited_at=int(item.get("edited_at") or 0),
+        recalled=bool(item.get("recalled_at")),
+    )
+
+
+def _changed(body: dict[str, Any]) -> Changed:
+    return Changed(
+        changed=bool(body["changed"]),
+        seq=int(body["seq"]),
+        id=int(body["id"]),
+        changed_at=int(body["changed_at"]),
+        unread=int(body.get("unread", 0)),
+    )
+
+
+def _conversation(item: dict[str, Any], my_id: int) -> Conversation:
+    last = item["last"]
+    group_id = int(item["group_id"])
+    peer_id = int(item["peer_id"])
+    sender_id = int(last["from_id"])
+    # A one-to-one message goes to the peer or to this user. A group message
+    # has no recipient.
+    recipient_id = peer_id if sender_id == my_id else my_id
+    if group_id:
+        recipient_id = 0
+
+    content_type = int(last.get("content_type", 0))
+    if last.get("body_b64") is not None:
+        body = base64.b64decode(last["body_b64"])
+    else:
+        body = str(last.get("text") or "").encode()
+
+    message = Message(
+        id=int(last["id"]),
+        seq=int(last["seq"]),
+        sender_id=sender_id,
+        recipient_id=recipient_id,
+        sender_name=last.get("from"),
+        recipient_name=None,
+        content_type=content_type,
+        body=body,
+        sent_at=int(last["sent_at"]),
+        outgoing=sender_id == my_id,
+        group_id=group_id,
+        edited_at=int(last.get("edited_at") or 0),
+        recalled=bool(last.get("recalled_at")),
+    )
+    return Conversation(
+        peer_id=peer_id,
+        group_id=group_id,
+        name=str(item["name"]),
+        last=message,
+        unread=int(item["unread"]),
+        read_id=int(item["read_id"]),
+        peer_read_id=int(item["peer_read_id"]),
+        truncated=bool(last.get("truncated")),
     )

@@ -1,4 +1,5 @@
-"""Values the SDK returns: users, logins, messages, send receipts, gateways."""
+"""Values the SDK returns: users, logins, messages, receipts, conversations,
+change events and gateways."""
 
 from __future__ import annotations
 
@@ -9,11 +10,22 @@ from typing import Any
 __all__ = [
     "MEDIA",
     "TEXT",
+    "Changed",
+    "Conversation",
+    "ConversationPage",
+    "ConversationRead",
+    "Event",
     "Gateway",
     "HistoryPage",
+    "InboxItem",
     "Login",
     "Media",
     "Message",
+    "MessageDeleted",
+    "MessageEdited",
+    "MessageRecalled",
+    "ReadCount",
+    "ReadReceipt",
     "Sent",
     "User",
 ]
@@ -81,6 +93,14 @@ class Message:
     """Milliseconds since the Unix epoch, stamped by the server."""
     outgoing: bool
     """Whether this user sent the message (from this device or another)."""
+    group_id: int = 0
+    """The group of a group message; 0 for a one-to-one message."""
+    edited_at: int = 0
+    """When the sender last edited the body, in milliseconds; 0 if never."""
+    recalled: bool = False
+    """The sender recalled the message; the body is empty."""
+    deleted: bool = False
+    """This user deleted the message for themselves; the body is empty."""
 
     @property
     def text(self) -> str | None:
@@ -99,8 +119,16 @@ class Message:
 
     @property
     def peer_id(self) -> int:
-        """The other user of the conversation this message belongs to."""
+        """The other user of the one-to-one conversation of this message; for
+        a group message, the sender when another user sent it."""
         return self.recipient_id if self.outgoing else self.sender_id
+
+    @property
+    def conversation(self) -> tuple[int, int]:
+        """The conversation as ``(peer_id, group_id)``, one of them 0."""
+        if self.group_id:
+            return (0, self.group_id)
+        return (self.peer_id, 0)
 
     @property
     def peer_name(self) -> str | None:
@@ -210,3 +238,162 @@ class Gateway:
 
     transport: str
     address: str
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """One entry of the conversation list: a one-to-one conversation or a group."""
+
+    peer_id: int
+    """The other user of a one-to-one conversation; 0 for a group."""
+    group_id: int
+    """The group; 0 for a one-to-one conversation."""
+    name: str
+    """The peer's account name or the group's name."""
+    last: Message | None
+    """The latest message, a text cut to a preview of 256 bytes; None when
+    the client does not know it (after a deletion of the latest message)."""
+    unread: int
+    """Messages from other users after ``read_id``."""
+    read_id: int
+    """This user has read every message up to this id."""
+    peer_read_id: int
+    """One-to-one: the peer has read every message up to this id; groups: 0."""
+    truncated: bool = False
+    """The text of ``last`` was cut to a preview."""
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """``(peer_id, group_id)``, as :attr:`Message.conversation`."""
+        return (self.peer_id, self.group_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationPage:
+    """A page of the conversation list, most recent first."""
+
+    conversations: list[Conversation]
+    has_more: bool
+    """Whether older conversations exist; pass the last ``last.id`` as
+    ``before`` to read them."""
+    head_seq: int
+    """The inbox head the page reflects."""
+    total_unread: int
+    """Unread messages over all conversations, not only this page."""
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """The server's acknowledgement of a read, recall, edit or delete."""
+
+    changed: bool
+    """False when nothing changed: the read position was there already, or
+    the message was recalled, deleted or given this body before."""
+    seq: int
+    """The change entry's sequence in this user's inbox; 0 when unchanged."""
+    id: int
+    """The change entry's id; 0 when unchanged."""
+    changed_at: int
+    """Milliseconds since the Unix epoch; 0 when unchanged."""
+    unread: int = 0
+    """Unread messages left in the conversation."""
+    read_id: int = 0
+    """For a read: the read position now."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadCount:
+    """How many members of a group read one of its messages."""
+
+    message_id: int
+    read: int
+    """Members other than the sender whose read position reaches the message."""
+    members: int
+    """Members other than the sender who joined before the message."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecalled:
+    """The sender recalled a message for everyone: show it as recalled."""
+
+    seq: int
+    message_id: int
+    sender_id: int
+    """The user who recalled it: its sender."""
+    peer_id: int
+    """The conversation, as in :attr:`Message.conversation`."""
+    group_id: int
+    recalled_at: int
+    """Milliseconds since the Unix epoch."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEdited:
+    """The sender replaced the body of a message: show the new one."""
+
+    seq: int
+    message_id: int
+    sender_id: int
+    peer_id: int
+    group_id: int
+    content_type: int
+    body: bytes
+    edited_at: int
+    """Milliseconds since the Unix epoch."""
+
+    @property
+    def text(self) -> str | None:
+        """The new body decoded as UTF-8 for a text message; None otherwise."""
+        if self.content_type != TEXT:
+            return None
+        return self.body.decode(errors="replace")
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDeleted:
+    """This user deleted a message for themselves, on this or another device."""
+
+    seq: int
+    message_id: int
+    peer_id: int
+    group_id: int
+    deleted_at: int
+    """Milliseconds since the Unix epoch."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRead:
+    """This user read a conversation, on this or another device."""
+
+    seq: int
+    peer_id: int
+    group_id: int
+    read_id: int
+    """Every message up to this id is read."""
+    unread: int
+    """Unread messages left in the conversation."""
+    read_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadReceipt:
+    """Another user read a conversation with this user up to a message.
+
+    Receipts are not stored by the server: a device that was offline finds
+    the peer's position in :attr:`Conversation.peer_read_id`.
+    """
+
+    reader_id: int
+    group_id: int
+    """The group; 0 for the one-to-one conversation with the reader."""
+    message_id: int
+    read_at: int
+
+
+InboxItem = (
+    Message | MessageRecalled | MessageEdited | MessageDeleted | ConversationRead
+)
+"""An entry of the inbox: a message, or a change that refers to one."""
+
+Event = InboxItem | ReadReceipt
+"""An item that :meth:`Client.next_event` returns."""

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from switchboard.client.backoff import Backoff
+from switchboard.client.conversations import ConversationBook
 from switchboard.client.errors import (
     SESSION_ENDING_CODES,
     ApiError,
+    ChangeRejected,
     ClientClosed,
     SendRejected,
     ServerUnreachable,
@@ -30,10 +33,16 @@ from switchboard.client.errors import (
 from switchboard.client.heartbeat import HeartbeatPolicy
 from switchboard.client.http import ApiClient
 from switchboard.client.inbox import Inbox
-from switchboard.client.models import Gateway, Message, Sent
+from switchboard.client.models import (
+    Gateway,
+    InboxItem,
+    ReadReceipt,
+    Sent,
+)
 from switchboard.client.outbox import Outbox, PendingSend
 from switchboard.client.state import ClientState
 from switchboard.client.transport import MAX_RECEIVE_SIZE, Transport, TransportFactory
+from switchboard.client.wire import conversation_page, inbox_item
 from switchboard.errors import ConnectionClosedError, ErrorCode, ProtocolError
 from switchboard.protocol import pb
 from switchboard.protocol.connection import Connection, FrameReceived, Role
@@ -68,6 +77,9 @@ class SessionOptions:
     backoff_cap: float = 30.0
     max_frame_size: int = MAX_RECEIVE_SIZE
     """Maximum size of a frame from the server, in bytes."""
+    conversations_on_connect: int = 50
+    """Conversations the server sends after each ``Connected``, to bring the
+    conversation list up to date; 0 for none. The server caps it at 200."""
 
 
 class _Lost(Exception):
@@ -77,6 +89,16 @@ class _Lost(Exception):
         super().__init__(reason)
         self.reason = reason
         self.idle = idle
+
+
+@dataclass(slots=True)
+class _PendingChange:
+    """A ChangeRequest waiting for its ChangeAck."""
+
+    request: pb.ChangeRequest
+    future: asyncio.Future[pb.ChangeAck]
+    written_on: int = 0
+    """Connection number that last carried the request; 0 for none."""
 
 
 class _Link:
@@ -118,10 +140,12 @@ class _Link:
 class Session:
     """Keeps one authenticated connection open, and reopens it when it drops.
 
-    The session shares ``state``, ``inbox`` and ``heartbeat`` with its client:
-    it adds received entries to ``inbox``, raises ``state.last_client_id`` to
-    the server's value and calls ``save_state`` when it changed ``state``, and
-    calls ``on_change`` whenever the inbox grew or the session ended.
+    The session shares ``state``, ``inbox``, ``book`` and ``heartbeat`` with
+    its client: it adds received entries to ``inbox`` and applies them and
+    conversation lists to ``book``, raises ``state.last_client_id`` to the
+    server's value and calls ``save_state`` when it changed ``state``. It
+    calls ``on_receipt`` for each read receipt, and ``on_change`` whenever the
+    inbox grew, a receipt arrived or the session ended.
     """
 
     def __init__(
@@ -130,7 +154,8 @@ class Session:
         api: ApiClient,
         state: ClientState,
         save_state: Callable[[], Awaitable[None]],
-        inbox: Inbox[Message],
+        inbox: Inbox[InboxItem],
+        book: ConversationBook,
         heartbeat: HeartbeatPolicy,
         transport: str,
         platform: pb.Platform,
@@ -138,11 +163,13 @@ class Session:
         open_transport: TransportFactory,
         options: SessionOptions,
         on_change: Callable[[], None],
+        on_receipt: Callable[[ReadReceipt], None],
     ) -> None:
         self._api = api
         self._state = state
         self._save_state = save_state
         self._inbox = inbox
+        self._book = book
         self._heartbeat = heartbeat
         self._transport_kind = transport
         self._platform = platform
@@ -152,8 +179,11 @@ class Session:
         self._open_transport = open_transport
         self._options = options
         self._on_change = on_change
+        self._on_receipt = on_receipt
 
         self._outbox = Outbox()
+        self._changes: dict[int, _PendingChange] = {}
+        self._request_ids = itertools.count(1)
         self._waiters: dict[int, asyncio.Future[Sent]] = {}
         self._backoff = Backoff(options.backoff_base, options.backoff_cap)
         self._link: _Link | None = None
@@ -263,6 +293,25 @@ class Session:
             if link is not None:
                 self._spawn(self._write_outbox(link))
         return waiter
+
+    def submit_change(self, request: pb.ChangeRequest) -> asyncio.Future[pb.ChangeAck]:
+        """Queue a ChangeRequest and return the future of its ChangeAck.
+
+        The request gets the next request id. It is written now if a
+        connection is open, and again on each reconnect until the server
+        replies to it: reads, recalls and deletes are idempotent, and an edit
+        to the current body changes nothing. The future fails with
+        ChangeRejected when the server rejects the change.
+        """
+        if self.error is not None:
+            raise self.error
+        request.request_id = next(self._request_ids)
+        future = asyncio.get_running_loop().create_future()
+        self._changes[request.request_id] = _PendingChange(request, future)
+        link = self._link
+        if link is not None and link.opened:
+            self._spawn(self._write_changes(link))
+        return future
 
     async def send_cursor(self, seq: int) -> None:
         """Tell the server the device stores everything up to ``seq``, if new."""
@@ -378,12 +427,15 @@ class Session:
             platform=self._platform,
             last_seq=self._inbox.contiguous,
             heartbeat=self._heartbeat.requested_interval(),
+            conversations=self._options.conversations_on_connect,
         )
-        # Connect and every unacknowledged Send leave in one write, because
-        # the server keeps the Sends until authentication succeeds.
+        # Connect and every unacknowledged Send and change leave in one
+        # write, because the server keeps them until authentication succeeds.
         data = link.protocol.send(connect)
         for pending in self._outbox.to_write(link.number):
             data += link.protocol.send(_send_frame(pending))
+        for change in self._changes_to_write(link.number):
+            data += link.protocol.send(change.request)
         self._link = link
         await self._write(link, data)
 
@@ -456,6 +508,20 @@ class Session:
                 logger.debug("write failed: %s", exc)
                 link.transport.abort()
 
+    def _changes_to_write(self, connection: int) -> list[_PendingChange]:
+        batch = [c for c in self._changes.values() if c.written_on != connection]
+        for change in batch:
+            change.written_on = connection
+        return batch
+
+    async def _write_changes(self, link: _Link) -> None:
+        frames = [
+            link.protocol.send(change.request)
+            for change in self._changes_to_write(link.number)
+        ]
+        if frames and self._link is link:
+            await self._write(link, b"".join(frames))
+
     async def _write_outbox(self, link: _Link) -> None:
         frames = [
             link.protocol.send(_send_frame(p))
@@ -485,6 +551,20 @@ class Session:
             raise _Lost(f"the server asked to reconnect: {message.reason}")
         elif isinstance(message, pb.Heartbeat):
             self._heartbeat.applied(message.interval)
+        elif isinstance(message, pb.ConversationList):
+            self._book.apply_page(conversation_page(message, self._state))
+            self._on_change()
+        elif isinstance(message, pb.ChangeAck):
+            change = self._changes.pop(message.request_id, None)
+            if change is not None and not change.future.done():
+                change.future.set_result(message)
+        elif isinstance(message, pb.ReadReceipt):
+            receipt = ReadReceipt(
+                message.reader, message.group, message.message_id, message.read_at
+            )
+            self._book.apply_receipt(receipt)
+            self._on_receipt(receipt)
+            self._on_change()
 
     async def _on_connected(self, link: _Link, connected: pb.Connected) -> None:
         state = self._state
@@ -548,10 +628,17 @@ class Session:
         link.sync_in_flight = True
         await self._write(link, link.protocol.send(pb.SyncRequest(after_seq=after)))
 
-    def _add_entry(self, message: pb.Message) -> bool:
+    def _add_entry(self, message: pb.Message, *, counted: bool = True) -> bool:
+        """Add an entry to the inbox and the conversation book.
+
+        ``counted`` is False for the entry built from a SendAck, which carries
+        no unread count.
+        """
         if message.seq == 0:
             return False
-        added = self._inbox.add(message.seq, _inbox_message(message, self._state))
+        item = inbox_item(message, self._state)
+        self._book.apply_entry(item, message.unread if counted else None)
+        added = self._inbox.add(message.seq, item)
         if added:
             self._on_change()
         return added
@@ -579,7 +666,7 @@ class Session:
                 content_type=pending.content_type,
                 sent_at=ack.sent_at,
             )
-            self._add_entry(own)
+            self._add_entry(own, counted=False)
 
     def _on_error(self, link: _Link, error: pb.Error) -> None:
         name = _code_name(error.code)
@@ -593,6 +680,8 @@ class Session:
             link.cursor_ahead = True
         elif error.client_id:
             self._on_send_error(link, error)
+        elif error.request_id in self._changes:
+            self._on_change_error(error)
         else:
             logger.warning("server reported %s: %s", name, error.reason)
 
@@ -624,6 +713,38 @@ class Session:
         if waiter is not None and not waiter.done():
             waiter.set_exception(rejected)
 
+    def _on_change_error(self, error: pb.Error) -> None:
+        name = _code_name(error.code)
+        if error.code in RETRYABLE_SEND_CODES:
+            delay = error.retry_after / 1000 or MIN_SEND_RETRY_DELAY
+            logger.warning(
+                "change request_id=%d failed with %s; retrying in %.1f s",
+                error.request_id,
+                name,
+                delay,
+            )
+            self._changes[error.request_id].written_on = 0
+            asyncio.get_running_loop().call_later(delay, self._retry_changes)
+            return
+        change = self._changes.pop(error.request_id)
+        logger.info(
+            "change request_id=%d rejected: %s: %s",
+            error.request_id,
+            name,
+            error.reason,
+        )
+        try:
+            code = ErrorCode(error.code)
+        except ValueError:
+            code = ErrorCode.INVALID_ARGUMENT
+        if not change.future.done():
+            change.future.set_exception(ChangeRejected(code, error.reason))
+
+    def _retry_changes(self) -> None:
+        link = self._link
+        if link is not None and link.opened:
+            self._spawn(self._write_changes(link))
+
     def _retry_sends(self) -> None:
         link = self._link
         if link is not None and link.opened:
@@ -653,6 +774,10 @@ class Session:
             if not waiter.done():
                 waiter.set_exception(error)
         self._waiters.clear()
+        for change in self._changes.values():
+            if not change.future.done():
+                change.future.set_exception(error)
+        self._changes.clear()
         self._outbox.clear()
         self._on_change()
 
@@ -663,21 +788,6 @@ def _send_frame(pending: PendingSend) -> pb.Send:
         client_id=pending.client_id,
         body=pending.body,
         content_type=pending.content_type,
-    )
-
-
-def _inbox_message(message: pb.Message, state: ClientState) -> Message:
-    return Message(
-        id=message.id,
-        seq=message.seq,
-        sender_id=message.sender,
-        recipient_id=message.recipient,
-        sender_name=None,
-        recipient_name=None,
-        content_type=message.content_type,
-        body=message.body,
-        sent_at=message.sent_at,
-        outgoing=message.sender == state.user_id,
     )
 
 
