@@ -83,6 +83,26 @@ class Settings:
     sync_page: int = 100
     """Messages per sync page when the client asks for no limit."""
     max_sync_page: int = 1000
+    conversation_page: int = 50
+    """Conversations per list page when the client requests no limit."""
+    max_conversation_page: int = 200
+    """Largest conversation list page a client may request."""
+    recall_window: float = 120.0
+    """Time after sending within which the sender may recall a message; 0:
+    no limit."""
+    edit_window: float = 0.0
+    """Time after sending within which the sender may edit a message; 0: no
+    limit."""
+    max_online_mobile: int = 1
+    """Devices on Android or iOS one user may have online at once; a newer
+    connection closes the oldest one with SESSION_REPLACED. 0: no limit."""
+    max_online_web: int = 0
+    """Web devices one user may have online at once, likewise."""
+    max_online_desktop: int = 0
+    """Desktop devices one user may have online at once, likewise."""
+    max_online_other: int = 0
+    """Command-line and unspecified devices one user may have online at once,
+    likewise."""
     max_group_size: int = 10_000
     """Most members a group may have."""
     large_group_threshold: int = 500
@@ -172,6 +192,22 @@ class Settings:
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ValueError(
                 "tls_cert and tls_key go together: set both to serve TLS, or neither"
+            )
+        for name in (
+            "max_online_mobile",
+            "max_online_web",
+            "max_online_desktop",
+            "max_online_other",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(
+                    f"invalid {name}={getattr(self, name)}: use 0 for no limit,"
+                    " or the number of devices allowed online at once"
+                )
+        if self.recall_window < 0 or self.edit_window < 0:
+            raise ValueError(
+                f"invalid recall_window={self.recall_window:g} or edit_window="
+                f"{self.edit_window:g}: use 0 for no limit, or seconds"
             )
         if self.synchronous not in ("normal", "full"):
             raise ValueError(

@@ -60,6 +60,10 @@ class ErrorCode(enum.IntEnum):
     TOO_MANY_CONNECTIONS = 41
     INTERNAL_ERROR = 50
     SHUTTING_DOWN = 51
+    MESSAGE_NOT_FOUND = 60
+    NOT_SENDER = 61
+    WINDOW_PASSED = 62
+    MESSAGE_RECALLED = 63
 
 
 class SwitchboardError(Exception):

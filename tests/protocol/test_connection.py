@@ -39,6 +39,11 @@ SAMPLE_MESSAGES: dict[FrameType, ProtobufMessage] = {
     FrameType.ERROR: pb.Error(code=ErrorCode.UNKNOWN_RECIPIENT, client_id=1),
     FrameType.RECONNECT: pb.Reconnect(delay=100),
     FrameType.HEARTBEAT_INTERVAL: pb.Heartbeat(interval=60),
+    FrameType.CONVERSATIONS: pb.ConversationsRequest(limit=20),
+    FrameType.CONVERSATION_LIST: pb.ConversationList(head_seq=3, total_unread=1),
+    FrameType.CHANGE: pb.ChangeRequest(request_id=1, kind=pb.CHANGE_READ, peer=2),
+    FrameType.CHANGE_ACK: pb.ChangeAck(request_id=1, seq=4),
+    FrameType.READ_RECEIPT: pb.ReadReceipt(reader=2, message_id=9),
 }
 
 
@@ -192,7 +197,7 @@ def test_malformed_payload_closes() -> None:
     assert connection.state is State.CLOSED
 
 
-@pytest.mark.parametrize("frame_type", [12, 99, 255])
+@pytest.mark.parametrize("frame_type", [max(FrameType) + 1, 99, 255])
 def test_unknown_frame_type_closes(frame_type: int) -> None:
     connection = connection_in(Role.SERVER, State.OPEN)
 
@@ -327,6 +332,8 @@ def test_pipelined_frames_in_one_read() -> None:
         FrameType.SYNC,
         FrameType.CURSOR,
         FrameType.HEARTBEAT_INTERVAL,
+        FrameType.CONVERSATIONS,
+        FrameType.CHANGE,
     ]
 
     events = connection.receive_data(b"".join(frame_bytes(t) for t in sent))

@@ -96,7 +96,13 @@ async def test_acked_messages_survive_sigkill(
         seqs = [entry.seq for entry in bob_inbox]
         assert seqs == list(range(1, len(bob_inbox) + 1))
         assert await store.head_seq(bob.id) == len(bob_inbox)
-        assert alice_inbox == bob_inbox
+        # Alice's inbox holds the same messages, which she sent, so none of
+        # them is unread for her.
+        assert [(e.seq, e.message) for e in alice_inbox] == [
+            (e.seq, e.message) for e in bob_inbox
+        ]
+        assert {e.unread for e in alice_inbox} == {0}
+        assert [e.unread for e in bob_inbox] == seqs
         message_ids = [entry.message.id for entry in bob_inbox]
         assert len(set(message_ids)) == len(message_ids)
 

@@ -403,3 +403,40 @@ async def test_upgrade_keeps_direct_messages(tmp_path: pathlib.Path) -> None:
         assert result.recipient_seq == 2
     finally:
         await store.close()
+
+
+async def test_upgrade_counts_old_messages_as_read(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO users VALUES (1, 'alice', 'h', 1), (2, 'bob', 'h', 1)")
+    conn.execute(
+        "INSERT INTO messages VALUES (7, 1, 'phone', 1, 2, 1, 2, 0, x'6869', 5, 1, 1)"
+    )
+    conn.execute("INSERT INTO inbox VALUES (1, 1, 7), (2, 1, 7)")
+    conn.execute("INSERT INTO inbox_heads VALUES (1, 1), (2, 1)")
+    conn.close()
+
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        page = await store.list_conversations(UserId(2), None, 10)
+        [conversation] = page.conversations
+        assert conversation.name == "alice"
+        assert conversation.unread == 0
+        assert conversation.read_id == 7
+        assert conversation.last.message.id == 7
+        assert conversation.last.seq == 1
+        inbox = await store.read_inbox(UserId(2), Seq(0), 10)
+        assert inbox.entries[0].unread == 0
+
+        await store.append_message(
+            UserId(1), PHONE, ClientMessageId(2), UserId(2), 0, b"again", 6
+        )
+        page = await store.list_conversations(UserId(2), None, 10)
+        assert page.conversations[0].unread == 1
+        assert page.total_unread == 1
+    finally:
+        await store.close()

@@ -292,8 +292,11 @@ async def test_append_stores_entry_in_both_inboxes(store: Store) -> None:
     assert result.recipient_seq == 2
     alice_inbox = await read_whole_inbox(store, alice)
     bob_inbox = await read_whole_inbox(store, bob)
-    assert alice_inbox[-1] == InboxEntry(result.sender_seq, result.message)
-    assert bob_inbox[-1] == InboxEntry(result.recipient_seq, result.message)
+    # Each has one unread message: Bob's for Alice, Alice's for Bob.
+    assert alice_inbox[-1] == InboxEntry(result.sender_seq, result.message, 1)
+    assert bob_inbox[-1] == InboxEntry(result.recipient_seq, result.message, 1)
+    assert result.sender_unread == 1
+    assert result.recipient_unread == 1
 
 
 async def test_append_repeat_returns_first_copy(store: Store) -> None:
@@ -514,8 +517,8 @@ async def test_read_inbox_contains_sent_messages(store: Store) -> None:
     entries = await read_whole_inbox(store, alice)
 
     assert entries == [
-        InboxEntry(Seq(1), to_bob.message),
-        InboxEntry(Seq(2), from_carol.message),
+        InboxEntry(Seq(1), to_bob.message, unread=0),
+        InboxEntry(Seq(2), from_carol.message, unread=1),
     ]
 
 

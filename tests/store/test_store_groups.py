@@ -338,7 +338,9 @@ async def test_group_message_reaches_every_inbox(store: Store) -> None:
     assert message.mentions == (carol.id, bob.id)
     for user in (alice, bob, carol):
         entries = await read_whole_inbox(store, user)
-        assert entries[-1] == InboxEntry(result.seqs[user.id], message)
+        unread = 0 if user is alice else 1
+        assert entries[-1] == InboxEntry(result.seqs[user.id], message, unread)
+        assert result.unread[user.id] == unread
     assert (await store.get_device(alice.id, PHONE)).last_client_id == 1
 
 

@@ -129,6 +129,10 @@ class HistoryMessage(BaseModel):
     text: str | None = None
     body_b64: str | None = None
     sent_at: int
+    edited_at: int | None = Field(default=None, description="When it was last edited")
+    recalled_at: int | None = Field(
+        default=None, description="When its sender recalled it; the body is empty"
+    )
 
 
 class HistoryResponse(BaseModel):
@@ -294,12 +298,15 @@ def create_app(services: Services) -> FastAPI:
             "max_heartbeat": settings.max_heartbeat,
         }
 
-    # Both modules import this one, so they are imported here, not at the top.
-    from switchboard.api import admin, groups
+    # These modules import this one, so they are imported here, not at the top.
+    from switchboard.api import admin, changes, conversations, groups, receipts
     from switchboard.api.media import install_media
 
     app.include_router(admin.router)
+    app.include_router(changes.router)
+    app.include_router(conversations.router)
     app.include_router(groups.router)
+    app.include_router(receipts.router)
     install_media(app, services)
 
     @app.websocket("/v1/ws")
@@ -320,6 +327,8 @@ def _history_message(
         to_id=message.recipient,
         content_type=message.content_type,
         sent_at=message.sent_at,
+        edited_at=message.edited_at or None,
+        recalled_at=message.recalled_at or None,
     )
     if message.content_type == 0:
         item.text = message.body.decode(errors="replace")

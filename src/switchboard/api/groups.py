@@ -88,6 +88,10 @@ class GroupMessage(BaseModel):
     body_b64: str | None = Field(default=None, description="Other bodies, base64")
     mentions: list[int]
     sent_at: int = Field(description="Milliseconds since the Unix epoch")
+    edited_at: int | None = Field(default=None, description="When it was last edited")
+    recalled_at: int | None = Field(
+        default=None, description="When its sender recalled it; the body is empty"
+    )
 
 
 class GroupHistoryResponse(BaseModel):
@@ -290,6 +294,8 @@ def _group_message(message: StoredMessage, sender_name: str) -> GroupMessage:
         content_type=message.content_type,
         mentions=list(message.mentions),
         sent_at=message.sent_at,
+        edited_at=message.edited_at or None,
+        recalled_at=message.recalled_at or None,
     )
     if message.content_type in (TEXT, SYSTEM):
         item.text = message.body.decode(errors="replace")

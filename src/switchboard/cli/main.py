@@ -412,9 +412,8 @@ def describe_error(exc: BaseException, args: argparse.Namespace) -> str:
 def _describe_session_end(exc: SessionEnded) -> str:
     if exc.code is ErrorCode.SESSION_REPLACED:
         return (
-            "another connection of this device took over the session; close the"
-            f" other switchboard command, or log in with a different --device"
-            f" ({exc.reason})"
+            f"the server closed this session: {exc.reason}; close the other"
+            " switchboard command, or log in with a different --device"
         )
     if exc.code is ErrorCode.UNSUPPORTED_VERSION:
         return f"the server does not speak this client's protocol: {exc.reason}"

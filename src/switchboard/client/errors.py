@@ -74,7 +74,9 @@ class SessionEnded(RequestError):
     """The server closed the connection for a reason reconnecting cannot fix.
 
     ``code`` is UNAUTHORIZED or TOKEN_REVOKED (log in again), SESSION_REPLACED
-    (another connection of this device took over) or UNSUPPORTED_VERSION.
+    (another connection of this device, or a newer device of the same
+    platform class beyond the server's limit, took over) or
+    UNSUPPORTED_VERSION.
     """
 
 

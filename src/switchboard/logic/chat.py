@@ -35,9 +35,15 @@ from switchboard.config import Settings
 from switchboard.errors import ErrorCode, RequestError
 from switchboard.ids import ClientMessageId, DeviceId, GroupId, Seq, UserId
 from switchboard.logic.auth import AuthService
+from switchboard.logic.changes import ChangeService
 from switchboard.logic.content import validate_body
+from switchboard.logic.conversations import ConversationService
+from switchboard.logic.devices import DevicePolicy
+from switchboard.logic.recall import RecallService
+from switchboard.logic.receipts import ReceiptService
 from switchboard.logic.routing import RoutingTable
 from switchboard.logic.stats import Stats
+from switchboard.logic.wire import to_wire_message
 from switchboard.logs import RateLimitedLog
 from switchboard.protocol import pb
 from switchboard.protocol.frames import PROTOCOL_VERSION, FrameType, encode
@@ -70,22 +76,6 @@ MESSAGE_FIELD_OVERHEAD = 4
 logger = logging.getLogger("switchboard.logic")
 
 Handler = Callable[[Inbound], Awaitable[None]]
-
-
-def to_wire_message(entry: InboxEntry) -> pb.Message:
-    """Convert a stored inbox entry to its wire form."""
-    message = entry.message
-    return pb.Message(
-        seq=entry.seq,
-        id=message.id,
-        sender=message.sender,
-        recipient=message.recipient,
-        body=message.body,
-        content_type=message.content_type,
-        sent_at=message.sent_at,
-        group=message.group_id or 0,
-        mentions=message.mentions,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +144,13 @@ class ChatService:
             FrameType.CURSOR: self._on_cursor,
             CONNECTION_CLOSED: self._on_closed,
         }
+        self.conversations = ConversationService(settings, store, bus)
+        self._handlers[FrameType.CONVERSATIONS] = self.conversations.handle
+        self.receipts = ReceiptService(store, self)
+        self.recall = RecallService(settings, store, self)
+        self.devices = DevicePolicy.from_settings(settings)
+        changes = ChangeService(self, self.receipts, self.recall)
+        self._handlers[FrameType.CHANGE] = changes.handle
 
     def start(self) -> None:
         self._bus.subscribe_inbound(self.handle)
@@ -215,6 +212,7 @@ class ChatService:
                 ErrorCode.SESSION_REPLACED,
                 "a newer connection of this device took over",
             )
+        await self._apply_device_policy(session.platform, user_id, device, item)
         await self._send_connected(item, connect, user_id, device)
 
     async def _reject_stale_connect(
@@ -241,12 +239,27 @@ class ChatService:
                 "a newer connection of this device is open; this one is stale",
             )
 
+    async def _apply_device_policy(
+        self, platform: int, user_id: UserId, device: DeviceId, item: Inbound
+    ) -> None:
+        """Close the connections the new one pushes over its class's limit."""
+        evictions = self.devices.admit(user_id, device, platform, item.endpoint)
+        for eviction in evictions:
+            await self._routing.remove(user_id, eviction.device, eviction.endpoint)
+            self._close(eviction.endpoint, ErrorCode.SESSION_REPLACED, eviction.reason)
+            logger.info(
+                "signed out user=%d device=%s: device %s connected",
+                user_id,
+                eviction.device,
+                device,
+            )
+
     async def _send_connected(
         self, item: Inbound, connect: pb.Connect, user_id: UserId, device: DeviceId
     ) -> None:
         settings = self._settings
         limit = _page_limit(connect.sync_limit, settings)
-        await self._wait_device_sends(user_id, device)
+        await self.wait_device_sends(user_id, device)
         # The page first: the device state read after it then covers every
         # message in the page, whatever commits in between.
         page = await self._store.read_inbox(user_id, Seq(connect.last_seq), limit)
@@ -274,6 +287,10 @@ class ChatService:
         )
         data += encode(connected)
         self.stats.syncs += 1
+        if connect.conversations:
+            data += await self.conversations.list_frame(
+                user_id, 0, connect.conversations
+            )
         self._bus.publish_outbound(
             Outbound(
                 item.endpoint,
@@ -323,7 +340,7 @@ class ChatService:
             if not pending:
                 del self._device_sends[key]
 
-    async def _wait_device_sends(self, user_id: UserId, device: DeviceId) -> None:
+    async def wait_device_sends(self, user_id: UserId, device: DeviceId) -> None:
         """Wait until the device's Sends accepted so far are stored or failed.
 
         A Connect waits, so that last_client_id and the first sync page cover
@@ -476,9 +493,17 @@ class ChatService:
         message = result.message
         if not result.duplicate:
             self.stats.messages_sent += 1
-            await self._deliver(message, message.recipient, result.recipient_seq, None)
+            await self._deliver(
+                InboxEntry(result.recipient_seq, message, result.recipient_unread),
+                message.recipient,
+                None,
+            )
             if message.sender != message.recipient:
-                await self._deliver(message, message.sender, result.sender_seq, origin)
+                await self._deliver(
+                    InboxEntry(result.sender_seq, message, result.sender_unread),
+                    message.sender,
+                    origin,
+                )
         return SendResult(message, result.sender_seq, result.duplicate)
 
     async def _append_group_message(
@@ -518,7 +543,8 @@ class ChatService:
         timeline with one sequence for all members (fan-out on read).
         """
         for user_id, seq in result.seqs.items():
-            await self._deliver(result.message, user_id, seq, origin)
+            entry = InboxEntry(seq, result.message, result.unread.get(user_id, 0))
+            await self._deliver(entry, user_id, origin)
 
     async def send_from_api(
         self, sender: UserId, device: DeviceId, send: pb.Send
@@ -529,7 +555,16 @@ class ChatService:
         UNKNOWN_RECIPIENT or RATE_LIMITED.
         """
         await self._check_send(send)
-        wait = self._send_limiter.take(sender, time.monotonic())
+        self.limit_rate(sender)
+        return await self.store_and_deliver(sender, device, send)
+
+    def limit_rate(self, user_id: UserId) -> None:
+        """Count one message against the user's send rate.
+
+        Raises RequestError RATE_LIMITED, with ``retry_after_ms``, when the
+        user is over the rate.
+        """
+        wait = self._send_limiter.take(user_id, time.monotonic())
         if wait > 0:
             raise RequestError(
                 ErrorCode.RATE_LIMITED,
@@ -537,19 +572,17 @@ class ChatService:
                 " send again after retry_after",
                 retry_after_ms=max(1, math.ceil(wait * 1000)),
             )
-        return await self.store_and_deliver(sender, device, send)
 
     async def _deliver(
-        self,
-        message: StoredMessage,
-        user_id: UserId,
-        seq: Seq,
-        skip: Endpoint | None,
+        self, entry: InboxEntry, user_id: UserId, skip: Endpoint | None
     ) -> None:
+        await self.push(user_id, encode(to_wire_message(entry)), skip)
+
+    async def push(
+        self, user_id: UserId, data: bytes, skip: Endpoint | None = None
+    ) -> None:
+        """Send ``data`` to every online device of the user but ``skip``."""
         routes = await self._routing.lookup(user_id)
-        if not routes:
-            return
-        data = encode(to_wire_message(InboxEntry(seq, message)))
         for endpoint in routes.values():
             if endpoint != skip:
                 self.stats.messages_delivered += 1
@@ -560,7 +593,7 @@ class ChatService:
     async def _on_sync(self, item: Inbound) -> None:
         request = pb.SyncRequest.FromString(item.payload)
         limit = _page_limit(request.limit, self._settings)
-        await self._wait_device_sends(item.user_id, item.device)
+        await self.wait_device_sends(item.user_id, item.device)
         page = await self._store.read_inbox(item.user_id, Seq(request.after_seq), limit)
         response = _sync_response(
             request.after_seq, page, self._settings.max_frame_size
@@ -573,6 +606,7 @@ class ChatService:
         await self._store.set_cursor(item.user_id, item.device, Seq(cursor.seq))
 
     async def _on_closed(self, item: Inbound) -> None:
+        self.devices.forget(item.user_id, item.device, item.endpoint)
         self._in_flight.pop(item.endpoint, None)
         self._rate_rejected.pop(item.endpoint, None)
         await self._routing.remove(item.user_id, item.device, item.endpoint)
@@ -597,7 +631,17 @@ class ChatService:
             Outbound(endpoint, encode(error), Action.CLOSE, reason=code.name.lower())
         )
 
-    def _reject(self, item: Inbound, exc: RequestError, client_id: int) -> None:
+    def reply(self, item: Inbound, data: bytes) -> None:
+        """Send ``data`` to the connection ``item`` came from."""
+        self._bus.publish_outbound(Outbound(item.endpoint, data))
+
+    def reject(self, item: Inbound, exc: RequestError, *, request_id: int) -> None:
+        """Answer the ChangeRequest ``request_id`` of ``item`` with an Error."""
+        self._reject(item, exc, 0, request_id)
+
+    def _reject(
+        self, item: Inbound, exc: RequestError, client_id: int, request_id: int = 0
+    ) -> None:
         fatal = (
             item.frame_type == FrameType.CONNECT or exc.code == ErrorCode.PROTOCOL_ERROR
         )
@@ -616,6 +660,7 @@ class ChatService:
             client_id=client_id,
             fatal=fatal,
             retry_after=exc.retry_after_ms,
+            request_id=request_id,
         )
         action = Action.CLOSE if fatal else Action.NONE
         self.stats.count_error(exc.code.name.lower())

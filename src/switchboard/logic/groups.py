@@ -86,9 +86,14 @@ class GroupService:
         before_id: MessageId | None,
         limit: int,
     ) -> tuple[list[StoredMessage], bool]:
-        """Page backwards through the group's messages; members only."""
+        """Page backwards through the group's messages; members only.
+
+        Messages ``actor`` deleted for themselves are left out.
+        """
         await self.details(actor, group_id)
-        return await self._store.read_group_history(group_id, before_id, limit)
+        return await self._store.read_group_history(
+            group_id, before_id, limit, viewer=actor
+        )
 
     # Changes.
 

@@ -32,6 +32,11 @@ class FrameType(enum.IntEnum):
     ERROR = 9
     RECONNECT = 10
     HEARTBEAT_INTERVAL = 11
+    CONVERSATIONS = 12
+    CONVERSATION_LIST = 13
+    CHANGE = 14
+    CHANGE_ACK = 15
+    READ_RECEIPT = 16
 
 
 PAYLOAD_TYPES: Final[dict[int, type[ProtobufMessage]]] = {
@@ -46,6 +51,11 @@ PAYLOAD_TYPES: Final[dict[int, type[ProtobufMessage]]] = {
     FrameType.ERROR: pb.Error,
     FrameType.RECONNECT: pb.Reconnect,
     FrameType.HEARTBEAT_INTERVAL: pb.Heartbeat,
+    FrameType.CONVERSATIONS: pb.ConversationsRequest,
+    FrameType.CONVERSATION_LIST: pb.ConversationList,
+    FrameType.CHANGE: pb.ChangeRequest,
+    FrameType.CHANGE_ACK: pb.ChangeAck,
+    FrameType.READ_RECEIPT: pb.ReadReceipt,
 }
 
 _FRAME_TYPE_OF: Final[dict[type[ProtobufMessage], FrameType]] = {

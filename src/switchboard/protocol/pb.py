@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11switchboard.proto\x12\x0eswitchboard.v1\"\x9e\x01\n\x07\x43onnect\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\r\n\x05token\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x03 \x01(\t\x12*\n\x08platform\x18\x04 \x01(\x0e\x32\x18.switchboard.v1.Platform\x12\x10\n\x08last_seq\x18\x05 \x01(\x04\x12\x11\n\theartbeat\x18\x06 \x01(\r\x12\x12\n\nsync_limit\x18\x07 \x01(\r\"\xb1\x01\n\tConnected\x12\x0f\n\x07user_id\x18\x01 \x01(\x04\x12\x11\n\theartbeat\x18\x02 \x01(\r\x12\x15\n\rmax_heartbeat\x18\x03 \x01(\r\x12\x10\n\x08head_seq\x18\x04 \x01(\x04\x12*\n\x04sync\x18\x05 \x01(\x0b\x32\x1c.switchboard.v1.SyncResponse\x12\x16\n\x0elast_client_id\x18\x06 \x01(\x04\x12\x13\n\x0bserver_time\x18\x07 \x01(\x04\"j\n\x04Send\x12\n\n\x02to\x18\x01 \x01(\x04\x12\x11\n\tclient_id\x18\x02 \x01(\x04\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\r\x12\r\n\x05group\x18\x05 \x01(\x04\x12\x10\n\x08mentions\x18\x06 \x03(\x04\"F\n\x07SendAck\x12\x11\n\tclient_id\x18\x01 \x01(\x04\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\n\n\x02id\x18\x03 \x01(\x04\x12\x0f\n\x07sent_at\x18\x04 \x01(\x04\"\x9b\x01\n\x07Message\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\n\n\x02id\x18\x02 \x01(\x04\x12\x0e\n\x06sender\x18\x03 \x01(\x04\x12\x11\n\trecipient\x18\x04 \x01(\x04\x12\x0c\n\x04\x62ody\x18\x05 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x06 \x01(\r\x12\x0f\n\x07sent_at\x18\x07 \x01(\x04\x12\r\n\x05group\x18\x08 \x01(\x04\x12\x10\n\x08mentions\x18\t \x03(\x04\"/\n\x0bSyncRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\"p\n\x0cSyncResponse\x12\x11\n\tafter_seq\x18\x01 \x01(\x04\x12)\n\x08messages\x18\x02 \x03(\x0b\x32\x17.switchboard.v1.Message\x12\x10\n\x08has_more\x18\x03 \x01(\x08\x12\x10\n\x08head_seq\x18\x04 \x01(\x04\"\x15\n\x06\x43ursor\x12\x0b\n\x03seq\x18\x01 \x01(\x04\"\\\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\r\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\x04\x12\r\n\x05\x66\x61tal\x18\x04 \x01(\x08\x12\x13\n\x0bretry_after\x18\x05 \x01(\r\"=\n\tReconnect\x12\r\n\x05\x64\x65lay\x18\x01 \x01(\r\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x11\n\taddresses\x18\x03 \x03(\t\"\x1d\n\tHeartbeat\x12\x10\n\x08interval\x18\x01 \x01(\r*\x86\x01\n\x08Platform\x12\x18\n\x14PLATFORM_UNSPECIFIED\x10\x00\x12\x14\n\x10PLATFORM_ANDROID\x10\x01\x12\x10\n\x0cPLATFORM_IOS\x10\x02\x12\x10\n\x0cPLATFORM_WEB\x10\x03\x12\x14\n\x10PLATFORM_DESKTOP\x10\x04\x12\x10\n\x0cPLATFORM_CLI\x10\x05\x42\x18\n\x11io.switchboard.v1\xba\x02\x02SBb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11switchboard.proto\x12\x0eswitchboard.v1\"\xb5\x01\n\x07\x43onnect\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\r\n\x05token\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x03 \x01(\t\x12*\n\x08platform\x18\x04 \x01(\x0e\x32\x18.switchboard.v1.Platform\x12\x10\n\x08last_seq\x18\x05 \x01(\x04\x12\x11\n\theartbeat\x18\x06 \x01(\r\x12\x12\n\nsync_limit\x18\x07 \x01(\r\x12\x15\n\rconversations\x18\n \x01(\r\"\xb1\x01\n\tConnected\x12\x0f\n\x07user_id\x18\x01 \x01(\x04\x12\x11\n\theartbeat\x18\x02 \x01(\r\x12\x15\n\rmax_heartbeat\x18\x03 \x01(\r\x12\x10\n\x08head_seq\x18\x04 \x01(\x04\x12*\n\x04sync\x18\x05 \x01(\x0b\x32\x1c.switchboard.v1.SyncResponse\x12\x16\n\x0elast_client_id\x18\x06 \x01(\x04\x12\x13\n\x0bserver_time\x18\x07 \x01(\x04\"j\n\x04Send\x12\n\n\x02to\x18\x01 \x01(\x04\x12\x11\n\tclient_id\x18\x02 \x01(\x04\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\r\x12\r\n\x05group\x18\x05 \x01(\x04\x12\x10\n\x08mentions\x18\x06 \x03(\x04\"F\n\x07SendAck\x12\x11\n\tclient_id\x18\x01 \x01(\x04\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\n\n\x02id\x18\x03 \x01(\x04\x12\x0f\n\x07sent_at\x18\x04 \x01(\x04\"\xa7\x02\n\x07Message\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\n\n\x02id\x18\x02 \x01(\x04\x12\x0e\n\x06sender\x18\x03 \x01(\x04\x12\x11\n\trecipient\x18\x04 \x01(\x04\x12\x0c\n\x04\x62ody\x18\x05 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x06 \x01(\r\x12\x0f\n\x07sent_at\x18\x07 \x01(\x04\x12\r\n\x05group\x18\x08 \x01(\x04\x12\x10\n\x08mentions\x18\t \x03(\x04\x12\x0e\n\x06unread\x18\n \x01(\r\x12*\n\x06\x63hange\x18\x0b \x01(\x0e\x32\x1a.switchboard.v1.ChangeKind\x12\x0e\n\x06target\x18\x0c \x01(\x04\x12\x11\n\tedited_at\x18\r \x01(\x04\x12+\n\x05state\x18\x0e \x01(\x0e\x32\x1c.switchboard.v1.MessageState\"/\n\x0bSyncRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\"p\n\x0cSyncResponse\x12\x11\n\tafter_seq\x18\x01 \x01(\x04\x12)\n\x08messages\x18\x02 \x03(\x0b\x32\x17.switchboard.v1.Message\x12\x10\n\x08has_more\x18\x03 \x01(\x08\x12\x10\n\x08head_seq\x18\x04 \x01(\x04\"\x15\n\x06\x43ursor\x12\x0b\n\x03seq\x18\x01 \x01(\x04\"p\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\r\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\x04\x12\r\n\x05\x66\x61tal\x18\x04 \x01(\x08\x12\x13\n\x0bretry_after\x18\x05 \x01(\r\x12\x12\n\nrequest_id\x18\n \x01(\x04\"=\n\tReconnect\x12\r\n\x05\x64\x65lay\x18\x01 \x01(\r\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x11\n\taddresses\x18\x03 \x03(\t\"\x1d\n\tHeartbeat\x12\x10\n\x08interval\x18\x01 \x01(\r\"5\n\x14\x43onversationsRequest\x12\r\n\x05limit\x18\x01 \x01(\r\x12\x0e\n\x06\x62\x65\x66ore\x18\x02 \x01(\x04\"\x91\x01\n\x10\x43onversationList\x12\x33\n\rconversations\x18\x01 \x03(\x0b\x32\x1c.switchboard.v1.Conversation\x12\x10\n\x08has_more\x18\x02 \x01(\x08\x12\x10\n\x08head_seq\x18\x03 \x01(\x04\x12\x14\n\x0ctotal_unread\x18\x04 \x01(\r\x12\x0e\n\x06\x62\x65\x66ore\x18\x05 \x01(\x04\"\xaa\x01\n\x0c\x43onversation\x12\x0c\n\x04peer\x18\x01 \x01(\x04\x12\r\n\x05group\x18\x02 \x01(\x04\x12\x0c\n\x04name\x18\x03 \x01(\t\x12%\n\x04last\x18\x04 \x01(\x0b\x32\x17.switchboard.v1.Message\x12\x0e\n\x06unread\x18\x05 \x01(\r\x12\x0f\n\x07read_id\x18\x06 \x01(\x04\x12\x14\n\x0cpeer_read_id\x18\x07 \x01(\x04\x12\x11\n\ttruncated\x18\x08 \x01(\x08\"\x8c\x01\n\rChangeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12(\n\x04kind\x18\x02 \x01(\x0e\x32\x1a.switchboard.v1.ChangeKind\x12\x12\n\nmessage_id\x18\x03 \x01(\x04\x12\x0c\n\x04\x62ody\x18\x04 \x01(\x0c\x12\x0c\n\x04peer\x18\x05 \x01(\x04\x12\r\n\x05group\x18\x06 \x01(\x04\"m\n\tChangeAck\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\n\n\x02id\x18\x03 \x01(\x04\x12\x12\n\nchanged_at\x18\x04 \x01(\x04\x12\x0e\n\x06unread\x18\x05 \x01(\r\x12\x0f\n\x07read_id\x18\x06 \x01(\x04\"Q\n\x0bReadReceipt\x12\x0e\n\x06reader\x18\x01 \x01(\x04\x12\r\n\x05group\x18\x02 \x01(\x04\x12\x12\n\nmessage_id\x18\x03 \x01(\x04\x12\x0f\n\x07read_at\x18\x04 \x01(\x04*\x86\x01\n\x08Platform\x12\x18\n\x14PLATFORM_UNSPECIFIED\x10\x00\x12\x14\n\x10PLATFORM_ANDROID\x10\x01\x12\x10\n\x0cPLATFORM_IOS\x10\x02\x12\x10\n\x0cPLATFORM_WEB\x10\x03\x12\x14\n\x10PLATFORM_DESKTOP\x10\x04\x12\x10\n\x0cPLATFORM_CLI\x10\x05*_\n\x0cMessageState\x12\x18\n\x14MESSAGE_STATE_NORMAL\x10\x00\x12\x1a\n\x16MESSAGE_STATE_RECALLED\x10\x01\x12\x19\n\x15MESSAGE_STATE_DELETED\x10\x02*e\n\nChangeKind\x12\x0f\n\x0b\x43HANGE_NONE\x10\x00\x12\x0f\n\x0b\x43HANGE_READ\x10\x01\x12\x11\n\rCHANGE_RECALL\x10\x02\x12\x0f\n\x0b\x43HANGE_EDIT\x10\x03\x12\x11\n\rCHANGE_DELETE\x10\x04\x42\x18\n\x11io.switchboard.v1\xba\x02\x02SBb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,28 +32,44 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'switchboard_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\021io.switchboard.v1\272\002\002SB'
-  _globals['_PLATFORM']._serialized_start=1091
-  _globals['_PLATFORM']._serialized_end=1225
+  _globals['_PLATFORM']._serialized_start=1987
+  _globals['_PLATFORM']._serialized_end=2121
+  _globals['_MESSAGESTATE']._serialized_start=2123
+  _globals['_MESSAGESTATE']._serialized_end=2218
+  _globals['_CHANGEKIND']._serialized_start=2220
+  _globals['_CHANGEKIND']._serialized_end=2321
   _globals['_CONNECT']._serialized_start=38
-  _globals['_CONNECT']._serialized_end=196
-  _globals['_CONNECTED']._serialized_start=199
-  _globals['_CONNECTED']._serialized_end=376
-  _globals['_SEND']._serialized_start=378
-  _globals['_SEND']._serialized_end=484
-  _globals['_SENDACK']._serialized_start=486
-  _globals['_SENDACK']._serialized_end=556
-  _globals['_MESSAGE']._serialized_start=559
-  _globals['_MESSAGE']._serialized_end=714
-  _globals['_SYNCREQUEST']._serialized_start=716
-  _globals['_SYNCREQUEST']._serialized_end=763
-  _globals['_SYNCRESPONSE']._serialized_start=765
-  _globals['_SYNCRESPONSE']._serialized_end=877
-  _globals['_CURSOR']._serialized_start=879
-  _globals['_CURSOR']._serialized_end=900
-  _globals['_ERROR']._serialized_start=902
-  _globals['_ERROR']._serialized_end=994
-  _globals['_RECONNECT']._serialized_start=996
-  _globals['_RECONNECT']._serialized_end=1057
-  _globals['_HEARTBEAT']._serialized_start=1059
-  _globals['_HEARTBEAT']._serialized_end=1088
+  _globals['_CONNECT']._serialized_end=219
+  _globals['_CONNECTED']._serialized_start=222
+  _globals['_CONNECTED']._serialized_end=399
+  _globals['_SEND']._serialized_start=401
+  _globals['_SEND']._serialized_end=507
+  _globals['_SENDACK']._serialized_start=509
+  _globals['_SENDACK']._serialized_end=579
+  _globals['_MESSAGE']._serialized_start=582
+  _globals['_MESSAGE']._serialized_end=877
+  _globals['_SYNCREQUEST']._serialized_start=879
+  _globals['_SYNCREQUEST']._serialized_end=926
+  _globals['_SYNCRESPONSE']._serialized_start=928
+  _globals['_SYNCRESPONSE']._serialized_end=1040
+  _globals['_CURSOR']._serialized_start=1042
+  _globals['_CURSOR']._serialized_end=1063
+  _globals['_ERROR']._serialized_start=1065
+  _globals['_ERROR']._serialized_end=1177
+  _globals['_RECONNECT']._serialized_start=1179
+  _globals['_RECONNECT']._serialized_end=1240
+  _globals['_HEARTBEAT']._serialized_start=1242
+  _globals['_HEARTBEAT']._serialized_end=1271
+  _globals['_CONVERSATIONSREQUEST']._serialized_start=1273
+  _globals['_CONVERSATIONSREQUEST']._serialized_end=1326
+  _globals['_CONVERSATIONLIST']._serialized_start=1329
+  _globals['_CONVERSATIONLIST']._serialized_end=1474
+  _globals['_CONVERSATION']._serialized_start=1477
+  _globals['_CONVERSATION']._serialized_end=1647
+  _globals['_CHANGEREQUEST']._serialized_start=1650
+  _globals['_CHANGEREQUEST']._serialized_end=1790
+  _globals['_CHANGEACK']._serialized_start=1792
+  _globals['_CHANGEACK']._serialized_end=1901
+  _globals['_READRECEIPT']._serialized_start=1903
+  _globals['_READRECEIPT']._serialized_end=1984
 # @@protoc_insertion_point(module_scope)

@@ -15,15 +15,37 @@ class Platform(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PLATFORM_WEB: _ClassVar[Platform]
     PLATFORM_DESKTOP: _ClassVar[Platform]
     PLATFORM_CLI: _ClassVar[Platform]
+
+class MessageState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MESSAGE_STATE_NORMAL: _ClassVar[MessageState]
+    MESSAGE_STATE_RECALLED: _ClassVar[MessageState]
+    MESSAGE_STATE_DELETED: _ClassVar[MessageState]
+
+class ChangeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHANGE_NONE: _ClassVar[ChangeKind]
+    CHANGE_READ: _ClassVar[ChangeKind]
+    CHANGE_RECALL: _ClassVar[ChangeKind]
+    CHANGE_EDIT: _ClassVar[ChangeKind]
+    CHANGE_DELETE: _ClassVar[ChangeKind]
 PLATFORM_UNSPECIFIED: Platform
 PLATFORM_ANDROID: Platform
 PLATFORM_IOS: Platform
 PLATFORM_WEB: Platform
 PLATFORM_DESKTOP: Platform
 PLATFORM_CLI: Platform
+MESSAGE_STATE_NORMAL: MessageState
+MESSAGE_STATE_RECALLED: MessageState
+MESSAGE_STATE_DELETED: MessageState
+CHANGE_NONE: ChangeKind
+CHANGE_READ: ChangeKind
+CHANGE_RECALL: ChangeKind
+CHANGE_EDIT: ChangeKind
+CHANGE_DELETE: ChangeKind
 
 class Connect(_message.Message):
-    __slots__ = ("version", "token", "device", "platform", "last_seq", "heartbeat", "sync_limit")
+    __slots__ = ("version", "token", "device", "platform", "last_seq", "heartbeat", "sync_limit", "conversations")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +53,7 @@ class Connect(_message.Message):
     LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     SYNC_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATIONS_FIELD_NUMBER: _ClassVar[int]
     version: int
     token: str
     device: str
@@ -38,7 +61,8 @@ class Connect(_message.Message):
     last_seq: int
     heartbeat: int
     sync_limit: int
-    def __init__(self, version: _Optional[int] = ..., token: _Optional[str] = ..., device: _Optional[str] = ..., platform: _Optional[_Union[Platform, str]] = ..., last_seq: _Optional[int] = ..., heartbeat: _Optional[int] = ..., sync_limit: _Optional[int] = ...) -> None: ...
+    conversations: int
+    def __init__(self, version: _Optional[int] = ..., token: _Optional[str] = ..., device: _Optional[str] = ..., platform: _Optional[_Union[Platform, str]] = ..., last_seq: _Optional[int] = ..., heartbeat: _Optional[int] = ..., sync_limit: _Optional[int] = ..., conversations: _Optional[int] = ...) -> None: ...
 
 class Connected(_message.Message):
     __slots__ = ("user_id", "heartbeat", "max_heartbeat", "head_seq", "sync", "last_client_id", "server_time")
@@ -87,7 +111,7 @@ class SendAck(_message.Message):
     def __init__(self, client_id: _Optional[int] = ..., seq: _Optional[int] = ..., id: _Optional[int] = ..., sent_at: _Optional[int] = ...) -> None: ...
 
 class Message(_message.Message):
-    __slots__ = ("seq", "id", "sender", "recipient", "body", "content_type", "sent_at", "group", "mentions")
+    __slots__ = ("seq", "id", "sender", "recipient", "body", "content_type", "sent_at", "group", "mentions", "unread", "change", "target", "edited_at", "state")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     SENDER_FIELD_NUMBER: _ClassVar[int]
@@ -97,6 +121,11 @@ class Message(_message.Message):
     SENT_AT_FIELD_NUMBER: _ClassVar[int]
     GROUP_FIELD_NUMBER: _ClassVar[int]
     MENTIONS_FIELD_NUMBER: _ClassVar[int]
+    UNREAD_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    EDITED_AT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
     seq: int
     id: int
     sender: int
@@ -106,7 +135,12 @@ class Message(_message.Message):
     sent_at: int
     group: int
     mentions: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, seq: _Optional[int] = ..., id: _Optional[int] = ..., sender: _Optional[int] = ..., recipient: _Optional[int] = ..., body: _Optional[bytes] = ..., content_type: _Optional[int] = ..., sent_at: _Optional[int] = ..., group: _Optional[int] = ..., mentions: _Optional[_Iterable[int]] = ...) -> None: ...
+    unread: int
+    change: ChangeKind
+    target: int
+    edited_at: int
+    state: MessageState
+    def __init__(self, seq: _Optional[int] = ..., id: _Optional[int] = ..., sender: _Optional[int] = ..., recipient: _Optional[int] = ..., body: _Optional[bytes] = ..., content_type: _Optional[int] = ..., sent_at: _Optional[int] = ..., group: _Optional[int] = ..., mentions: _Optional[_Iterable[int]] = ..., unread: _Optional[int] = ..., change: _Optional[_Union[ChangeKind, str]] = ..., target: _Optional[int] = ..., edited_at: _Optional[int] = ..., state: _Optional[_Union[MessageState, str]] = ...) -> None: ...
 
 class SyncRequest(_message.Message):
     __slots__ = ("after_seq", "limit")
@@ -135,18 +169,20 @@ class Cursor(_message.Message):
     def __init__(self, seq: _Optional[int] = ...) -> None: ...
 
 class Error(_message.Message):
-    __slots__ = ("code", "reason", "client_id", "fatal", "retry_after")
+    __slots__ = ("code", "reason", "client_id", "fatal", "retry_after", "request_id")
     CODE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     FATAL_FIELD_NUMBER: _ClassVar[int]
     RETRY_AFTER_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     code: int
     reason: str
     client_id: int
     fatal: bool
     retry_after: int
-    def __init__(self, code: _Optional[int] = ..., reason: _Optional[str] = ..., client_id: _Optional[int] = ..., fatal: _Optional[bool] = ..., retry_after: _Optional[int] = ...) -> None: ...
+    request_id: int
+    def __init__(self, code: _Optional[int] = ..., reason: _Optional[str] = ..., client_id: _Optional[int] = ..., fatal: _Optional[bool] = ..., retry_after: _Optional[int] = ..., request_id: _Optional[int] = ...) -> None: ...
 
 class Reconnect(_message.Message):
     __slots__ = ("delay", "reason", "addresses")
@@ -163,3 +199,89 @@ class Heartbeat(_message.Message):
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
     interval: int
     def __init__(self, interval: _Optional[int] = ...) -> None: ...
+
+class ConversationsRequest(_message.Message):
+    __slots__ = ("limit", "before")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    before: int
+    def __init__(self, limit: _Optional[int] = ..., before: _Optional[int] = ...) -> None: ...
+
+class ConversationList(_message.Message):
+    __slots__ = ("conversations", "has_more", "head_seq", "total_unread", "before")
+    CONVERSATIONS_FIELD_NUMBER: _ClassVar[int]
+    HAS_MORE_FIELD_NUMBER: _ClassVar[int]
+    HEAD_SEQ_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_UNREAD_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    conversations: _containers.RepeatedCompositeFieldContainer[Conversation]
+    has_more: bool
+    head_seq: int
+    total_unread: int
+    before: int
+    def __init__(self, conversations: _Optional[_Iterable[_Union[Conversation, _Mapping]]] = ..., has_more: _Optional[bool] = ..., head_seq: _Optional[int] = ..., total_unread: _Optional[int] = ..., before: _Optional[int] = ...) -> None: ...
+
+class Conversation(_message.Message):
+    __slots__ = ("peer", "group", "name", "last", "unread", "read_id", "peer_read_id", "truncated")
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    UNREAD_FIELD_NUMBER: _ClassVar[int]
+    READ_ID_FIELD_NUMBER: _ClassVar[int]
+    PEER_READ_ID_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    peer: int
+    group: int
+    name: str
+    last: Message
+    unread: int
+    read_id: int
+    peer_read_id: int
+    truncated: bool
+    def __init__(self, peer: _Optional[int] = ..., group: _Optional[int] = ..., name: _Optional[str] = ..., last: _Optional[_Union[Message, _Mapping]] = ..., unread: _Optional[int] = ..., read_id: _Optional[int] = ..., peer_read_id: _Optional[int] = ..., truncated: _Optional[bool] = ...) -> None: ...
+
+class ChangeRequest(_message.Message):
+    __slots__ = ("request_id", "kind", "message_id", "body", "peer", "group")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    kind: ChangeKind
+    message_id: int
+    body: bytes
+    peer: int
+    group: int
+    def __init__(self, request_id: _Optional[int] = ..., kind: _Optional[_Union[ChangeKind, str]] = ..., message_id: _Optional[int] = ..., body: _Optional[bytes] = ..., peer: _Optional[int] = ..., group: _Optional[int] = ...) -> None: ...
+
+class ChangeAck(_message.Message):
+    __slots__ = ("request_id", "seq", "id", "changed_at", "unread", "read_id")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_AT_FIELD_NUMBER: _ClassVar[int]
+    UNREAD_FIELD_NUMBER: _ClassVar[int]
+    READ_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    seq: int
+    id: int
+    changed_at: int
+    unread: int
+    read_id: int
+    def __init__(self, request_id: _Optional[int] = ..., seq: _Optional[int] = ..., id: _Optional[int] = ..., changed_at: _Optional[int] = ..., unread: _Optional[int] = ..., read_id: _Optional[int] = ...) -> None: ...
+
+class ReadReceipt(_message.Message):
+    __slots__ = ("reader", "group", "message_id", "read_at")
+    READER_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    READ_AT_FIELD_NUMBER: _ClassVar[int]
+    reader: int
+    group: int
+    message_id: int
+    read_at: int
+    def __init__(self, reader: _Optional[int] = ..., group: _Optional[int] = ..., message_id: _Optional[int] = ..., read_at: _Optional[int] = ...) -> None: ...

@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from switchboard.errors import SwitchboardError
 from switchboard.ids import (
@@ -25,6 +25,10 @@ from switchboard.ids import (
 __all__ = [
     "AlreadyMember",
     "AppendResult",
+    "ChangeResult",
+    "Conversation",
+    "ConversationKey",
+    "ConversationPage",
     "DeviceState",
     "Group",
     "GroupAppendResult",
@@ -32,12 +36,17 @@ __all__ = [
     "GroupFull",
     "GroupNotFound",
     "GroupNotice",
+    "HeldMessage",
     "InboxEntry",
     "InboxPage",
     "InvalidMention",
     "Member",
+    "MessageNotFound",
+    "MessageRecalled",
     "NameTaken",
     "NotMember",
+    "ReadCount",
+    "ReadResult",
     "Role",
     "Session",
     "Store",
@@ -99,6 +108,14 @@ class InvalidMention(StoreError):
         self.user_id = user_id
 
 
+class MessageNotFound(StoreError):
+    """No message with this id is in the user's inbox."""
+
+
+class MessageRecalled(StoreError):
+    """The message was recalled, so it cannot be edited."""
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     id: UserId
@@ -142,12 +159,28 @@ class StoredMessage:
     """The group of a group message; None for a one-to-one message."""
     mentions: tuple[UserId, ...] = ()
     """Users mentioned in a group message, in the sender's order."""
+    change: int = 0
+    """For a change entry, what it records (a ``ChangeKind`` of the wire
+    schema, such as 1 for a read); 0 for a message."""
+    target: MessageId = MessageId(0)
+    """For a change entry, the message it refers to; for a read, the read
+    position."""
+    edited_at: int = 0
+    """When the sender last edited the body; 0 if never."""
+    recalled_at: int = 0
+    """When the sender recalled the message, whose body is then empty; 0 if
+    not recalled."""
 
 
 @dataclass(frozen=True, slots=True)
 class InboxEntry:
     seq: Seq
     message: StoredMessage
+    unread: int = 0
+    """Unread messages of the entry's conversation for the inbox's owner,
+    once this entry is applied."""
+    deleted: bool = False
+    """The inbox's owner deleted the message for themselves."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +201,10 @@ class AppendResult:
     duplicate: bool
     """True when (sender, device, client id) was stored before; nothing was
     written and ``message`` and the sequences are those of the first copy."""
+    sender_unread: int = 0
+    """The sender's unread count of the conversation after the message."""
+    recipient_unread: int = 0
+    """The recipient's unread count of the conversation after the message."""
 
 
 class Role(enum.StrEnum):
@@ -206,6 +243,9 @@ class GroupAppendResult:
     duplicate: bool
     """True when (sender, device, client id) was stored before; nothing was
     written and ``message`` is the first copy."""
+    unread: dict[UserId, int] = field(default_factory=dict)
+    """Each member's unread count of the group after the message; empty for
+    a duplicate."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +269,87 @@ class GroupChange:
     """The group after the change."""
     notice: GroupAppendResult | None
     """The appended notice, or None when the change was made without one."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationKey:
+    """A conversation as one user sees it: a peer or a group, the other 0."""
+
+    peer: UserId = UserId(0)
+    group: GroupId = GroupId(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """One entry of a user's conversation list."""
+
+    key: ConversationKey
+    name: str
+    """The peer's account name or the group's name."""
+    last: InboxEntry
+    """The latest message of the conversation in the user's inbox."""
+    unread: int
+    """Messages from others after ``read_id``; group notices do not count."""
+    read_id: MessageId
+    """The user has read every message up to this id."""
+    peer_read_id: MessageId
+    """One-to-one: the peer's ``read_id`` in the same conversation; groups: 0."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationPage:
+    conversations: list[Conversation]
+    """Ordered by the id of the last message, newest first."""
+    has_more: bool
+    """Conversations with older last messages exist."""
+    head_seq: Seq
+    """The user's inbox head when the page was read; the page reflects every
+    entry up to it."""
+    total_unread: int
+    """Unread messages over all the user's conversations."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    read_id: MessageId
+    """The read position after the call."""
+    unread: int
+    """The conversation's unread count after the call."""
+    entry: InboxEntry | None
+    """The change entry appended to the reader's inbox; None when the read
+    position did not move."""
+    notify: tuple[UserId, ...] = ()
+    """Users whose messages the move made read: the peer of a one-to-one
+    conversation, or the senders in a group. Empty when nothing moved."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeldMessage:
+    """A message as one user who holds it in the inbox sees it."""
+
+    message: StoredMessage
+    deleted: bool
+    """The user deleted it for themselves."""
+    notice: bool
+    """A group notice of the server, which nobody may recall or edit."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeResult:
+    target: StoredMessage
+    """The changed message, after the change."""
+    entries: dict[UserId, InboxEntry]
+    """The change entry appended to each inbox the change concerns; empty
+    when nothing changed (a repeated recall or deletion)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadCount:
+    message_id: MessageId
+    read: int
+    """Members other than the sender whose read position reaches the message."""
+    members: int
+    """Members other than the sender who joined before the message."""
 
 
 class Store(abc.ABC):
@@ -322,7 +443,101 @@ class Store(abc.ABC):
         """Page backwards through the messages between two users.
 
         Returns up to ``limit`` messages with id < ``before_id`` (all when
-        None), newest first, and whether older ones remain.
+        None), newest first, and whether older ones remain. Messages that
+        ``user_id`` deleted for themselves are left out.
+        """
+
+    # Conversations.
+
+    @abc.abstractmethod
+    async def list_conversations(
+        self, user_id: UserId, before_id: MessageId | None, limit: int
+    ) -> ConversationPage:
+        """Return up to ``limit`` conversations whose last message id is below
+        ``before_id`` (all when None), most recent first.
+
+        A conversation exists once a message of it is in the user's inbox.
+        ``unread`` counts the messages of other users stored after the user's
+        read position. Group notices and the user's own messages never count.
+        """
+
+    @abc.abstractmethod
+    async def mark_read(
+        self,
+        user_id: UserId,
+        key: ConversationKey,
+        up_to: MessageId | None,
+        now: int,
+    ) -> ReadResult:
+        """Move the user's read position in a conversation up to ``up_to``.
+
+        None, or an id above the conversation's newest message, moves it to
+        the newest message. The position never moves back. When it moves,
+        the unread count is counted again and a read entry (``change`` 1,
+        ``target`` the new position) is appended to the user's inbox in the
+        same transaction. Reading a one-to-one conversation without messages
+        changes nothing. Raises NotMember when the user never was in the
+        group of a group ``key``.
+        """
+
+    @abc.abstractmethod
+    async def group_read_counts(
+        self, group_id: GroupId, message_ids: Sequence[MessageId]
+    ) -> list[ReadCount]:
+        """Count the current members who read each message of the group.
+
+        Ids that are not messages of the group sent by a user (notices,
+        change entries, other groups) are left out. The order follows
+        ``message_ids``.
+        """
+
+    # Changes to messages.
+
+    @abc.abstractmethod
+    async def get_message(
+        self, message_id: MessageId, viewer: UserId
+    ) -> HeldMessage | None:
+        """Return a message in ``viewer``'s inbox, or None.
+
+        None also for change entries, and for group messages sent while the
+        viewer was not a member.
+        """
+
+    @abc.abstractmethod
+    async def recall_message(
+        self, actor: UserId, message_id: MessageId, now: int
+    ) -> ChangeResult:
+        """Recall a message for everyone: empty its body and mark it recalled.
+
+        Appends a recall entry (``change`` 2) to every inbox that holds the
+        message, with each owner's unread count once the message no longer
+        counts. Recalling a recalled message changes nothing. Raises
+        MessageNotFound when ``actor`` does not hold the message. The caller
+        checks that ``actor`` sent it.
+        """
+
+    @abc.abstractmethod
+    async def edit_message(
+        self, actor: UserId, message_id: MessageId, body: bytes, now: int
+    ) -> ChangeResult:
+        """Replace a message's body and append an edit entry (``change`` 3,
+        the new body) to every inbox that holds it.
+
+        Raises MessageNotFound when ``actor`` does not hold the message and
+        MessageRecalled when it was recalled. The caller checks the sender
+        and the body.
+        """
+
+    @abc.abstractmethod
+    async def delete_message_for(
+        self, user_id: UserId, message_id: MessageId, now: int
+    ) -> ChangeResult:
+        """Delete a message for one user: hide it from the user's history,
+        conversation list and unread count, and append a delete entry
+        (``change`` 4) to the user's inbox only.
+
+        Deleting it again changes nothing. Raises MessageNotFound when the
+        user does not hold the message.
         """
 
     # Groups.
@@ -438,10 +653,16 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def read_group_history(
-        self, group_id: GroupId, before_id: MessageId | None, limit: int
+        self,
+        group_id: GroupId,
+        before_id: MessageId | None,
+        limit: int,
+        *,
+        viewer: UserId | None = None,
     ) -> tuple[list[StoredMessage], bool]:
         """Page backwards through a group's messages and notices.
 
         Returns up to ``limit`` messages with id < ``before_id`` (all when
-        None), newest first, and whether older ones remain.
+        None), newest first, and whether older ones remain. Messages that
+        ``viewer`` deleted for themselves are left out.
         """

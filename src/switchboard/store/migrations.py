@@ -156,6 +156,75 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         CREATE INDEX messages_group ON messages (group_id, id)
         """,
     ),
+    # Version 3: conversation lists with read positions and unread counts.
+    (
+        # One row per user and conversation: peer is the other user of a
+        # one-to-one conversation (the user itself for notes to self) and
+        # group_id is 0, or peer is 0 and group_id is the group. joined_id is
+        # the group's highest message id when the user last joined: older
+        # group messages are not in the user's inbox. end_id is the highest
+        # message id of the conversation in the user's inbox, and last_id the
+        # message shown as the latest (0: none) at inbox seq last_seq.
+        """
+        CREATE TABLE conversations (
+            user_id   INTEGER NOT NULL REFERENCES users (id),
+            peer      INTEGER NOT NULL,
+            group_id  INTEGER NOT NULL,
+            joined_id INTEGER NOT NULL,
+            end_id    INTEGER NOT NULL,
+            last_id   INTEGER NOT NULL,
+            last_seq  INTEGER NOT NULL,
+            read_id   INTEGER NOT NULL,
+            unread    INTEGER NOT NULL,
+            PRIMARY KEY (user_id, peer, group_id)
+        ) WITHOUT ROWID
+        """,
+        """
+        CREATE INDEX conversations_recent ON conversations (user_id, last_id)
+        """,
+        """
+        CREATE INDEX conversations_group ON conversations (group_id, user_id)
+        """,
+        # The conversation's unread count for the inbox's owner once the entry
+        # is applied; NULL (read as 0) for entries stored before version 3.
+        "ALTER TABLE inbox ADD COLUMN unread INTEGER",
+        # Messages stored before version 3 count as read.
+        """
+        INSERT INTO conversations (user_id, peer, group_id, joined_id, end_id,
+            last_id, last_seq, read_id, unread)
+        SELECT i.user_id,
+            CASE WHEN m.group_id IS NULL THEN m.conv_lo + m.conv_hi - i.user_id
+                ELSE 0 END,
+            coalesce(m.group_id, 0), 0, max(m.id), max(m.id), max(i.seq),
+            max(m.id), 0
+        FROM inbox AS i JOIN messages AS m ON m.id = i.message_id
+        GROUP BY 1, 2, 3
+        """,
+    ),
+    # Version 4: change entries. A change (a read, for example) is stored as a
+    # row of messages with change set to its kind and target to the message it
+    # refers to, so that it gets inbox entries like a message. It has no
+    # client_id, and history reads leave it out.
+    (
+        "ALTER TABLE messages ADD COLUMN change INTEGER",
+        "ALTER TABLE messages ADD COLUMN target INTEGER REFERENCES messages (id)",
+        """
+        CREATE INDEX messages_target ON messages (target) WHERE target IS NOT NULL
+        """,
+    ),
+    # Version 5: recalled and edited messages, and messages a user deleted
+    # for themselves. A recall empties the body.
+    (
+        "ALTER TABLE messages ADD COLUMN edited_at INTEGER",
+        "ALTER TABLE messages ADD COLUMN recalled_at INTEGER",
+        """
+        CREATE TABLE deleted_messages (
+            user_id    INTEGER NOT NULL REFERENCES users (id),
+            message_id INTEGER NOT NULL REFERENCES messages (id),
+            PRIMARY KEY (user_id, message_id)
+        ) WITHOUT ROWID
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import enum
 import json
 import logging
@@ -19,7 +18,7 @@ import pathlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
@@ -34,6 +33,9 @@ from switchboard.ids import (
 from switchboard.store.base import (
     AlreadyMember,
     AppendResult,
+    ChangeResult,
+    ConversationKey,
+    ConversationPage,
     DeviceState,
     Group,
     GroupAppendResult,
@@ -41,12 +43,15 @@ from switchboard.store.base import (
     GroupFull,
     GroupNotFound,
     GroupNotice,
+    HeldMessage,
     InboxEntry,
     InboxPage,
     InvalidMention,
     Member,
     NameTaken,
     NotMember,
+    ReadCount,
+    ReadResult,
     Role,
     Session,
     Store,
@@ -55,6 +60,26 @@ from switchboard.store.base import (
     User,
 )
 from switchboard.store.migrations import migrate
+from switchboard.store.sqlite_conversations import (
+    join_group,
+    select_conversation_page,
+    touch_conversation,
+)
+from switchboard.store.sqlite_recall import (
+    delete_message_for,
+    edit_message,
+    recall_message,
+    select_held_message,
+)
+from switchboard.store.sqlite_receipts import mark_read, select_read_counts
+from switchboard.store.sqlite_rows import (
+    MESSAGE_COLUMN_COUNT,
+    MESSAGE_COLUMNS,
+    message_from_row,
+    next_seq,
+    read_transaction,
+    rollback,
+)
 
 __all__ = ["SqliteStore"]
 
@@ -371,6 +396,83 @@ class SqliteStore(Store):
             )
         )
 
+    # Conversations.
+
+    async def list_conversations(
+        self, user_id: UserId, before_id: MessageId | None, limit: int
+    ) -> ConversationPage:
+        _check_limit(limit)
+        if not _fits_int64(user_id):
+            return ConversationPage([], has_more=False, head_seq=Seq(0), total_unread=0)
+        if before_id is not None and before_id > _INT64_MAX:
+            before_id = None  # every stored id is below it
+        if before_id is not None and before_id < _INT64_MIN:
+            return ConversationPage([], has_more=False, head_seq=Seq(0), total_unread=0)
+        limit = min(limit, _INT64_MAX - 1)
+        return await self._read(
+            lambda conn: select_conversation_page(conn, user_id, before_id, limit)
+        )
+
+    async def mark_read(
+        self,
+        user_id: UserId,
+        key: ConversationKey,
+        up_to: MessageId | None,
+        now: int,
+    ) -> ReadResult:
+        _check_int64(user_id=user_id, peer=key.peer, group=key.group, now=now)
+        if up_to is not None:
+            up_to = MessageId(max(_INT64_MIN, min(up_to, _INT64_MAX)))
+        return await self._write(
+            "mark_read", lambda conn: mark_read(conn, user_id, key, up_to, now)
+        )
+
+    async def group_read_counts(
+        self, group_id: GroupId, message_ids: Sequence[MessageId]
+    ) -> list[ReadCount]:
+        if not _fits_int64(group_id):
+            return []
+        ids = [message_id for message_id in message_ids if _fits_int64(message_id)]
+        return await self._read(lambda conn: select_read_counts(conn, group_id, ids))
+
+    # Changes to messages.
+
+    async def get_message(
+        self, message_id: MessageId, viewer: UserId
+    ) -> HeldMessage | None:
+        if not (_fits_int64(message_id) and _fits_int64(viewer)):
+            return None
+        return await self._read(
+            lambda conn: select_held_message(conn, message_id, viewer)
+        )
+
+    async def recall_message(
+        self, actor: UserId, message_id: MessageId, now: int
+    ) -> ChangeResult:
+        _check_int64(actor=actor, message_id=message_id, now=now)
+        return await self._write(
+            "recall_message",
+            lambda conn: recall_message(conn, actor, message_id, now),
+        )
+
+    async def edit_message(
+        self, actor: UserId, message_id: MessageId, body: bytes, now: int
+    ) -> ChangeResult:
+        _check_int64(actor=actor, message_id=message_id, now=now)
+        return await self._write(
+            "edit_message",
+            lambda conn: edit_message(conn, actor, message_id, body, now),
+        )
+
+    async def delete_message_for(
+        self, user_id: UserId, message_id: MessageId, now: int
+    ) -> ChangeResult:
+        _check_int64(user_id=user_id, message_id=message_id, now=now)
+        return await self._write(
+            "delete_message_for",
+            lambda conn: delete_message_for(conn, user_id, message_id, now),
+        )
+
     # Groups.
 
     async def create_group(
@@ -502,18 +604,25 @@ class SqliteStore(Store):
         )
 
     async def read_group_history(
-        self, group_id: GroupId, before_id: MessageId | None, limit: int
+        self,
+        group_id: GroupId,
+        before_id: MessageId | None,
+        limit: int,
+        *,
+        viewer: UserId | None = None,
     ) -> tuple[list[StoredMessage], bool]:
         _check_limit(limit)
         if not _fits_int64(group_id):
             return [], False
+        # No user has id 0, so it hides nothing.
+        viewer_id = UserId(0) if viewer is None or not _fits_int64(viewer) else viewer
         if before_id is not None and before_id > _INT64_MAX:
             before_id = None  # every stored id is below it
         if before_id is not None and before_id < _INT64_MIN:
             return [], False
         limit = min(limit, _INT64_MAX - 1)
         return await self._read(
-            lambda conn: _select_group_page(conn, group_id, before_id, limit)
+            lambda conn: _select_group_page(conn, group_id, before_id, limit, viewer_id)
         )
 
 
@@ -665,7 +774,7 @@ class _Writer:
                 len(batch),
                 self._path,
             )
-            _rollback(conn)
+            rollback(conn)
             for op in batch:
                 if op.error is None:
                     op.error = StoreError(f"write transaction failed: {exc}")
@@ -710,19 +819,11 @@ class _Writer:
                 )
 
 
-def _rollback(conn: sqlite3.Connection) -> None:
-    """Roll back the open transaction, if SQLite has not already done so."""
-    if not conn.in_transaction:
-        return
-    try:
-        conn.execute("ROLLBACK")
-    except sqlite3.Error:
-        logger.exception("ROLLBACK failed")
-
-
 def _error_for_caller(op_name: str, exc: Exception) -> BaseException:
     """Log a failed write and return the exception its caller receives."""
-    if isinstance(exc, NameTaken):
+    # A StoreError raised by a write (a taken name, a missing group or
+    # message) rejects the request; the caller reports it.
+    if isinstance(exc, StoreError):
         logger.debug("%s rejected: %s", op_name, exc)
         return exc
     if isinstance(exc, sqlite3.Error):
@@ -886,10 +987,11 @@ def _raise_cursor(
 
 # SQL for messages and inboxes.
 
-_MESSAGE_COLUMNS: Final = (
-    "m.id, m.sender, m.recipient, m.content_type, m.body, m.sent_at,"
-    " m.group_id, m.mentions"
+_NOT_DELETED_FOR: Final = (
+    "NOT EXISTS (SELECT 1 FROM deleted_messages AS d"
+    " WHERE d.user_id = ? AND d.message_id = m.id)"
 )
+"""WHERE term that leaves out messages a user (the parameter) deleted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -905,65 +1007,54 @@ class _NewMessage:
     sent_at: int
 
 
-_MESSAGE_COLUMN_COUNT: Final = 8
-
-
-def _message_from_row(row: tuple[Any, ...], start: int = 0) -> StoredMessage:
-    """Build a message from the _MESSAGE_COLUMNS found at ``row[start:]``."""
-    recipient = row[start + 2]
-    group_id = row[start + 6]
-    mentions = row[start + 7]
-    return StoredMessage(
-        id=MessageId(row[start]),
-        sender=UserId(row[start + 1]),
-        recipient=UserId(0 if recipient is None else recipient),
-        content_type=row[start + 3],
-        body=row[start + 4],
-        sent_at=row[start + 5],
-        group_id=None if group_id is None else GroupId(group_id),
-        mentions=() if mentions is None else _decode_mentions(mentions),
-    )
-
-
-def _decode_mentions(text: str) -> tuple[UserId, ...]:
-    return tuple(UserId(user_id) for user_id in json.loads(text))
-
-
 def _append_message(conn: sqlite3.Connection, new: _NewMessage) -> AppendResult:
     """Insert a message into both inboxes, or return the stored first copy."""
     first = conn.execute(
-        f"SELECT {_MESSAGE_COLUMNS}, m.sender_seq, m.recipient_seq FROM messages AS m"
+        f"SELECT {MESSAGE_COLUMNS}, m.sender_seq, m.recipient_seq FROM messages AS m"
         " WHERE m.sender = ? AND m.sender_device = ? AND m.client_id = ?",
         (new.sender, new.device, new.client_id),
     ).fetchone()
     if first is not None:
         # A group message stored under the same client id has no
         # recipient_seq, so the repeat gets 0 there.
-        recipient_seq = first[_MESSAGE_COLUMN_COUNT + 1]
+        recipient_seq = first[MESSAGE_COLUMN_COUNT + 1]
         return AppendResult(
-            message=_message_from_row(first),
-            sender_seq=Seq(first[_MESSAGE_COLUMN_COUNT]),
+            message=message_from_row(first),
+            sender_seq=Seq(first[MESSAGE_COLUMN_COUNT]),
             recipient_seq=Seq(0 if recipient_seq is None else recipient_seq),
             duplicate=True,
         )
 
     # A message to oneself takes one inbox entry, so one sequence.
-    recipient_seq = _next_seq(conn, new.recipient)
+    recipient_seq = next_seq(conn, new.recipient)
     if new.sender == new.recipient:
         sender_seq = recipient_seq
     else:
-        sender_seq = _next_seq(conn, new.sender)
+        sender_seq = next_seq(conn, new.sender)
 
     message_id = _insert_message(conn, new, sender_seq, recipient_seq)
-    conn.execute(
-        "INSERT INTO inbox (user_id, seq, message_id) VALUES (?, ?, ?)",
-        (new.recipient, recipient_seq, message_id),
+    recipient_unread = touch_conversation(
+        conn,
+        new.recipient,
+        ConversationKey(peer=new.sender),
+        message_id,
+        recipient_seq,
+        counts=new.sender != new.recipient,
     )
+    _insert_inbox_entry(
+        conn, new.recipient, recipient_seq, message_id, recipient_unread
+    )
+    sender_unread = recipient_unread
     if new.sender != new.recipient:
-        conn.execute(
-            "INSERT INTO inbox (user_id, seq, message_id) VALUES (?, ?, ?)",
-            (new.sender, sender_seq, message_id),
+        sender_unread = touch_conversation(
+            conn,
+            new.sender,
+            ConversationKey(peer=new.recipient),
+            message_id,
+            sender_seq,
+            counts=False,
         )
+        _insert_inbox_entry(conn, new.sender, sender_seq, message_id, sender_unread)
     _raise_last_client_id(conn, new)
 
     message = StoredMessage(
@@ -979,18 +1070,22 @@ def _append_message(conn: sqlite3.Connection, new: _NewMessage) -> AppendResult:
         sender_seq=sender_seq,
         recipient_seq=recipient_seq,
         duplicate=False,
+        sender_unread=sender_unread,
+        recipient_unread=recipient_unread,
     )
 
 
-def _next_seq(conn: sqlite3.Connection, user_id: UserId) -> Seq:
-    """Advance the user's inbox head by one and return the new head."""
-    row = conn.execute(
-        "INSERT INTO inbox_heads (user_id, head_seq) VALUES (?, 1)"
-        " ON CONFLICT (user_id) DO UPDATE SET head_seq = head_seq + 1"
-        " RETURNING head_seq",
-        (user_id,),
-    ).fetchone()
-    return Seq(row[0])
+def _insert_inbox_entry(
+    conn: sqlite3.Connection,
+    user_id: UserId,
+    seq: Seq,
+    message_id: MessageId,
+    unread: int,
+) -> None:
+    conn.execute(
+        "INSERT INTO inbox (user_id, seq, message_id, unread) VALUES (?, ?, ?, ?)",
+        (user_id, seq, message_id, unread),
+    )
 
 
 def _insert_message(
@@ -1031,26 +1126,17 @@ def _raise_last_client_id(
     )
 
 
-@contextlib.contextmanager
-def _read_transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """Make the enclosed SELECTs read one snapshot of the database."""
-    conn.execute("BEGIN")
-    try:
-        yield
-    except BaseException:
-        _rollback(conn)
-        raise
-    conn.execute("COMMIT")
-
-
 def _select_inbox_page(
     conn: sqlite3.Connection, user_id: UserId, after_seq: Seq, limit: int
 ) -> InboxPage:
     # Fetching one row more than the limit shows whether more entries follow.
-    with _read_transaction(conn):
+    with read_transaction(conn):
         rows = conn.execute(
-            f"SELECT i.seq, {_MESSAGE_COLUMNS}"
+            f"SELECT i.seq, coalesce(i.unread, 0), d.message_id IS NOT NULL,"
+            f" {MESSAGE_COLUMNS}"
             " FROM inbox AS i JOIN messages AS m ON m.id = i.message_id"
+            " LEFT JOIN deleted_messages AS d"
+            " ON d.user_id = i.user_id AND d.message_id = i.message_id"
             " WHERE i.user_id = ? AND i.seq > ?"
             " ORDER BY i.seq LIMIT ?",
             (user_id, after_seq, limit + 1),
@@ -1058,7 +1144,12 @@ def _select_inbox_page(
         head_seq = _select_head_seq(conn, user_id)
 
     entries = [
-        InboxEntry(seq=Seq(row[0]), message=_message_from_row(row, start=1))
+        InboxEntry(
+            seq=Seq(row[0]),
+            message=message_from_row(row, start=3),
+            unread=row[1],
+            deleted=bool(row[2]),
+        )
         for row in rows[:limit]
     ]
     return InboxPage(entries=entries, has_more=len(rows) > limit, head_seq=head_seq)
@@ -1088,19 +1179,20 @@ def _select_conversation_page(
     conv_hi = max(user_id, peer_id)
     if before_id is None:
         id_filter = ""
-        params: tuple[int, ...] = (conv_lo, conv_hi, limit + 1)
+        params: tuple[int, ...] = (conv_lo, conv_hi, user_id, limit + 1)
     else:
         id_filter = " AND m.id < ?"
-        params = (conv_lo, conv_hi, before_id, limit + 1)
+        params = (conv_lo, conv_hi, before_id, user_id, limit + 1)
 
     # Fetching one row more than the limit shows whether older messages remain.
     rows = conn.execute(
-        f"SELECT {_MESSAGE_COLUMNS} FROM messages AS m"
-        f" WHERE m.conv_lo = ? AND m.conv_hi = ?{id_filter}"
+        f"SELECT {MESSAGE_COLUMNS} FROM messages AS m"
+        f" WHERE m.conv_lo = ? AND m.conv_hi = ?{id_filter} AND m.change IS NULL"
+        f" AND {_NOT_DELETED_FOR}"
         " ORDER BY m.id DESC LIMIT ?",
         params,
     ).fetchall()
-    messages = [_message_from_row(row) for row in rows[:limit]]
+    messages = [message_from_row(row) for row in rows[:limit]]
     return messages, len(rows) > limit
 
 
@@ -1200,6 +1292,7 @@ def _insert_members(
         " VALUES (?, ?, ?, ?)",
         [(group_id, user_id, role.value, now) for user_id, role in members],
     )
+    join_group(conn, group_id, [user_id for user_id, _ in members])
 
 
 def _create_group(
@@ -1318,14 +1411,14 @@ def _append_group_message(
 ) -> GroupAppendResult:
     """Insert a message into every member's inbox, or return the stored copy."""
     first = conn.execute(
-        f"SELECT {_MESSAGE_COLUMNS}, m.sender_seq FROM messages AS m"
+        f"SELECT {MESSAGE_COLUMNS}, m.sender_seq FROM messages AS m"
         " WHERE m.sender = ? AND m.sender_device = ? AND m.client_id = ?",
         (new.sender, new.device, new.client_id),
     ).fetchone()
     if first is not None:
         return GroupAppendResult(
-            message=_message_from_row(first),
-            seqs={new.sender: Seq(first[_MESSAGE_COLUMN_COUNT])},
+            message=message_from_row(first),
+            seqs={new.sender: Seq(first[MESSAGE_COLUMN_COUNT])},
             duplicate=True,
         )
 
@@ -1370,7 +1463,7 @@ def _fan_out(
 
     # NOTE: one sequence and one inbox row per member, so the cost of a
     # message grows with the group; large groups need fan-out on read.
-    seqs = {user_id: _next_seq(conn, user_id) for user_id in members}
+    seqs = {user_id: next_seq(conn, user_id) for user_id in members}
     device, client_id = origin if origin is not None else (None, None)
     mentions_text = json.dumps(mentions) if mentions else None
     row = conn.execute(
@@ -1390,9 +1483,22 @@ def _fan_out(
         ),
     ).fetchone()
     message_id = MessageId(row[0])
+    # A notice (no origin) does not count as unread.
+    key = ConversationKey(group=group_id)
+    unread = {
+        user_id: touch_conversation(
+            conn,
+            user_id,
+            key,
+            message_id,
+            seq,
+            counts=origin is not None and user_id != sender,
+        )
+        for user_id, seq in seqs.items()
+    }
     conn.executemany(
-        "INSERT INTO inbox (user_id, seq, message_id) VALUES (?, ?, ?)",
-        [(user_id, seq, message_id) for user_id, seq in seqs.items()],
+        "INSERT INTO inbox (user_id, seq, message_id, unread) VALUES (?, ?, ?, ?)",
+        [(user_id, seq, message_id, unread[user_id]) for user_id, seq in seqs.items()],
     )
 
     message = StoredMessage(
@@ -1405,7 +1511,7 @@ def _fan_out(
         group_id=group_id,
         mentions=mentions,
     )
-    return GroupAppendResult(message=message, seqs=seqs, duplicate=False)
+    return GroupAppendResult(message=message, seqs=seqs, duplicate=False, unread=unread)
 
 
 def _select_group_page(
@@ -1413,20 +1519,22 @@ def _select_group_page(
     group_id: GroupId,
     before_id: MessageId | None,
     limit: int,
+    viewer: UserId,
 ) -> tuple[list[StoredMessage], bool]:
     if before_id is None:
         id_filter = ""
-        params: tuple[int, ...] = (group_id, limit + 1)
+        params: tuple[int, ...] = (group_id, viewer, limit + 1)
     else:
         id_filter = " AND m.id < ?"
-        params = (group_id, before_id, limit + 1)
+        params = (group_id, before_id, viewer, limit + 1)
 
     # Fetching one row more than the limit shows whether older messages remain.
     rows = conn.execute(
-        f"SELECT {_MESSAGE_COLUMNS} FROM messages AS m"
-        f" WHERE m.group_id = ?{id_filter}"
+        f"SELECT {MESSAGE_COLUMNS} FROM messages AS m"
+        f" WHERE m.group_id = ?{id_filter} AND m.change IS NULL"
+        f" AND {_NOT_DELETED_FOR}"
         " ORDER BY m.id DESC LIMIT ?",
         params,
     ).fetchall()
-    messages = [_message_from_row(row) for row in rows[:limit]]
+    messages = [message_from_row(row) for row in rows[:limit]]
     return messages, len(rows) > limit

@@ -1,0 +1,41 @@
+"""Conversion of stored inbox entries to their wire form."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from switchboard.protocol import pb
+from switchboard.store.base import InboxEntry
+
+__all__ = ["to_wire_message"]
+
+
+def to_wire_message(entry: InboxEntry) -> pb.Message:
+    """Convert a stored inbox entry to its wire form.
+
+    A message recalled by its sender, or deleted by the inbox's owner, has
+    an empty body and its state set.
+    """
+    message = entry.message
+    if entry.deleted:
+        state = pb.MESSAGE_STATE_DELETED
+    elif message.recalled_at:
+        state = pb.MESSAGE_STATE_RECALLED
+    else:
+        state = pb.MESSAGE_STATE_NORMAL
+    return pb.Message(
+        seq=entry.seq,
+        id=message.id,
+        sender=message.sender,
+        recipient=message.recipient,
+        body=message.body if state == pb.MESSAGE_STATE_NORMAL else b"",
+        content_type=message.content_type,
+        sent_at=message.sent_at,
+        group=message.group_id or 0,
+        mentions=message.mentions,
+        unread=entry.unread,
+        change=cast("pb.ChangeKind", message.change),
+        target=message.target,
+        edited_at=message.edited_at,
+        state=state,
+    )
