@@ -576,17 +576,23 @@ class ChatService:
     async def _deliver(
         self, entry: InboxEntry, user_id: UserId, skip: Endpoint | None
     ) -> None:
-        await self.push(user_id, encode(to_wire_message(entry)), skip)
+        data = encode(to_wire_message(entry))
+        self.stats.messages_delivered += await self.push(user_id, data, skip)
 
     async def push(
         self, user_id: UserId, data: bytes, skip: Endpoint | None = None
-    ) -> None:
-        """Send ``data`` to every online device of the user but ``skip``."""
+    ) -> int:
+        """Send ``data`` to every online device of the user but ``skip``.
+
+        Returns the number of connections it was written to.
+        """
         routes = await self._routing.lookup(user_id)
+        written = 0
         for endpoint in routes.values():
             if endpoint != skip:
-                self.stats.messages_delivered += 1
+                written += 1
                 self._bus.publish_outbound(Outbound(endpoint, data))
+        return written
 
     # Sync and cursor.
 
