@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from switchboard.ids import ClientMessageId, DeviceId, Seq, UserId
-from switchboard.store.base import InboxEntry, Store
+from switchboard.store.base import ConversationKey, InboxEntry, Store
 from switchboard.store.postgres import PostgresStore
 from switchboard.store.shards import ShardMap
 from tests.support.postgres import (
@@ -71,7 +71,9 @@ async def test_add_database_keeps_data(clean: ScratchDatabases) -> None:
     await store.append_group_message(
         users[1], PHONE, ClientMessageId(100), change.group.id, 1, b"hi", 0
     )
+    await store.mark_read(users[2], ConversationKey(group=change.group.id), None, 0)
     before = {user: await read_whole_inbox(store, user) for user in users}
+    lists = {user: await store.list_conversations(user, None, 100) for user in users}
     await store.close()
 
     # Add a second database and move the odd shards to it.
@@ -86,6 +88,9 @@ async def test_add_database_keeps_data(clean: ScratchDatabases) -> None:
     try:
         for user in users:
             assert await read_whole_inbox(store, user) == before[user]
+            assert await store.list_conversations(user, None, 100) == lists[user]
+        assert lists[users[2]].conversations[0].unread == 0
+        assert lists[users[3]].conversations[0].unread == 1
         assert len(await store.list_members(change.group.id)) == 6
         assert [g.id for g in await store.groups_of(users[3])] == [change.group.id]
 

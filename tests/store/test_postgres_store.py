@@ -9,16 +9,16 @@ import os
 import random
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from switchboard.ids import ClientMessageId, DeviceId, MessageId, Seq, UserId
+from switchboard.ids import ClientMessageId, DeviceId, GroupId, MessageId, Seq, UserId
 from switchboard.store.base import InboxEntry, StoreError
 from switchboard.store.postgres import PostgresStore
-from switchboard.store.postgres_schema import SCHEMA_VERSION
+from switchboard.store.postgres_schema import MIGRATIONS, SCHEMA_VERSION
 from switchboard.store.shards import ShardMap
 from tests.support.postgres import (
     ROOT,
@@ -386,7 +386,82 @@ async def test_resend_finishes_pending_copies(clean: ScratchDatabases) -> None:
     assert repeat.message.body == b"phone 1"
     assert repeat.sender_seq == 1
     assert repeat.recipient_seq == 1
-    assert bob_inbox == [InboxEntry(Seq(1), repeat.message)]
+    assert bob_inbox == [InboxEntry(Seq(1), repeat.message, unread=1)]
+
+
+# Changes relayed late.
+
+RECALL, EDIT = 2, 3
+
+
+def with_lock_timeout(shard_map: ShardMap) -> ShardMap:
+    """Return the same map on connections that give up waiting for a row lock
+    after 200 ms, so a copy to a locked inbox fails and stays in the outbox."""
+    dsns = tuple(f"{dsn}?lock_timeout=200" for dsn in shard_map.dsns)
+    return ShardMap(dsns, shard_map.assignment)
+
+
+async def change_left_in_outbox(
+    clean: ScratchDatabases,
+    recipient: UserId,
+    change: Callable[[PostgresStore], Awaitable[object]],
+) -> None:
+    """Run ``change`` so that it commits in its origin database but its copy to
+    ``recipient``, in the other database, waits in the outbox."""
+    shard_map = interleaved_shard_map(clean.dsns)
+    async with locked_inbox_head(clean.dsns[recipient % 2], recipient):
+        impatient = with_lock_timeout(shard_map)
+        async with opened(impatient, relay_interval_s=3600) as store:
+            with pytest.raises(StoreError, match="lock timeout"):
+                await change(store)
+
+
+async def test_late_edit_keeps_recall(clean: ScratchDatabases) -> None:
+    shard_map = interleaved_shard_map(clean.dsns)
+    alice, bob = await make_pair(shard_map)
+    async with opened(shard_map, relay_interval_s=3600) as store:
+        sent = await store.append_message(
+            alice, PHONE, ClientMessageId(1), bob, 1, b"secret", 0
+        )
+        message_id = sent.message.id
+        await change_left_in_outbox(
+            clean, bob, lambda s: s.edit_message(alice, message_id, b"secret 2", 5)
+        )
+        await store.recall_message(alice, message_id, 6)
+
+    # open() relays the edit, after the recall.
+    async with opened(shard_map) as store:
+        bob_inbox = await read_whole_inbox(store, bob)
+        alice_inbox = await read_whole_inbox(store, alice)
+
+    assert [e.message.change for e in bob_inbox] == [0, RECALL, EDIT]
+    assert [e.message.body for e in bob_inbox] == [b"", b"", b""]
+    assert bob_inbox[0].message.recalled_at == 6
+    assert [e.message.change for e in alice_inbox] == [0, EDIT, RECALL]
+    assert [e.message.body for e in alice_inbox] == [b"", b"", b""]
+
+
+async def test_late_edit_keeps_newer_edit(clean: ScratchDatabases) -> None:
+    shard_map = interleaved_shard_map(clean.dsns)
+    alice, bob = await make_pair(shard_map)
+    async with opened(shard_map, relay_interval_s=3600) as store:
+        sent = await store.append_message(
+            alice, PHONE, ClientMessageId(1), bob, 1, b"one", 0
+        )
+        message_id = sent.message.id
+        await change_left_in_outbox(
+            clean, bob, lambda s: s.edit_message(alice, message_id, b"two", 5)
+        )
+        await store.edit_message(alice, message_id, b"three", 6)
+
+    async with opened(shard_map) as store:
+        bob_inbox = await read_whole_inbox(store, bob)
+        held = await store.get_message(message_id, bob)
+
+    assert [e.message.body for e in bob_inbox] == [b"three", b"three", b"two"]
+    assert held is not None
+    assert held.message.body == b"three"
+    assert held.message.edited_at == 6
 
 
 # Schema.
@@ -406,6 +481,85 @@ async def test_schema_version_recorded_once(clean: ScratchDatabases) -> None:
     finally:
         await conn.close()
     assert versions == list(range(1, SCHEMA_VERSION + 1))
+
+
+async def create_version_1(dsn: str, *statements: str) -> None:
+    """Set up a database at schema version 1 and run ``statements`` on it."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "CREATE TABLE schema_version (version integer PRIMARY KEY,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for statement in (*MIGRATIONS[0], *statements):
+            await conn.execute(statement)
+        await conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+    finally:
+        await conn.close()
+
+
+async def test_upgrade_counts_old_messages_as_read(clean: ScratchDatabases) -> None:
+    # Alice (1) wrote to Bob (2), then made group 1 with him, and Bob posted
+    # in it. Carol (3) has no copies here, as if her inbox were in another
+    # database, so the upgrade tells her message 13 from her notice 14 by
+    # content type (2 for notices).
+    copy = (
+        "INSERT INTO inbox (user_id, seq, message_id, sender, recipient, group_id,"
+        " peer, content_type, body, sent_at, sender_device, client_id) VALUES "
+    )
+    await create_version_1(
+        clean.dsns[0],
+        "INSERT INTO users VALUES (1, 'alice', 'h', 0), (2, 'bob', 'h', 0),"
+        " (3, 'carol', 'h', 0)",
+        "SELECT setval('message_ids', 14), setval('group_ids', 1)",
+        "INSERT INTO groups VALUES (1, 'g', 1, 0)",
+        "INSERT INTO group_members VALUES (1, 1, 'owner', 0), (1, 2, 'member', 0),"
+        " (1, 3, 'member', 0)",
+        copy + "(1, 1, 10, 1, 2, NULL, 2, 0, 'hi', 0, 'phone', 1),"
+        " (2, 1, 10, 1, 2, NULL, 1, 0, 'hi', 0, NULL, NULL),"
+        " (1, 2, 11, 1, NULL, 1, NULL, 2, '{}', 0, NULL, NULL),"
+        " (2, 2, 11, 1, NULL, 1, NULL, 2, '{}', 0, NULL, NULL),"
+        " (1, 3, 12, 2, NULL, 1, NULL, 0, 'yo', 0, NULL, NULL),"
+        " (2, 3, 12, 2, NULL, 1, NULL, 0, 'yo', 0, 'phone', 1),"
+        " (2, 4, 13, 3, NULL, 1, NULL, 0, 'hey', 0, NULL, NULL),"
+        " (2, 5, 14, 3, NULL, 1, NULL, 2, '{}', 0, NULL, NULL)",
+        "INSERT INTO inbox_heads VALUES (1, 3), (2, 5)",
+        "INSERT INTO group_messages VALUES (1, 11, 1, 2, '{}', 0, NULL),"
+        " (1, 12, 2, 0, 'yo', 0, NULL), (1, 13, 3, 0, 'hey', 0, NULL),"
+        " (1, 14, 3, 2, '{}', 0, NULL)",
+    )
+    alice, bob, group = UserId(1), UserId(2), GroupId(1)
+
+    async with opened(ShardMap.even(clean.dsns[:1])) as store:
+        page = await store.list_conversations(bob, None, 10)
+        notices: dict[int, bool] = {}
+        for message_id in (11, 12, 13, 14):
+            held = await store.get_message(MessageId(message_id), bob)
+            assert held is not None
+            notices[message_id] = held.notice
+        counts = await store.group_read_counts(
+            group, [MessageId(i) for i in (11, 12, 13, 14)]
+        )
+        direct = await store.append_message(
+            alice, PHONE, ClientMessageId(2), bob, 0, b"new", 1
+        )
+        posted = await store.append_group_message(
+            alice, PHONE, ClientMessageId(3), group, 0, b"all", 1
+        )
+
+    assert [c.name for c in page.conversations] == ["g", "alice"]
+    assert [c.unread for c in page.conversations] == [0, 0]
+    assert [c.read_id for c in page.conversations] == [14, 10]
+    assert [c.last.seq for c in page.conversations] == [5, 1]
+    assert page.total_unread == 0
+    assert notices == {11: True, 12: False, 13: False, 14: True}
+    # Notices are left out. Alice's read position is her latest copy here, 12.
+    assert [(c.message_id, c.read, c.members) for c in counts] == [
+        (12, 1, 2),
+        (13, 1, 2),
+    ]
+    assert direct.recipient_unread == 1
+    assert posted.unread[bob] == 1
 
 
 async def test_newer_schema_version_raises(clean: ScratchDatabases) -> None:

@@ -279,6 +279,21 @@ async def test_readded_member_starts_with_nothing_unread(store: Store) -> None:
     assert result.unread[bob.id] == 1
 
 
+async def test_readded_without_notice_has_nothing_unread(store: Store) -> None:
+    alice, bob = await make_users(store, "alice", "bob")
+    group_id = await make_group(store, alice, bob)
+    await post(store, alice, group_id, "unread")
+    await store.remove_member(group_id, bob.id)
+    away = await post(store, alice, group_id, "while away")
+
+    await store.add_members(group_id, [bob.id], Role.MEMBER, 4_000, max_members=LIMIT)
+
+    conversation = await only(store, bob)
+    assert conversation.unread == 0
+    assert conversation.read_id == away.message.id
+    assert (await conversations(store, bob)).total_unread == 0
+
+
 async def test_groups_and_peers_share_one_list(store: Store) -> None:
     alice, bob, carol = await make_users(store, "alice", "bob", "carol")
     await send(store, bob, alice, "direct")

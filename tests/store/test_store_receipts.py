@@ -249,6 +249,20 @@ async def test_former_member_can_read(store: Store) -> None:
     assert result.entry is not None
 
 
+async def test_member_without_messages_can_read(store: Store) -> None:
+    alice, bob, carol = await make_users(store, "alice", "bob", "carol")
+    group_id = await make_group(store, alice, bob)
+    sent = await post(store, alice, group_id)
+    await store.add_members(group_id, [carol.id], Role.MEMBER, 3_000, max_members=LIMIT)
+
+    result = await store.mark_read(carol.id, ConversationKey(group=group_id), None, NOW)
+
+    assert result.entry is None
+    assert result.read_id == sent.message.id
+    assert result.unread == 0
+    assert await store.head_seq(carol.id) == 0
+
+
 async def test_stranger_cannot_read_group(store: Store) -> None:
     alice, bob = await make_users(store, "alice", "bob")
     group_id = await make_group(store, alice)

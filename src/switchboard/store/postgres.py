@@ -3,7 +3,8 @@
 Rows live in the database that the shard map (store/shards.py) picks:
 
 - database 0: accounts, sessions and the id sequences;
-- the user's database: the user's inbox, inbox head and devices;
+- the user's database: the user's inbox, inbox head, devices and
+  conversations (read positions and unread counts);
 - the group's database: the group, its members and its history.
 
 A message is written first in one transaction on its origin database: the
@@ -14,7 +15,8 @@ databases. Those copies are written next, one transaction per database, and
 the outbox row is deleted. Writing a copy is idempotent, so the outbox row
 can be replayed: by a resend of the message, by the relay pass at open() and
 by the periodic relay. With one database there is no outbox row and every
-write is one transaction.
+write is one transaction. A recall or an edit is written the same way, from
+the actor's database to every inbox that holds the message.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import contextlib
 import enum
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
@@ -38,22 +40,31 @@ from switchboard.ids import (
     Seq,
     UserId,
 )
+from switchboard.store import postgres_conversations as conversations_sql
 from switchboard.store import postgres_groups as groups_sql
 from switchboard.store import postgres_inbox as inbox_sql
+from switchboard.store import postgres_recall as recall_sql
+from switchboard.store import postgres_receipts as receipts_sql
 from switchboard.store.base import (
     AlreadyMember,
     AppendResult,
+    ChangeResult,
+    ConversationKey,
+    ConversationPage,
     DeviceState,
     Group,
     GroupAppendResult,
     GroupChange,
     GroupFull,
     GroupNotice,
+    HeldMessage,
     InboxPage,
     InvalidMention,
     Member,
     NameTaken,
     NotMember,
+    ReadCount,
+    ReadResult,
     Role,
     Session,
     Store,
@@ -61,8 +72,11 @@ from switchboard.store.base import (
     StoreError,
     User,
 )
+from switchboard.store.postgres_changes import CHANGE_EDIT, CHANGE_RECALL
 from switchboard.store.postgres_conn import Connection, ConnectionSet, transact
-from switchboard.store.postgres_inbox import FirstCopy, OutgoingMessage
+from switchboard.store.postgres_inbox import FirstCopy
+from switchboard.store.postgres_relay import CopyWriter, Stored
+from switchboard.store.postgres_rows import AppendedCopy, OutgoingMessage
 from switchboard.store.postgres_schema import check_identity, check_shard_map, migrate
 from switchboard.store.shards import ShardMap
 
@@ -79,9 +93,6 @@ _DRIVER_ERRORS: Final = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 """Errors of the driver and the network, translated into StoreError.
 TimeoutError is an OSError."""
 
-_RELAY_BATCH: Final = 100
-"""Maximum outbox rows one relay pass replays per database."""
-
 
 class _State(enum.Enum):
     NEW = "new"
@@ -91,14 +102,15 @@ class _State(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class _Stored:
-    """A message written in its origin transaction."""
+class _Membership:
+    """A group after a change in its database, and the users it concerns."""
 
-    message: OutgoingMessage
-    seqs: dict[UserId, Seq]
-    """Sequences of the copies written in the origin database."""
-    pending: bool
-    """An outbox row names copies still to be written in other databases."""
+    group: Group
+    recipients: dict[UserId, MessageId]
+    """The members who get the change's notice, each with the group's highest
+    message id when the member joined (joined_id)."""
+    joined: tuple[UserId, ...] = ()
+    """The users the change added."""
 
 
 class PostgresStore(Store):
@@ -136,6 +148,7 @@ class PostgresStore(Store):
                 f"invalid relay_interval_s {relay_interval_s}: must be positive"
             )
 
+        self._copies = CopyWriter(self.shard_map)
         self._pool_size = pool_size
         self._relay_interval_s = relay_interval_s
         self._acquire_timeout_s = acquire_timeout_s
@@ -208,7 +221,7 @@ class PostgresStore(Store):
         conns = self._connection_set()
         try:
             await conns.get_all()
-            await self._relay_pending(conns)
+            await self._copies.relay_pending(conns)
         finally:
             await conns.release()
 
@@ -447,7 +460,7 @@ class PostgresStore(Store):
             origin_db = self._database_of(sender)
             origin = await conns.get(origin_db)
 
-            async def store() -> FirstCopy | _Stored:
+            async def store() -> FirstCopy | Stored:
                 first = await inbox_sql.find_first_copy(
                     origin, sender, device, client_id
                 )
@@ -463,7 +476,7 @@ class PostgresStore(Store):
                     sent_at=sent_at,
                     origin=(device, client_id),
                 )
-                stored = await self._store_copies(
+                stored = await self._copies.store_copies(
                     origin, origin_db, message, [sender, recipient], None
                 )
                 await inbox_sql.raise_last_client_id(origin, sender, device, client_id)
@@ -473,69 +486,31 @@ class PostgresStore(Store):
             if isinstance(stored, FirstCopy):
                 return await self._repeat_direct(conns, origin_db, stored)
 
-            seqs = await self._finish(conns, origin_db, stored)
+            copies = await self._copies.finish(conns, origin_db, stored)
             return AppendResult(
                 message=stored.message.stored(),
-                sender_seq=seqs[sender],
-                recipient_seq=seqs[recipient],
+                sender_seq=copies[sender].seq,
+                recipient_seq=copies[recipient].seq,
                 duplicate=False,
+                sender_unread=copies[sender].unread,
+                recipient_unread=copies[recipient].unread,
             )
 
         return await self._run("append_message", work, all_databases=True)
-
-    async def _store_copies(
-        self,
-        origin: Connection,
-        origin_db: int,
-        message: OutgoingMessage,
-        users: Sequence[UserId],
-        group_id: GroupId | None,
-    ) -> _Stored:
-        """Write a new message in its origin transaction.
-
-        Appends the copies for ``users`` whose inbox is in the origin database
-        and adds the message to the history of ``group_id``, if given, when
-        the group is there too. Whatever belongs in other databases goes into
-        an outbox row, which _finish() replays.
-        """
-        local = [user for user in users if self._database_of(user) == origin_db]
-        remote = [user for user in users if self._database_of(user) != origin_db]
-        seqs = await inbox_sql.append_copies(origin, message, local, once=False)
-
-        target_group = None
-        if group_id is not None:
-            if self._database_of(group_id) == origin_db:
-                await groups_sql.insert_group_message(origin, group_id, message)
-            else:
-                target_group = group_id
-
-        pending = bool(remote) or target_group is not None
-        if pending:
-            await inbox_sql.insert_outbox(origin, message, remote, target_group)
-        return _Stored(message, seqs, pending)
-
-    async def _finish(
-        self, conns: ConnectionSet, origin_db: int, stored: _Stored
-    ) -> dict[UserId, Seq]:
-        """Write the copies an outbox row names; return every copy's sequence."""
-        if not stored.pending:
-            return stored.seqs
-        relayed = await self._relay(conns, origin_db, stored.message.id)
-        return stored.seqs | relayed
 
     async def _repeat_direct(
         self, conns: ConnectionSet, origin_db: int, first: FirstCopy
     ) -> AppendResult:
         """Return the first copy of a resent message, finishing its copies."""
         message = first.message
-        relayed = await self._relay(conns, origin_db, message.id)
+        relayed = await self._copies.relay(conns, origin_db, message.id)
 
         if message.recipient is None:
             recipient_seq = Seq(0)  # a group message has no recipient sequence
         elif message.recipient == message.sender:
             recipient_seq = first.sender_seq
         elif message.recipient in relayed:
-            recipient_seq = relayed[message.recipient]
+            recipient_seq = relayed[message.recipient].seq
         else:
             conn = await conns.get(self._database_of(message.recipient))
             seq = await inbox_sql.copy_seq(conn, message.recipient, message.id)
@@ -548,7 +523,7 @@ class PostgresStore(Store):
             recipient_seq = Seq(0) if seq is None else seq
 
         return AppendResult(
-            message=message.stored(),
+            message=first.current,
             sender_seq=first.sender_seq,
             recipient_seq=recipient_seq,
             duplicate=True,
@@ -604,6 +579,146 @@ class PostgresStore(Store):
 
         return await self._run("read_conversation", work)
 
+    # Conversations.
+
+    async def list_conversations(
+        self, user_id: UserId, before_id: MessageId | None, limit: int
+    ) -> ConversationPage:
+        _check_limit(limit)
+        empty = ConversationPage([], has_more=False, head_seq=Seq(0), total_unread=0)
+        if not _fits_int64(user_id):
+            return empty
+        before_id = _clamp_before_id(before_id)
+        if before_id is not None and before_id < _INT64_MIN:
+            return empty
+        below = _INT64_MAX if before_id is None else before_id
+        limit = min(limit, _INT64_MAX - 1)
+
+        async def work(conns: ConnectionSet) -> ConversationPage:
+            return await conversations_sql.select_conversation_page(
+                conns, self.shard_map, user_id, below, limit
+            )
+
+        return await self._run("list_conversations", work)
+
+    async def mark_read(
+        self,
+        user_id: UserId,
+        key: ConversationKey,
+        up_to: MessageId | None,
+        now: int,
+    ) -> ReadResult:
+        _check_int64(user_id=user_id, peer=key.peer, group=key.group, now=now)
+        if up_to is not None:
+            up_to = MessageId(max(_INT64_MIN, min(up_to, _INT64_MAX)))
+
+        async def work(conns: ConnectionSet) -> ReadResult:
+            user_db = self._database_of(user_id)
+            await conns.get_many([0, user_db])
+            new_id = functools.partial(inbox_sql.next_message_id, await conns.get(0))
+            conn = await conns.get(user_db)
+            move = functools.partial(
+                receipts_sql.mark_read, conn, user_id, key, up_to, now, new_id
+            )
+            result = await transact(conn, "mark_read", move)
+            if result is not None:
+                return result
+            if not key.group:
+                return ReadResult(MessageId(0), 0, None)
+
+            # A member without a group message yet has no conversation row.
+            await conns.release()
+            group_conn = await conns.get(self._database_of(key.group))
+            joined = await groups_sql.select_member_joins(group_conn, key.group)
+            if user_id not in joined:
+                raise NotMember(key.group, user_id)
+            return ReadResult(joined[user_id], 0, None)
+
+        return await self._run("mark_read", work)
+
+    async def group_read_counts(
+        self, group_id: GroupId, message_ids: Sequence[MessageId]
+    ) -> list[ReadCount]:
+        if not _fits_int64(group_id):
+            return []
+        ids = [message_id for message_id in message_ids if _fits_int64(message_id)]
+        if not ids:
+            return []
+
+        async def work(conns: ConnectionSet) -> list[ReadCount]:
+            group_conn = await conns.get(self._database_of(group_id))
+            members, senders = await groups_sql.select_group_read_state(
+                group_conn, group_id, ids
+            )
+
+            # Read positions are kept with each member's inbox.
+            await conns.release()
+            by_database: dict[int, list[UserId]] = {}
+            for member in members:
+                by_database.setdefault(self._database_of(member), []).append(member)
+            await conns.get_many(by_database)
+            read_ids: dict[UserId, MessageId] = {}
+            for database, users in by_database.items():
+                conn = await conns.get(database)
+                read_ids |= await conversations_sql.select_read_ids(
+                    conn, group_id, users
+                )
+            return receipts_sql.count_readers(ids, members, senders, read_ids)
+
+        return await self._run("group_read_counts", work)
+
+    # Changes to messages.
+
+    async def get_message(
+        self, message_id: MessageId, viewer: UserId
+    ) -> HeldMessage | None:
+        if not (_fits_int64(message_id) and _fits_int64(viewer)):
+            return None
+
+        async def work(conns: ConnectionSet) -> HeldMessage | None:
+            conn = await conns.get(self._database_of(viewer))
+            return await recall_sql.select_held(conn, message_id, viewer)
+
+        return await self._run("get_message", work)
+
+    async def recall_message(
+        self, actor: UserId, message_id: MessageId, now: int
+    ) -> ChangeResult:
+        _check_int64(actor=actor, message_id=message_id, now=now)
+        return await self._run(
+            "recall_message",
+            lambda conns: recall_sql.change_for_everyone(
+                self._copies, conns, actor, message_id, CHANGE_RECALL, b"", now
+            ),
+            all_databases=True,
+        )
+
+    async def edit_message(
+        self, actor: UserId, message_id: MessageId, body: bytes, now: int
+    ) -> ChangeResult:
+        _check_int64(actor=actor, message_id=message_id, now=now)
+        return await self._run(
+            "edit_message",
+            lambda conns: recall_sql.change_for_everyone(
+                self._copies, conns, actor, message_id, CHANGE_EDIT, body, now
+            ),
+            all_databases=True,
+        )
+
+    async def delete_message_for(
+        self, user_id: UserId, message_id: MessageId, now: int
+    ) -> ChangeResult:
+        _check_int64(user_id=user_id, message_id=message_id, now=now)
+
+        async def work(conns: ConnectionSet) -> ChangeResult:
+            user_db = self._database_of(user_id)
+            await conns.get_many([0, user_db])
+            return await recall_sql.delete_for(
+                await conns.get(user_db), await conns.get(0), user_id, message_id, now
+            )
+
+        return await self._run("delete_message_for", work)
+
     # Groups.
 
     async def create_group(
@@ -625,7 +740,7 @@ class PostgresStore(Store):
                 await (await conns.get(0)).fetchval("SELECT nextval('group_ids')")
             )
 
-            async def change(conn: Connection) -> tuple[Group, list[UserId]]:
+            async def change(conn: Connection) -> _Membership:
                 size = 1 + len(others)
                 if size > max_members:
                     raise GroupFull(group_id, size, max_members)
@@ -633,8 +748,9 @@ class PostgresStore(Store):
                     conn, group_id, name, creator, now
                 )
                 roles = [(creator, Role.OWNER)] + [(u, Role.MEMBER) for u in others]
-                await groups_sql.insert_members(conn, group_id, roles, now)
-                return group, [creator, *others]
+                joined = await groups_sql.insert_members(conn, group_id, roles, now)
+                users = (creator, *others)
+                return _Membership(group, dict.fromkeys(users, joined), users)
 
             return await self._change_group(
                 conns, "create_group", group_id, change, notice
@@ -701,9 +817,9 @@ class PostgresStore(Store):
         _check_int64_each("user id", user_ids)
         users = list(dict.fromkeys(user_ids))
 
-        async def change(conn: Connection) -> tuple[Group, list[UserId]]:
+        async def change(conn: Connection) -> _Membership:
             group = await groups_sql.require_group(conn, group_id)
-            current = await groups_sql.select_member_ids(conn, group_id)
+            current = await groups_sql.select_member_joins(conn, group_id)
             for user_id in users:
                 if user_id in current:
                     raise AlreadyMember(group_id, user_id)
@@ -711,10 +827,11 @@ class PostgresStore(Store):
             if size > max_members:
                 raise GroupFull(group_id, size, max_members)
 
-            await groups_sql.insert_members(
+            joined = await groups_sql.insert_members(
                 conn, group_id, [(user, role) for user in users], now
             )
-            return group, current + users
+            recipients = current | dict.fromkeys(users, joined)
+            return _Membership(group, recipients, tuple(users))
 
         return await self._run(
             "add_members",
@@ -733,15 +850,15 @@ class PostgresStore(Store):
     ) -> GroupChange:
         _check_int64(group_id=group_id, user_id=user_id)
 
-        async def change(conn: Connection) -> tuple[Group, list[UserId]]:
+        async def change(conn: Connection) -> _Membership:
             group = await groups_sql.require_group(conn, group_id)
-            current = await groups_sql.select_member_ids(conn, group_id)
+            current = await groups_sql.select_member_joins(conn, group_id)
             if user_id not in current:
                 raise NotMember(group_id, user_id)
             # The notice goes to the members before the removal, so the
             # removed member gets it as its last message of the group.
             await groups_sql.delete_member(conn, group_id, user_id)
-            return group, current
+            return _Membership(group, current)
 
         return await self._run(
             "remove_member",
@@ -761,11 +878,13 @@ class PostgresStore(Store):
     ) -> GroupChange:
         _check_int64(group_id=group_id, user_id=user_id)
 
-        async def change(conn: Connection) -> tuple[Group, list[UserId]]:
+        async def change(conn: Connection) -> _Membership:
             group = await groups_sql.require_group(conn, group_id)
             if not await groups_sql.update_role(conn, group_id, user_id, role):
                 raise NotMember(group_id, user_id)
-            return group, await groups_sql.select_member_ids(conn, group_id)
+            return _Membership(
+                group, await groups_sql.select_member_joins(conn, group_id)
+            )
 
         return await self._run(
             "set_role",
@@ -784,9 +903,11 @@ class PostgresStore(Store):
     ) -> GroupChange:
         _check_int64(group_id=group_id)
 
-        async def change(conn: Connection) -> tuple[Group, list[UserId]]:
+        async def change(conn: Connection) -> _Membership:
             group = await groups_sql.rename_group(conn, group_id, name)
-            return group, await groups_sql.select_member_ids(conn, group_id)
+            return _Membership(
+                group, await groups_sql.select_member_joins(conn, group_id)
+            )
 
         return await self._run(
             "rename_group",
@@ -813,22 +934,25 @@ class PostgresStore(Store):
         conns: ConnectionSet,
         name: str,
         group_id: GroupId,
-        change: Callable[[Connection], Awaitable[tuple[Group, list[UserId]]]],
+        change: Callable[[Connection], Awaitable[_Membership]],
         notice: GroupNotice | None,
     ) -> GroupChange:
         """Apply a membership or group change and its notice in one transaction.
 
         ``change`` runs in the group's database and returns the group after
-        the change and the members who get the notice.
+        the change, the members who get the notice and the users who joined.
+        The notice's copies start the read positions of those who joined.
+        Without a notice, their conversation rows are written directly.
         """
         group_db = self._database_of(group_id)
         async with self._group_locked(conns, group_id) as conn:
 
-            async def apply() -> tuple[Group, _Stored | None]:
-                group, recipients = await change(conn)
+            async def apply() -> tuple[_Membership, Stored | None]:
+                membership = await change(conn)
                 if notice is None:
-                    return group, None
-                if notice.actor not in recipients:
+                    await self._join(conn, group_db, group_id, membership)
+                    return membership, None
+                if notice.actor not in membership.recipients:
                     raise NotMember(group_id, notice.actor)
                 message = OutgoingMessage(
                     id=await inbox_sql.next_message_id(await conns.get(0)),
@@ -838,19 +962,62 @@ class PostgresStore(Store):
                     content_type=notice.content_type,
                     body=notice.body(group_id),
                     sent_at=notice.sent_at,
+                    notice=True,
                 )
-                stored = await self._store_copies(
-                    conn, group_db, message, recipients, group_id
+                stored = await self._copies.store_copies(
+                    conn,
+                    group_db,
+                    message,
+                    list(membership.recipients),
+                    group_id,
+                    membership.recipients,
                 )
-                return group, stored
+                return membership, stored
 
-            group, stored = await transact(conn, name, apply)
+            membership, stored = await transact(conn, name, apply)
             if stored is None:
-                return GroupChange(group, None)
-            seqs = await self._finish(conns, group_db, stored)
+                await self._join_elsewhere(conns, group_db, group_id, membership)
+                return GroupChange(membership.group, None)
+            copies = await self._copies.finish(conns, group_db, stored)
             return GroupChange(
-                group, GroupAppendResult(stored.message.stored(), seqs, False)
+                membership.group, _group_append_result(stored.message, copies)
             )
+
+    async def _join(
+        self,
+        conn: Connection,
+        database: int,
+        group_id: GroupId,
+        membership: _Membership,
+    ) -> None:
+        """Start the read positions of the joined users whose rows are in
+        ``database``, in the transaction open on ``conn``."""
+        joined = {
+            user: membership.recipients[user]
+            for user in membership.joined
+            if self._database_of(user) == database
+        }
+        if joined:
+            await conversations_sql.lock_heads(conn, list(joined))
+            await conversations_sql.join_conversations(conn, group_id, joined)
+
+    async def _join_elsewhere(
+        self,
+        conns: ConnectionSet,
+        group_db: int,
+        group_id: GroupId,
+        membership: _Membership,
+    ) -> None:
+        """Start the read positions of joined users outside the group's database.
+
+        If this fails, the copies of the next group message start them,
+        because they carry each member's joined_id too.
+        """
+        databases = {self._database_of(user) for user in membership.joined}
+        for database in sorted(databases - {group_db}):
+            conn = await conns.get(database)
+            join = functools.partial(self._join, conn, database, group_id, membership)
+            await transact(conn, "join_group", join)
 
     async def append_group_message(
         self,
@@ -906,10 +1073,10 @@ class PostgresStore(Store):
             # The lock keeps the membership as read here until the copies are
             # written, because every membership change takes it too.
             await groups_sql.require_group(group_conn, group_id)
-            members = await groups_sql.select_member_ids(group_conn, group_id)
+            members = await groups_sql.select_member_joins(group_conn, group_id)
             _check_group_message(group_id, draft, members)
 
-            async def store() -> FirstCopy | _Stored:
+            async def store() -> FirstCopy | Stored:
                 first = await inbox_sql.find_first_copy(
                     origin, draft.sender, device, client_id
                 )
@@ -917,8 +1084,8 @@ class PostgresStore(Store):
                     return first
                 message_id = await inbox_sql.next_message_id(await conns.get(0))
                 message = _with_id(draft, message_id)
-                stored = await self._store_copies(
-                    origin, origin_db, message, members, group_id
+                stored = await self._copies.store_copies(
+                    origin, origin_db, message, list(members), group_id, members
                 )
                 await inbox_sql.raise_last_client_id(
                     origin, draft.sender, device, client_id
@@ -928,91 +1095,63 @@ class PostgresStore(Store):
             stored = await transact(origin, "append_group_message", store)
             if isinstance(stored, FirstCopy):
                 return await self._repeat_group(conns, origin_db, stored)
-            seqs = await self._finish(conns, origin_db, stored)
-            return GroupAppendResult(stored.message.stored(), seqs, False)
+            copies = await self._copies.finish(conns, origin_db, stored)
+            return _group_append_result(stored.message, copies)
 
     async def _repeat_group(
         self, conns: ConnectionSet, origin_db: int, first: FirstCopy
     ) -> GroupAppendResult:
-        await self._relay(conns, origin_db, first.message.id)
+        await self._copies.relay(conns, origin_db, first.message.id)
         sender = first.message.sender
         return GroupAppendResult(
-            message=first.message.stored(),
+            message=first.current,
             seqs={sender: first.sender_seq},
             duplicate=True,
         )
 
     async def read_group_history(
-        self, group_id: GroupId, before_id: MessageId | None, limit: int
+        self,
+        group_id: GroupId,
+        before_id: MessageId | None,
+        limit: int,
+        *,
+        viewer: UserId | None = None,
     ) -> tuple[list[StoredMessage], bool]:
         _check_limit(limit)
         if not _fits_int64(group_id):
             return [], False
+        if viewer is not None and not _fits_int64(viewer):
+            viewer = None  # no such user, so nothing is deleted for them
         before_id = _clamp_before_id(before_id)
         if before_id is not None and before_id < _INT64_MIN:
             return [], False
         limit = min(limit, _INT64_MAX - 1)
 
         async def work(conns: ConnectionSet) -> tuple[list[StoredMessage], bool]:
-            conn = await conns.get(self._database_of(group_id))
-            return await groups_sql.select_group_page(conn, group_id, before_id, limit)
+            group_db = self._database_of(group_id)
+            if viewer is None:
+                hidden = None
+            else:
+                # The viewer's deletions are kept with the viewer's inbox.
+                viewer_db = self._database_of(viewer)
+                await conns.get_many([group_db, viewer_db])
+                viewer_conn = await conns.get(viewer_db)
+                hidden = functools.partial(
+                    inbox_sql.select_deleted_ids, viewer_conn, viewer
+                )
+            return await groups_sql.select_group_history(
+                await conns.get(group_db), group_id, before_id, limit, hidden
+            )
 
         return await self._run("read_group_history", work)
 
     # Relaying copies to other databases.
 
-    async def _relay(
-        self, conns: ConnectionSet, origin_db: int, message_id: MessageId
-    ) -> dict[UserId, Seq]:
-        """Write the copies of the message's outbox row, if any, then delete it.
-
-        Returns the sequences of the copies the row names. Each database's
-        copies are written in one transaction, and a copy already written
-        keeps its sequence.
-        """
-        origin = await conns.get(origin_db)
-        pending = await inbox_sql.select_outbox(origin, message_id)
-        if pending is None:
-            return {}
-
-        message, users, group_id = pending
-        by_database: dict[int, list[UserId]] = {}
-        for user in users:
-            by_database.setdefault(self._database_of(user), []).append(user)
-        if group_id is not None:
-            by_database.setdefault(self._database_of(group_id), [])
-
-        seqs: dict[UserId, Seq] = {}
-        for database in sorted(by_database):
-            conn = await conns.get(database)
-            history = None
-            if group_id is not None and self._database_of(group_id) == database:
-                history = group_id
-            write = functools.partial(
-                _write_copies, conn, message, by_database[database], history
-            )
-            seqs |= await transact(conn, "relay", write)
-
-        await inbox_sql.delete_outbox(origin, message_id)
-        return seqs
-
-    async def _relay_pending(self, conns: ConnectionSet) -> int:
-        """Replay the oldest outbox rows of every database; return how many."""
-        replayed = 0
-        for database in range(len(self.shard_map.dsns)):
-            conn = await conns.get(database)
-            for message_id in await inbox_sql.select_outbox_ids(conn, _RELAY_BATCH):
-                await self._relay(conns, database, message_id)
-                replayed += 1
-        if replayed:
-            logger.info("relayed %d messages left in outboxes", replayed)
-        return replayed
-
     async def _relay_periodically(self) -> None:
         while True:
             await asyncio.sleep(self._relay_interval_s)
             try:
-                await self._run("relay", self._relay_pending, all_databases=True)
+                await self._run("relay", self._copies.relay_pending, all_databases=True)
             except StoreError as exc:
                 logger.warning(
                     "relay pass failed, next in %ss: %s", self._relay_interval_s, exc
@@ -1021,21 +1160,6 @@ class PostgresStore(Store):
                 logger.exception(
                     "relay pass crashed; next in %ss", self._relay_interval_s
                 )
-
-
-async def _write_copies(
-    conn: Connection,
-    message: OutgoingMessage,
-    users: list[UserId],
-    history: GroupId | None,
-) -> dict[UserId, Seq]:
-    """Write one database's copies of a relayed message; a copy written before
-    keeps its sequence. ``history`` is the group whose history is here, if any.
-    """
-    seqs = await inbox_sql.append_copies(conn, message, users, once=True)
-    if history is not None:
-        await groups_sql.insert_group_message(conn, history, message)
-    return seqs
 
 
 def _with_id(draft: OutgoingMessage, message_id: MessageId) -> OutgoingMessage:
@@ -1052,8 +1176,19 @@ def _with_id(draft: OutgoingMessage, message_id: MessageId) -> OutgoingMessage:
     )
 
 
+def _group_append_result(
+    message: OutgoingMessage, copies: dict[UserId, AppendedCopy]
+) -> GroupAppendResult:
+    return GroupAppendResult(
+        message=message.stored(),
+        seqs={user: copy.seq for user, copy in copies.items()},
+        duplicate=False,
+        unread={user: copy.unread for user, copy in copies.items()},
+    )
+
+
 def _check_group_message(
-    group_id: GroupId, message: OutgoingMessage, members: list[UserId]
+    group_id: GroupId, message: OutgoingMessage, members: Collection[UserId]
 ) -> None:
     member_set = set(members)
     if message.sender not in member_set:

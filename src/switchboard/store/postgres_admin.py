@@ -32,6 +32,7 @@ _SHARDED_TABLES: Final = (
     ("group_messages", "group_id"),
     ("inbox_heads", "user_id"),
     ("inbox", "user_id"),
+    ("conversations", "user_id"),
     ("devices", "user_id"),
 )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Final, TypeAlias, TypeVar
 
 import asyncpg
@@ -62,6 +62,11 @@ class ConnectionSet:
         conn = await self._pools[database].acquire(timeout=self._acquire_timeout_s)
         self._held[database] = conn
         return conn
+
+    async def get_many(self, databases: Iterable[int]) -> None:
+        """Acquire a connection to each of ``databases``, in ascending order."""
+        for database in sorted(set(databases)):
+            await self.get(database)
 
     async def get_all(self) -> None:
         """Acquire a connection to every database, in ascending order.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
 import asyncpg
@@ -10,7 +10,7 @@ import asyncpg
 from switchboard.ids import GroupId, MessageId, UserId
 from switchboard.store.base import Group, GroupNotFound, Member, Role, StoredMessage
 from switchboard.store.postgres_conn import Connection
-from switchboard.store.postgres_inbox import OutgoingMessage
+from switchboard.store.postgres_rows import OutgoingMessage
 
 __all__ = [
     "delete_member",
@@ -21,9 +21,11 @@ __all__ = [
     "rename_group",
     "require_group",
     "select_group",
+    "select_group_history",
     "select_group_page",
+    "select_group_read_state",
     "select_groups_of",
-    "select_member_ids",
+    "select_member_joins",
     "select_members",
     "unlock_group",
     "update_role",
@@ -86,12 +88,17 @@ async def select_members(conn: Connection, group_id: GroupId) -> list[Member]:
     ]
 
 
-async def select_member_ids(conn: Connection, group_id: GroupId) -> list[UserId]:
+async def select_member_joins(
+    conn: Connection, group_id: GroupId
+) -> dict[UserId, MessageId]:
+    """Return each member's joined_id (the group's highest message id when the
+    member joined), ordered by user id."""
     rows = await conn.fetch(
-        "SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY user_id",
+        "SELECT user_id, joined_id FROM group_members WHERE group_id = $1"
+        " ORDER BY user_id",
         group_id,
     )
-    return [UserId(row["user_id"]) for row in rows]
+    return {UserId(row["user_id"]): MessageId(row["joined_id"]) for row in rows}
 
 
 async def select_groups_of(conn: Connection, user_id: UserId) -> list[Group]:
@@ -125,12 +132,24 @@ async def insert_members(
     group_id: GroupId,
     members: Sequence[tuple[UserId, Role]],
     now: int,
-) -> None:
-    await conn.executemany(
-        "INSERT INTO group_members (group_id, user_id, role, joined_at)"
-        " VALUES ($1, $2, $3, $4)",
-        [(group_id, user_id, role.value, now) for user_id, role in members],
+) -> MessageId:
+    """Add members; return their joined_id, the group's highest message id.
+
+    Messages up to that id were sent before they joined.
+    """
+    joined = MessageId(
+        await conn.fetchval(
+            "SELECT coalesce(max(message_id), 0) FROM group_messages"
+            " WHERE group_id = $1",
+            group_id,
+        )
     )
+    await conn.executemany(
+        "INSERT INTO group_members (group_id, user_id, role, joined_at, joined_id)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        [(group_id, user_id, role.value, now, joined) for user_id, role in members],
+    )
+    return joined
 
 
 async def delete_member(conn: Connection, group_id: GroupId, user_id: UserId) -> None:
@@ -172,7 +191,7 @@ async def insert_group_message(
     """Add the message to the group's history; a repeated relay adds nothing."""
     await conn.execute(
         "INSERT INTO group_messages (group_id, message_id, sender, content_type,"
-        " body, sent_at, mentions) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        " body, sent_at, mentions, notice) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         " ON CONFLICT (group_id, message_id) DO NOTHING",
         group_id,
         message.id,
@@ -181,6 +200,7 @@ async def insert_group_message(
         message.body,
         message.sent_at,
         list(message.mentions) if message.mentions else None,
+        message.notice,
     )
 
 
@@ -189,25 +209,26 @@ async def select_group_page(
     group_id: GroupId,
     before_id: MessageId | None,
     limit: int,
-) -> tuple[list[StoredMessage], bool]:
-    columns = "message_id, sender, content_type, body, sent_at, mentions"
+) -> list[StoredMessage]:
+    """Return up to ``limit`` messages of the group with ids below ``before_id``
+    (all when None), newest first."""
+    columns = (
+        "message_id, sender, content_type, body, sent_at, mentions,"
+        " edited_at, recalled_at"
+    )
     if before_id is None:
-        rows = await conn.fetch(
-            f"SELECT {columns} FROM group_messages WHERE group_id = $1"
-            " ORDER BY message_id DESC LIMIT $2",
-            group_id,
-            limit + 1,
-        )
+        id_filter = ""
+        params: tuple[int, ...] = (group_id, limit)
     else:
-        rows = await conn.fetch(
-            f"SELECT {columns} FROM group_messages WHERE group_id = $1"
-            " AND message_id < $2 ORDER BY message_id DESC LIMIT $3",
-            group_id,
-            before_id,
-            limit + 1,
-        )
+        id_filter = " AND message_id < $3"
+        params = (group_id, limit, before_id)
+    rows = await conn.fetch(
+        f"SELECT {columns} FROM group_messages WHERE group_id = $1{id_filter}"
+        " ORDER BY message_id DESC LIMIT $2",
+        *params,
+    )
 
-    messages = [
+    return [
         StoredMessage(
             id=MessageId(row["message_id"]),
             sender=UserId(row["sender"]),
@@ -217,7 +238,48 @@ async def select_group_page(
             sent_at=row["sent_at"],
             group_id=group_id,
             mentions=tuple(UserId(u) for u in row["mentions"] or ()),
+            edited_at=row["edited_at"] or 0,
+            recalled_at=row["recalled_at"] or 0,
         )
-        for row in rows[:limit]
+        for row in rows
     ]
-    return messages, len(rows) > limit
+
+
+async def select_group_history(
+    conn: Connection,
+    group_id: GroupId,
+    before_id: MessageId | None,
+    limit: int,
+    hidden: Callable[[list[MessageId]], Awaitable[set[MessageId]]] | None,
+) -> tuple[list[StoredMessage], bool]:
+    """Page backwards through the group's history, leaving out the ids that
+    ``hidden`` returns for each batch; return the page and whether older
+    messages remain. ``limit`` must be below the bigint maximum."""
+    kept: list[StoredMessage] = []
+    cursor = before_id
+    # One message more than the limit shows whether older ones remain.
+    while len(kept) <= limit:
+        batch = await select_group_page(conn, group_id, cursor, limit + 1)
+        left_out = set() if hidden is None else await hidden([m.id for m in batch])
+        kept += [message for message in batch if message.id not in left_out]
+        if len(batch) <= limit:
+            break
+        cursor = batch[-1].id
+    return kept[:limit], len(kept) > limit
+
+
+async def select_group_read_state(
+    conn: Connection, group_id: GroupId, message_ids: Sequence[MessageId]
+) -> tuple[dict[UserId, MessageId], dict[MessageId, UserId]]:
+    """Return the members' joined ids and the senders of those of
+    ``message_ids`` that users sent to the group (not notices)."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        members = await select_member_joins(conn, group_id)
+        rows = await conn.fetch(
+            "SELECT message_id, sender FROM group_messages WHERE group_id = $1"
+            " AND message_id = ANY($2::bigint[]) AND NOT notice",
+            group_id,
+            list(message_ids),
+        )
+    senders = {MessageId(row["message_id"]): UserId(row["sender"]) for row in rows}
+    return members, senders

@@ -30,6 +30,113 @@ _MIGRATION_LOCK: Final = (0x5342, 1)
 """Two-key advisory lock that serializes migrations. Group locks use the
 one-key (bigint) form, whose key space PostgreSQL keeps apart from this one."""
 
+
+def _notice_of(row: str) -> str:
+    """Return SQL that tells whether a group message stored before version 2,
+    at alias ``row``, is a notice of the server.
+
+    The sender's own copy of a message sent by a client has a client id, and
+    that of a notice has none. Where the sender's copy is in another
+    database, content type 2 tells: the server sends its notices with it and
+    rejects it from clients.
+    """
+    return (
+        "coalesce((SELECT s.client_id IS NULL FROM inbox AS s"
+        f" WHERE s.user_id = {row}.sender AND s.message_id = {row}.message_id),"
+        f" {row}.content_type = 2)"
+    )
+
+
+_VERSION_2: Final = (
+    # Version 2: conversation lists with read positions and unread counts,
+    # change entries, and recalled, edited and deleted messages.
+    #
+    # A change (a read, recall, edit or deletion) gets inbox entries like a
+    # message, with change set to its kind and target to the message it
+    # refers to. notice marks the copies of a group notice, which never count
+    # as unread. unread is the conversation's unread count for the inbox's
+    # owner once the entry is applied; NULL (read as 0) for older entries.
+    # deleted marks a copy its owner deleted for themselves. A recall empties
+    # the body of every copy.
+    """
+    ALTER TABLE inbox
+        ADD COLUMN notice      boolean NOT NULL DEFAULT false,
+        ADD COLUMN change      integer,
+        ADD COLUMN target      bigint,
+        ADD COLUMN edited_at   bigint,
+        ADD COLUMN recalled_at bigint,
+        ADD COLUMN deleted     boolean NOT NULL DEFAULT false,
+        ADD COLUMN unread      bigint
+    """,
+    f"UPDATE inbox AS i SET notice = true"
+    f" WHERE i.group_id IS NOT NULL AND {_notice_of('i')}",
+    """
+    CREATE INDEX inbox_group_conversation ON inbox (user_id, group_id, message_id)
+        WHERE group_id IS NOT NULL
+    """,
+    # The holders of a group message, for a recall or an edit.
+    """
+    CREATE INDEX inbox_group_copies ON inbox (message_id)
+        WHERE group_id IS NOT NULL AND change IS NULL
+    """,
+    "CREATE INDEX inbox_targets ON inbox (user_id, target) WHERE target IS NOT NULL",
+    # One row per user and conversation, in the user's database: peer is the
+    # other user of a one-to-one conversation (the user itself for notes to
+    # self) and group_id is 0, or peer is 0 and group_id is the group.
+    # joined_id is the group's highest message id when the user last joined.
+    # end_id is the highest message id of the conversation in the user's
+    # inbox, and last_id the one shown as the latest (0: none), at inbox seq
+    # last_seq.
+    """
+    CREATE TABLE conversations (
+        user_id   bigint NOT NULL,
+        peer      bigint NOT NULL,
+        group_id  bigint NOT NULL,
+        joined_id bigint NOT NULL,
+        end_id    bigint NOT NULL,
+        last_id   bigint NOT NULL,
+        last_seq  bigint NOT NULL,
+        read_id   bigint NOT NULL,
+        unread    bigint NOT NULL,
+        PRIMARY KEY (user_id, peer, group_id)
+    )
+    """,
+    "CREATE INDEX conversations_recent ON conversations (user_id, last_id)",
+    # Messages stored before version 2 count as read.
+    """
+    INSERT INTO conversations (user_id, peer, group_id, joined_id, end_id,
+        last_id, last_seq, read_id, unread)
+    SELECT DISTINCT ON (user_id, coalesce(peer, 0), coalesce(group_id, 0))
+        user_id, coalesce(peer, 0), coalesce(group_id, 0), 0, message_id,
+        message_id, seq, message_id, 0
+    FROM inbox
+    ORDER BY user_id, coalesce(peer, 0), coalesce(group_id, 0), message_id DESC
+    """,
+    # The group's highest message id when the member joined.
+    "ALTER TABLE group_members ADD COLUMN joined_id bigint NOT NULL DEFAULT 0",
+    # edit_id is the id of the edit that set the body, so that an older edit
+    # relayed late does not overwrite a newer one.
+    """
+    ALTER TABLE group_messages
+        ADD COLUMN notice      boolean NOT NULL DEFAULT false,
+        ADD COLUMN edited_at   bigint,
+        ADD COLUMN recalled_at bigint,
+        ADD COLUMN edit_id     bigint
+    """,
+    f"UPDATE group_messages AS g SET notice = true WHERE {_notice_of('g')}",
+    # target_joined gives, for a group message, the joined_id of each of
+    # target_users, in the same order.
+    """
+    ALTER TABLE outbox
+        ADD COLUMN notice        boolean NOT NULL DEFAULT false,
+        ADD COLUMN change        integer,
+        ADD COLUMN target        bigint,
+        ADD COLUMN target_joined bigint[]
+    """,
+    f"UPDATE outbox AS o SET notice = true"
+    f" WHERE o.group_id IS NOT NULL AND {_notice_of('o')}",
+)
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # Version 1: accounts, sessions, devices, inboxes and groups.
     (
@@ -172,6 +279,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    _VERSION_2,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
