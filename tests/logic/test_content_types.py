@@ -88,6 +88,20 @@ def test_other_content_types_are_opaque() -> None:
     validate_body(99, b"\xff\x00 anything")
 
 
+@pytest.mark.parametrize("body", [b"", b" ", b"\n\t ", "\u3000".encode()])
+def test_empty_or_blank_text_is_rejected(body: bytes) -> None:
+    assert "empty or only whitespace" in reason_of(TEXT, body)
+
+
+@pytest.mark.parametrize("content_type", [MEDIA, 99])
+def test_empty_body_is_rejected(content_type: int) -> None:
+    assert "is empty" in reason_of(content_type, b"")
+
+
+def test_text_with_whitespace_around_is_kept() -> None:
+    validate_body(TEXT, b"  hi\n")
+
+
 def test_protocol_doc_media_example_is_valid() -> None:
     doc = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
     section = doc.read_text().split("## Content types", 1)[1]

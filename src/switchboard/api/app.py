@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from switchboard.api.validation import describe_problems
 from switchboard.config import Settings
 from switchboard.errors import ErrorCode, RequestError
 from switchboard.gateway.gateway import Gateway
@@ -27,7 +28,7 @@ from switchboard.logic.chat import ChatService
 from switchboard.protocol import pb
 from switchboard.store.base import Session, Store, StoredMessage
 
-__all__ = ["Services", "create_app"]
+__all__ = ["ApiError", "CurrentSession", "Services", "create_app", "encode_text"]
 
 STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHORIZED: 401,
@@ -115,6 +116,9 @@ class UsersResponse(BaseModel):
 
 class HistoryMessage(BaseModel):
     id: int
+    seq: int | None = Field(
+        default=None, description="The message's sequence in the caller's inbox"
+    )
     sender: str = Field(serialization_alias="from")
     recipient: str = Field(serialization_alias="to")
     from_id: int
@@ -202,7 +206,7 @@ def create_app(services: Services) -> FastAPI:
         if recipient is None:
             raise ApiError(404, "user_not_found", f"no user named {body.to[:40]!r}")
         send = pb.Send(
-            to=recipient.id, client_id=body.client_id, body=body.text.encode()
+            to=recipient.id, client_id=body.client_id, body=encode_text(body.text)
         )
         result = await services.chat.send_from_api(
             session.user_id, session.device, send
@@ -257,8 +261,12 @@ def create_app(services: Services) -> FastAPI:
             session.user_id, peer_user.id, before_id, limit
         )
         names = {me.id: me.name, peer_user.id: peer_user.name}
+        seqs = await services.store.inbox_seqs(
+            session.user_id, [message.id for message in messages]
+        )
         return HistoryResponse(
-            messages=[_history_message(m, names) for m in messages], has_more=has_more
+            messages=[_history_message(m, names, seqs.get(m.id)) for m in messages],
+            has_more=has_more,
         )
 
     @app.get("/v1/gateways")
@@ -273,6 +281,8 @@ def create_app(services: Services) -> FastAPI:
             ],
             "heartbeat": settings.heartbeat,
             "max_heartbeat": settings.max_heartbeat,
+            "max_frame_size": settings.max_frame_size,
+            "max_body_size": settings.max_body_size,
         }
 
     # Both modules import this one, so they are imported here, not at the top.
@@ -289,11 +299,29 @@ def create_app(services: Services) -> FastAPI:
     return app
 
 
+def encode_text(text: str) -> bytes:
+    """Return ``text`` as UTF-8; raise ApiError 400 for a lone surrogate.
+
+    JSON allows an escaped lone surrogate such as ``"\\ud800"``, which UTF-8
+    cannot encode.
+    """
+    try:
+        return text.encode()
+    except UnicodeEncodeError as exc:
+        raise ApiError(
+            400,
+            "invalid_message",
+            f"the text contains a character that is not valid Unicode at"
+            f" position {exc.start}; send UTF-8 text",
+        ) from exc
+
+
 def _history_message(
-    message: StoredMessage, names: dict[UserId, str]
+    message: StoredMessage, names: dict[UserId, str], seq: int | None
 ) -> HistoryMessage:
     item = HistoryMessage(
         id=message.id,
+        seq=seq,
         sender=names[message.sender],
         recipient=names[message.recipient],
         from_id=message.sender,
@@ -336,10 +364,4 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def validation_error(
         request: Request, exc: RequestValidationError
     ) -> JSONResponse:
-        problems = []
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error.get("loc", ()))
-            problems.append(f"{where}: {error.get('msg', 'invalid')}")
-        return _error_response(
-            422, "invalid_request", "invalid request: " + "; ".join(problems)
-        )
+        return _error_response(422, "invalid_request", describe_problems(exc.errors()))

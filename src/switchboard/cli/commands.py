@@ -25,14 +25,17 @@ from switchboard.cli.output import (
     print_json,
     sent_json,
 )
+from switchboard.cli.terminal import escape
 from switchboard.client import (
     Client,
     FileStateStore,
     Media,
     Message,
     NotLoggedIn,
+    SendRejected,
     Sent,
     User,
+    check_base_url,
 )
 
 __all__ = [
@@ -70,6 +73,10 @@ def home_dir() -> Path:
 
 
 def _client(args: argparse.Namespace) -> Client:
+    try:
+        check_base_url(args.server)
+    except ValueError as exc:
+        raise UsageError(f"{exc} (from --server or SWITCHBOARD_SERVER)") from None
     path = home_dir() / STATE_FILE
     try:
         return Client(args.server, state=FileStateStore(path))
@@ -127,6 +134,11 @@ async def logout(args: argparse.Namespace) -> int:
 async def send(args: argparse.Namespace) -> int:
     if (args.text is None) == (args.file is None):
         raise UsageError("give either TEXT or --file PATH")
+    if args.text is not None and (not args.text or args.text.isspace()):
+        raise UsageError(
+            "the message is empty: give TEXT with at least one character that"
+            " is not whitespace"
+        )
     async with _client(args) as client:
         _require_login(client)
         recipient = await client.get_user(args.to)
@@ -141,9 +153,12 @@ async def send(args: argparse.Namespace) -> int:
             item["media"] = media_json(media)
         print_json(item)
     elif media is not None:
-        print(f"sent {describe_media(media)} as message {sent.id} to {recipient.name}")
+        print(
+            f"sent {describe_media(media)} as message {sent.id}"
+            f" to {escape(recipient.name)}"
+        )
     else:
-        print(f"sent message {sent.id} to {recipient.name}")
+        print(f"sent message {sent.id} to {escape(recipient.name)}")
     return 0
 
 
@@ -172,7 +187,7 @@ async def download(args: argparse.Namespace) -> int:
                 f"{output} exists; pass --output PATH to choose another file"
             )
         await client.download(args.media_id, output)
-    print(f"downloaded {describe_media(media)} to {output}")
+    print(f"downloaded {describe_media(media)} to {escape(str(output))}")
     return 0
 
 
@@ -243,8 +258,8 @@ async def chat(args: argparse.Namespace) -> int:
         peer = await client.get_user(args.name)
         await client.connect(args.transport, timeout=args.timeout)
         print(
-            f"chatting with {peer.name}: type a line and press Enter to send it;"
-            " end with Ctrl-D",
+            f"chatting with {escape(peer.name)}: type a line and press Enter to"
+            " send it; end with Ctrl-D",
             file=sys.stderr,
         )
         sent_ids: set[int] = set()
@@ -267,13 +282,39 @@ async def chat(args: argparse.Namespace) -> int:
                 if line is None:
                     break
                 text = line.rstrip("\r\n")
-                if text:
+                if text and not text.isspace():
                     async with sending:
-                        sent = await client.send(peer.id, text)
-                        sent_ids.add(sent.id)
+                        await _send_line(client, peer, text, sent_ids, args.timeout)
         finally:
             printer.cancel()
     return 0
+
+
+async def _send_line(
+    client: Client, peer: User, text: str, sent_ids: set[int], ack_within: float
+) -> None:
+    """Send one typed line; a rejected line is reported and the chat goes on.
+
+    Raises CommandError when the server does not acknowledge the line within
+    ``ack_within`` seconds, for example because it is down.
+    """
+    try:
+        async with asyncio.timeout(ack_within):
+            sent = await client.send(peer.id, text)
+    except SendRejected as exc:
+        print(
+            escape(f"switchboard: the line was not sent: {exc.reason}"),
+            file=sys.stderr,
+            flush=True,
+        )
+        return
+    except TimeoutError:
+        raise CommandError(
+            f"the server did not acknowledge the last line within {ack_within:g} s"
+            " (is it running?); it may still be stored: check with"
+            f" 'switchboard history {peer.name}'"
+        ) from None
+    sent_ids.add(sent.id)
 
 
 async def _print_incoming(

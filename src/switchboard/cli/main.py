@@ -17,6 +17,7 @@ from pathlib import Path
 
 from switchboard.cli import commands
 from switchboard.cli.commands import STATE_FILE, CommandError, UsageError
+from switchboard.cli.terminal import escape
 from switchboard.client import (
     DEFAULT_BASE_URL,
     PLATFORMS,
@@ -53,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except (SwitchboardError, CommandError, OSError) as exc:
-        parser.exit(1, f"switchboard: error: {describe_error(exc, args)}\n")
+        parser.exit(1, f"switchboard: error: {escape(describe_error(exc, args))}\n")
     sys.exit(status)
 
 
@@ -370,6 +371,8 @@ def describe_error(exc: BaseException, args: argparse.Namespace) -> str:
         return f"the server rejected the stored token ({exc.message}); {LOGIN_HINT}"
     if isinstance(exc, SessionEnded):
         return _describe_session_end(exc)
+    if isinstance(exc, SendRejected) and exc.local:
+        return f"the message was not sent: {exc.reason}"
     if isinstance(exc, SendRejected):
         return f"the server rejected the message: {exc.reason}"
     if isinstance(exc, ApiError):

@@ -1,4 +1,8 @@
-"""Message output of the CLI: one line of text, or one JSON object per line."""
+"""Message output of the CLI: one line of text, or one JSON object per line.
+
+Text output escapes control characters (see terminal.py); JSON output keeps
+every string exact.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import json
 import time
 from typing import Any
 
+from switchboard.cli.terminal import escape
 from switchboard.client import Media, Message, Sent
 
 __all__ = [
@@ -25,10 +30,13 @@ def _name(name: str | None, user_id: int) -> str:
 
 
 def message_json(message: Message) -> dict[str, Any]:
-    """Return a message as a JSON object; ``sent_at`` is in ms since the epoch."""
+    """Return a message as a JSON object; ``sent_at`` is in ms since the epoch.
+
+    ``seq`` is null when the server did not report the inbox sequence.
+    """
     item: dict[str, Any] = {
         "id": message.id,
-        "seq": message.seq,
+        "seq": message.seq or None,
         "from": _name(message.sender_name, message.sender_id),
         "to": _name(message.recipient_name, message.recipient_id),
         "from_id": message.sender_id,
@@ -64,7 +72,7 @@ def describe_media(media: Media) -> str:
     A file without a name shows the first 12 digits of its id.
     """
     name = media.name if media.name is not None else media.id[:12]
-    return f"[file {name} {media.content_type} {format_size(media.size)}]"
+    return escape(f"[file {name} {media.content_type} {format_size(media.size)}]")
 
 
 def format_size(size: int) -> str:
@@ -95,7 +103,7 @@ def print_json(item: dict[str, Any]) -> None:
 
 
 def format_message(message: Message, *, peer: str | None = None) -> str:
-    """Return ``TIME FROM -> TO: TEXT`` in local time.
+    """Return ``TIME FROM -> TO: TEXT`` in local time, escaped for a terminal.
 
     With ``peer``, messages of the conversation with ``peer`` read
     ``TIME FROM: TEXT``, and others are marked with both names in brackets.
@@ -110,7 +118,9 @@ def format_message(message: Message, *, peer: str | None = None) -> str:
     elif text is None:
         text = f"<{len(message.body)} bytes of content type {message.content_type}>"
     if peer is not None and message.peer_name == peer:
-        return f"{stamp} {sender}: {text}"
-    if peer is not None:
-        return f"{stamp} [{sender} -> {recipient}] {text}"
-    return f"{stamp} {sender} -> {recipient}: {text}"
+        line = f"{stamp} {sender}: {text}"
+    elif peer is not None:
+        line = f"{stamp} [{sender} -> {recipient}] {text}"
+    else:
+        line = f"{stamp} {sender} -> {recipient}: {text}"
+    return escape(line)

@@ -7,7 +7,13 @@ stores each client id once). It hands out each inbox message once, in
 sequence order.
 """
 
-from switchboard.client.client import DEFAULT_BASE_URL, PLATFORMS, Client, ClientOptions
+from switchboard.client.client import (
+    DEFAULT_BASE_URL,
+    PLATFORMS,
+    Client,
+    ClientOptions,
+    check_base_url,
+)
 from switchboard.client.errors import (
     ApiError,
     ClientClosed,
@@ -77,4 +83,5 @@ __all__ = [
     "Unauthorized",
     "User",
     "UserNotFound",
+    "check_base_url",
 ]

@@ -31,6 +31,7 @@ from switchboard.client.errors import (
     ClientClosed,
     NotConnected,
     NotLoggedIn,
+    SendRejected,
     ServerUnreachable,
     Unauthorized,
 )
@@ -52,9 +53,16 @@ from switchboard.client.models import (
 from switchboard.client.session import Session, SessionOptions
 from switchboard.client.state import MemoryStateStore, StateStore
 from switchboard.client.transport import TransportFactory, open_transport
+from switchboard.errors import ErrorCode
 from switchboard.protocol import pb
 
-__all__ = ["DEFAULT_BASE_URL", "PLATFORMS", "Client", "ClientOptions"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "PLATFORMS",
+    "Client",
+    "ClientOptions",
+    "check_base_url",
+]
 
 logger = logging.getLogger("switchboard.client")
 
@@ -94,7 +102,8 @@ class Client:
     a :class:`~switchboard.client.state.FileStateStore` to keep them across
     runs. ``fallback_gateways`` are tried when gateway discovery fails. They
     default to the TCP gateway on port 7070 and the WebSocket gateway at
-    ``/v1/ws`` of the base URL's host.
+    ``/v1/ws`` of the base URL's host. Raises ValueError for a ``base_url``
+    that is not an http or https URL with a host.
     """
 
     def __init__(
@@ -108,7 +117,7 @@ class Client:
         http_transport: httpx.AsyncBaseTransport | None = None,
         heartbeat_policy: HeartbeatPolicy | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = check_base_url(base_url).rstrip("/")
         self._store = state or MemoryStateStore()
         self._state = self._store.load()
         self._options = options or ClientOptions()
@@ -350,8 +359,18 @@ class Client:
 
         Raises UserNotFound for an unknown name, SendRejected when the server
         rejects the message for good, SessionEnded when the session ends and
-        ClientClosed when the client closes first.
+        ClientClosed when the client closes first. An empty or blank text,
+        or one above the server's size limits, raises SendRejected with
+        ``local`` set at once, without using a client id.
         """
+        if not text or text.isspace():
+            raise SendRejected(
+                ErrorCode.INVALID_MESSAGE,
+                "the text is empty or only whitespace; write at least one"
+                " character that is not whitespace",
+                0,
+                local=True,
+            )
         return await self._send_body(to, text.encode(), TEXT, client_id)
 
     async def send_media(
@@ -422,6 +441,9 @@ class Client:
         # New ids must start above the highest the server stored from this
         # device, which Connected reports.
         await session.wait_ready(None)
+        session.limits.check(
+            pb.Send(to=recipient_id, body=body, content_type=content_type)
+        )
         state = self._state
         if client_id is None:
             state.last_client_id += 1
@@ -586,6 +608,27 @@ class Client:
             sender_name=self._names.get(message.sender_id),
             recipient_name=self._names.get(message.recipient_id),
         )
+
+
+def check_base_url(url: str) -> str:
+    """Return ``url``; raise ValueError unless it is an http or https URL with
+    a host and a valid port."""
+    expected = "expected http://HOST[:PORT], for example " + DEFAULT_BASE_URL
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"invalid server URL {url[:100]!r}: {expected}")
+    try:
+        parts.port  # noqa: B018  (urllib validates the port on access)
+    except ValueError:
+        raise ValueError(
+            f"invalid server URL {url[:100]!r}: the port must be a number from"
+            f" 0 to 65535; {expected}"
+        ) from None
+    if parts.query or parts.fragment:
+        raise ValueError(
+            f"invalid server URL {url[:100]!r}: remove the '?' or '#' part; {expected}"
+        )
+    return url
 
 
 def default_gateways(base_url: str) -> list[Gateway]:

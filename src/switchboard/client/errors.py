@@ -63,11 +63,18 @@ SEND_REJECTING_CODES = frozenset(
 
 
 class SendRejected(RequestError):
-    """The server rejected a message for good (unknown recipient, invalid body)."""
+    """A message was rejected for good (unknown recipient, invalid body).
 
-    def __init__(self, code: ErrorCode, reason: str, client_id: int) -> None:
+    ``local`` is true when the SDK rejected it without sending it, because
+    it breaks a limit the server reported; ``client_id`` is 0 then.
+    """
+
+    def __init__(
+        self, code: ErrorCode, reason: str, client_id: int, *, local: bool = False
+    ) -> None:
         super().__init__(code, reason)
         self.client_id = client_id
+        self.local = local
 
 
 class SessionEnded(RequestError):

@@ -32,16 +32,33 @@ USER_LOOKUP_BATCH = 100
 
 
 class GatewayList:
-    """The response of ``GET /v1/gateways``."""
+    """The response of ``GET /v1/gateways``.
 
-    __slots__ = ("gateways", "heartbeat", "max_heartbeat")
+    ``max_frame_size`` and ``max_body_size`` are the server's limits in
+    bytes, or 0 when the server does not report them.
+    """
+
+    __slots__ = (
+        "gateways",
+        "heartbeat",
+        "max_body_size",
+        "max_frame_size",
+        "max_heartbeat",
+    )
 
     def __init__(
-        self, gateways: list[Gateway], heartbeat: int, max_heartbeat: int
+        self,
+        gateways: list[Gateway],
+        heartbeat: int,
+        max_heartbeat: int,
+        max_frame_size: int = 0,
+        max_body_size: int = 0,
     ) -> None:
         self.gateways = gateways
         self.heartbeat = heartbeat
         self.max_heartbeat = max_heartbeat
+        self.max_frame_size = max_frame_size
+        self.max_body_size = max_body_size
 
 
 class ApiClient:
@@ -150,7 +167,11 @@ class ApiClient:
             if isinstance(transport, str) and isinstance(address, str):
                 gateways.append(Gateway(transport, address))
         return GatewayList(
-            gateways, int(body.get("heartbeat", 0)), int(body.get("max_heartbeat", 0))
+            gateways,
+            int(body.get("heartbeat", 0)),
+            int(body.get("max_heartbeat", 0)),
+            int(body.get("max_frame_size", 0)),
+            int(body.get("max_body_size", 0)),
         )
 
     async def health(self) -> None:
@@ -216,7 +237,7 @@ def _history_message(item: dict[str, Any], my_id: int) -> Message:
     sender_id = int(item["from_id"])
     return Message(
         id=int(item["id"]),
-        seq=0,
+        seq=int(item.get("seq") or 0),
         sender_id=sender_id,
         recipient_id=int(item["to_id"]),
         sender_name=item.get("from"),

@@ -70,7 +70,7 @@ class Message:
 
     id: int
     seq: int
-    """Position in this user's inbox; 0 for a message read from history."""
+    """Position in this user's inbox; 0 when the server did not report it."""
     sender_id: int
     recipient_id: int
     sender_name: str | None

@@ -58,6 +58,10 @@ class Outbox:
     def get(self, client_id: int) -> PendingSend | None:
         return self._pending.get(client_id)
 
+    def pending(self) -> list[PendingSend]:
+        """Return the unacknowledged messages, oldest first."""
+        return list(self._pending.values())
+
     def receipt(self, client_id: int) -> Sent | None:
         """Return the receipt of a recently acknowledged message, if kept."""
         return self._recent.get(client_id)

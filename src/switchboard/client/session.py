@@ -30,6 +30,7 @@ from switchboard.client.errors import (
 from switchboard.client.heartbeat import HeartbeatPolicy
 from switchboard.client.http import ApiClient
 from switchboard.client.inbox import Inbox
+from switchboard.client.limits import SendLimits, frame_size, reported_frame_limit
 from switchboard.client.models import Gateway, Message, Sent
 from switchboard.client.outbox import Outbox, PendingSend
 from switchboard.client.state import ClientState
@@ -171,6 +172,8 @@ class Session:
         # knows: the persisted one, or the last one sent in a Cursor frame.
         self._server_cursor = state.cursor
         self._last_failure = "no connection attempt has finished"
+        self.limits = SendLimits()
+        """The server's size limits, as far as discovery reported them."""
         self.head_seq = 0
         """Highest inbox sequence the server reported (Connected, sync pages)."""
         self.error: BaseException | None = None
@@ -344,6 +347,10 @@ class Session:
             logger.info("gateway discovery failed, using known addresses: %s", exc)
         else:
             self._discovered = [g for g in listing.gateways if g.transport == kind]
+            if listing.max_frame_size > 0:
+                self.limits.max_frame_size = listing.max_frame_size
+            if listing.max_body_size > 0:
+                self.limits.max_body_size = listing.max_body_size
         candidates += self._discovered + self._fallback_gateways
         return list(dict.fromkeys(candidates))
 
@@ -586,6 +593,8 @@ class Session:
         if error.fatal:
             if error.code in SESSION_ENDING_CODES:
                 raise SessionEnded(ErrorCode(error.code), error.reason)
+            if error.code == ErrorCode.FRAME_TOO_LARGE:
+                self._reject_oversized(link, error.reason)
             idle = error.code == ErrorCode.HEARTBEAT_TIMEOUT
             raise _Lost(f"closed by the server: {name}: {error.reason}", idle=idle)
         if error.code == ErrorCode.CURSOR_AHEAD:
@@ -610,19 +619,49 @@ class Session:
             self._outbox.mark_unwritten(client_id)
             asyncio.get_running_loop().call_later(delay, self._retry_sends)
             return
-        if self._outbox.reject(client_id) is None:
-            return
-        logger.warning(
-            "send client_id=%d rejected: %s: %s", client_id, name, error.reason
-        )
         try:
             code = ErrorCode(error.code)
         except ValueError:
             code = ErrorCode.INVALID_MESSAGE
-        rejected = SendRejected(code, f"{error.reason} ({name})", client_id)
+        self._fail_send(
+            client_id, SendRejected(code, f"{error.reason} ({name})", client_id)
+        )
+
+    def _reject_oversized(self, link: _Link, reason: str) -> None:
+        """Reject the queued messages that made the server close the link.
+
+        The server closed the connection for a frame above its limit, which
+        discovery did not report. Without this, every reconnect would resend
+        the same frame. The reason names the limit; when it does not, the
+        largest message written on the link is taken for the culprit.
+        """
+        written = [p for p in self._outbox.pending() if p.written_on == link.number]
+        sizes = {p.client_id: frame_size(_send_frame(p)) for p in written}
+        if not sizes:
+            return
+        limit = reported_frame_limit(reason)
+        if limit is None:
+            limit = max(sizes.values()) - 1
+        self.limits.max_frame_size = min(self.limits.max_frame_size, limit)
+        for client_id, size in sizes.items():
+            if size > limit:
+                self._fail_send(
+                    client_id,
+                    SendRejected(
+                        ErrorCode.INVALID_MESSAGE,
+                        f"the message needs a frame of {size} bytes and the"
+                        f" server accepts frames of at most {limit}",
+                        client_id,
+                    ),
+                )
+
+    def _fail_send(self, client_id: int, error: SendRejected) -> None:
+        if self._outbox.reject(client_id) is None:
+            return
+        logger.warning("send client_id=%d rejected: %s", client_id, error.reason)
         waiter = self._waiters.pop(client_id, None)
         if waiter is not None and not waiter.done():
-            waiter.set_exception(rejected)
+            waiter.set_exception(error)
 
     def _retry_sends(self) -> None:
         link = self._link

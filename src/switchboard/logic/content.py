@@ -40,10 +40,24 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 def validate_body(content_type: int, body: bytes) -> None:
     """Raise RequestError(INVALID_MESSAGE) for a body its content type forbids.
 
-    Content types without checks of their own are accepted as opaque bytes.
+    Every body needs at least one byte, and a text body at least one
+    character that is not whitespace. Content types without checks of their
+    own are otherwise accepted as opaque bytes.
     """
     if content_type == TEXT:
-        _decode_text(body, "text body")
+        text = _decode_text(body, "text body")
+        if not text or text.isspace():
+            raise RequestError(
+                ErrorCode.INVALID_MESSAGE,
+                "the text is empty or only whitespace; send at least one"
+                " character that is not whitespace",
+            )
+    elif not body:
+        raise RequestError(
+            ErrorCode.INVALID_MESSAGE,
+            f"the body of a content type {content_type} message is empty;"
+            " send at least one byte",
+        )
     elif content_type == MEDIA:
         _validate_media(body)
 

@@ -321,6 +321,15 @@ class Store(abc.ABC):
         None), newest first, and whether older ones remain.
         """
 
+    @abc.abstractmethod
+    async def inbox_seqs(
+        self, user_id: UserId, message_ids: Sequence[MessageId]
+    ) -> dict[MessageId, Seq]:
+        """Return the sequence of each message in the user's inbox.
+
+        Messages that the inbox does not contain are left out.
+        """
+
     # Groups.
 
     @abc.abstractmethod

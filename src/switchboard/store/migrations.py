@@ -156,6 +156,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         CREATE INDEX messages_group ON messages (group_id, id)
         """,
     ),
+    # Version 3: find a message's entry in a user's inbox, for the sequence
+    # numbers of history pages and for search. It adds one index entry per
+    # inbox entry.
+    (
+        """
+        CREATE INDEX inbox_by_message ON inbox (user_id, message_id)
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

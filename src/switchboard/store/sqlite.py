@@ -31,6 +31,7 @@ from switchboard.ids import (
     Seq,
     UserId,
 )
+from switchboard.store import sqlite_inbox
 from switchboard.store.base import (
     AlreadyMember,
     AppendResult,
@@ -366,6 +367,16 @@ class SqliteStore(Store):
             lambda conn: _select_conversation_page(
                 conn, user_id, peer_id, before_id, limit
             )
+        )
+
+    async def inbox_seqs(
+        self, user_id: UserId, message_ids: Sequence[MessageId]
+    ) -> dict[MessageId, Seq]:
+        if not _fits_int64(user_id):
+            return {}
+        ids = [message_id for message_id in message_ids if _fits_int64(message_id)]
+        return await self._read(
+            lambda conn: sqlite_inbox.select_inbox_seqs(conn, user_id, ids)
         )
 
     # Groups.
