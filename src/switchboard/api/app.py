@@ -26,7 +26,7 @@ from switchboard.ids import MessageId, UserId
 from switchboard.logic.auth import AuthService
 from switchboard.logic.chat import ChatService
 from switchboard.protocol import pb
-from switchboard.store.base import Session, Store, StoredMessage
+from switchboard.store.base import Session, Store, StoredMessage, User
 
 __all__ = ["ApiError", "CurrentSession", "Services", "create_app", "encode_text"]
 
@@ -37,6 +37,10 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.INVALID_ARGUMENT: 400,
     ErrorCode.INVALID_MESSAGE: 400,
     ErrorCode.UNKNOWN_RECIPIENT: 404,
+    ErrorCode.NOT_A_MEMBER: 403,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.GROUP_NOT_FOUND: 404,
+    ErrorCode.GROUP_FULL: 409,
     ErrorCode.RATE_LIMITED: 429,
 }
 
@@ -93,12 +97,25 @@ class LoginResponse(BaseModel):
 
 
 class SendRequest(BaseModel):
-    to: str = Field(description="Recipient's user name")
+    to: str | None = Field(
+        default=None, description="Recipient's user name; or give group"
+    )
+    group: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**63 - 1,
+        description="Id of the group to send to; or give to",
+    )
     text: str = Field(description="UTF-8 text of the message")
     client_id: int = Field(
         ge=1,
         le=2**63 - 1,
         description="Sender-chosen id, unique per device; a retry reuses it",
+    )
+    mentions: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="User names mentioned in a group message; each a member",
     )
 
 
@@ -198,16 +215,12 @@ def create_app(services: Services) -> FastAPI:
 
     @app.post("/v1/messages", status_code=201, response_model=SendResponse)
     async def send_message(body: SendRequest, session: CurrentSession) -> SendResponse:
-        """Send a text message as the token's user and device.
+        """Send a text message to a user or a group as the token's user and
+        device.
 
         The same per-user rate limit and deduplication apply as on sockets.
         """
-        recipient = await services.store.get_user_by_name(body.to)
-        if recipient is None:
-            raise ApiError(404, "user_not_found", f"no user named {body.to[:40]!r}")
-        send = pb.Send(
-            to=recipient.id, client_id=body.client_id, body=encode_text(body.text)
-        )
+        send = await _send_frame(services.store, body)
         result = await services.chat.send_from_api(
             session.user_id, session.device, send
         )
@@ -297,6 +310,34 @@ def create_app(services: Services) -> FastAPI:
         await serve_websocket(services.gateway, websocket)
 
     return app
+
+
+async def _send_frame(store: Store, body: SendRequest) -> pb.Send:
+    """Build the Send of a POST /v1/messages; raise ApiError for bad names."""
+    if (body.to is None) == (body.group is None):
+        raise ApiError(
+            400, "invalid_argument", "give either 'to' (a user name) or 'group'"
+        )
+    if body.mentions and body.group is None:
+        raise ApiError(
+            400, "invalid_argument", "'mentions' are only for group messages"
+        )
+    send = pb.Send(client_id=body.client_id, body=encode_text(body.text))
+    if body.group is not None:
+        send.group = body.group
+        for name in dict.fromkeys(body.mentions):
+            send.mentions.append((await _user_named(store, name)).id)
+    else:
+        assert body.to is not None
+        send.to = (await _user_named(store, body.to)).id
+    return send
+
+
+async def _user_named(store: Store, name: str) -> User:
+    user = await store.get_user_by_name(name)
+    if user is None:
+        raise ApiError(404, "user_not_found", f"no user named {name[:40]!r}")
+    return user
 
 
 def encode_text(text: str) -> bytes:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
+import logging
 import os
 import secrets
 import sys
@@ -27,13 +29,16 @@ from switchboard.cli.output import (
 )
 from switchboard.cli.terminal import escape
 from switchboard.client import (
+    ApiError,
     Client,
     FileStateStore,
+    Group,
     Media,
     Message,
     NotLoggedIn,
     SendRejected,
     Sent,
+    ServerUnreachable,
     User,
     check_base_url,
 )
@@ -50,10 +55,14 @@ __all__ = [
     "inbox",
     "login",
     "logout",
+    "open_client",
+    "print_message",
     "send",
 ]
 
 STATE_FILE = "state.json"
+
+logger = logging.getLogger("switchboard.cli")
 
 
 class UsageError(Exception):
@@ -82,6 +91,17 @@ def _client(args: argparse.Namespace) -> Client:
         return Client(args.server, state=FileStateStore(path))
     except ValueError as exc:
         raise CommandError(f"{exc}; delete the file and log in again") from exc
+
+
+@contextlib.asynccontextmanager
+async def open_client(args: argparse.Namespace) -> AsyncIterator[Client]:
+    """Yield a client with the stored token; close it when the block ends.
+
+    Raises NotLoggedIn when no token is stored.
+    """
+    async with _client(args) as client:
+        _require_login(client)
+        yield client
 
 
 def _require_login(client: Client) -> None:
@@ -131,7 +151,11 @@ async def logout(args: argparse.Namespace) -> int:
     return 0
 
 
-async def send(args: argparse.Namespace) -> int:
+def _check_send_args(args: argparse.Namespace) -> None:
+    if (args.to is None) == (args.group is None):
+        raise UsageError("give either --to NAME or --group ID")
+    if args.mention and args.group is None:
+        raise UsageError("--mention is only for group messages (--group ID)")
     if (args.text is None) == (args.file is None):
         raise UsageError("give either TEXT or --file PATH")
     if args.text is not None and (not args.text or args.text.isspace()):
@@ -139,41 +163,54 @@ async def send(args: argparse.Namespace) -> int:
             "the message is empty: give TEXT with at least one character that"
             " is not whitespace"
         )
-    async with _client(args) as client:
-        _require_login(client)
-        recipient = await client.get_user(args.to)
+
+
+async def send(args: argparse.Namespace) -> int:
+    _check_send_args(args)
+    async with open_client(args) as client:
+        # Looking the target up first turns an unknown name or group into a
+        # clear error before anything is uploaded.
+        target: User | Group
+        if args.group is not None:
+            target = await client.group(args.group)
+        else:
+            target = await client.get_user(args.to)
         media = None
         if args.file is not None:
             media = await client.upload(args.file)
         await client.connect(args.transport, timeout=args.timeout)
-        sent = await _send_in_time(client, recipient, args, media)
+        sent = await _send_in_time(client, target, args, media)
     if args.json:
-        item = sent_json(sent, recipient.name)
+        item = sent_json(sent, target.name)
         if media is not None:
             item["media"] = media_json(media)
         print_json(item)
-    elif media is not None:
-        print(
-            f"sent {describe_media(media)} as message {sent.id}"
-            f" to {escape(recipient.name)}"
-        )
-    else:
-        print(f"sent message {sent.id} to {escape(recipient.name)}")
+        return 0
+    what = "message" if media is None else f"{describe_media(media)} as message"
+    where = target.name if isinstance(target, User) else f"group {target.name}"
+    print(escape(f"sent {what} {sent.id} to {where}"))
     return 0
 
 
 async def _send_in_time(
-    client: Client, recipient: User, args: argparse.Namespace, media: Media | None
+    client: Client, target: User | Group, args: argparse.Namespace, media: Media | None
 ) -> Sent:
     try:
         async with asyncio.timeout(args.timeout):
+            if isinstance(target, Group) and media is not None:
+                return await client.send_group_media(target.id, media)
+            if isinstance(target, Group):
+                return await client.send_group(
+                    target.id, args.text, mentions=args.mention
+                )
             if media is not None:
-                return await client.send_media(recipient.id, media)
-            return await client.send(recipient.id, args.text)
+                return await client.send_media(target.id, media)
+            return await client.send(target.id, args.text)
     except TimeoutError:
+        check = f"--group {args.group}" if args.group is not None else args.to
         raise CommandError(
             f"the server did not acknowledge the message within {args.timeout:g} s;"
-            f" it may still be stored: check with 'switchboard history {args.to}'"
+            f" it may still be stored: check with 'switchboard history {check}'"
         ) from None
 
 
@@ -204,11 +241,25 @@ async def inbox(args: argparse.Namespace) -> int:
         await client.health()
         await client.connect(args.transport, timeout=args.timeout)
         async for message in _inbox_messages(client, args.wait, args.timeout):
-            if args.json:
-                print_json(message_json(message))
-            else:
-                print(format_message(message), flush=True)
+            await print_message(client, message, args.json)
     return 0
+
+
+async def print_message(
+    client: Client, message: Message, as_json: bool, *, peer: str | None = None
+) -> None:
+    """Print one message as a JSON object or as an escaped line of text."""
+    if as_json:
+        print_json(message_json(message))
+        return
+    names: dict[int, str] = {}
+    notice = message.notice
+    if notice is not None:
+        try:
+            names = await client.user_names([notice.actor_id, *notice.user_ids])
+        except (ServerUnreachable, ApiError) as exc:
+            logger.warning("looking up the names in a group notice failed: %s", exc)
+    print(format_message(message, peer=peer, names=names), flush=True)
 
 
 async def _inbox_messages(
@@ -237,15 +288,18 @@ async def _inbox_messages(
 
 
 async def history(args: argparse.Namespace) -> int:
-    async with _client(args) as client:
-        _require_login(client)
-        page = await client.history(args.name, before=args.before, limit=args.limit)
-    # The API returns newest first; print oldest first, like a conversation.
-    for message in reversed(page.messages):
-        if args.json:
-            print_json(message_json(message))
+    if (args.name is None) == (args.group is None):
+        raise UsageError("give either NAME or --group ID")
+    async with open_client(args) as client:
+        if args.group is not None:
+            page = await client.group_history(
+                args.group, before=args.before, limit=args.limit
+            )
         else:
-            print(format_message(message))
+            page = await client.history(args.name, before=args.before, limit=args.limit)
+        # The API returns newest first; print oldest first, like a conversation.
+        for message in reversed(page.messages):
+            await print_message(client, message, args.json)
     if page.has_more and not args.json:
         oldest = page.messages[-1].id
         print(f"(older messages exist: pass --before {oldest})", file=sys.stderr)
@@ -328,7 +382,7 @@ async def _print_incoming(
                 pass
             if message.id in sent_ids:
                 continue
-        print(format_message(message, peer=peer), flush=True)
+        await print_message(client, message, False, peer=peer)
 
 
 def _read_stdin_lines() -> asyncio.Queue[str | None]:

@@ -17,11 +17,14 @@ from pathlib import Path
 
 from switchboard.cli import commands
 from switchboard.cli.commands import STATE_FILE, CommandError, UsageError
+from switchboard.cli.groups import add_group_parser, group_id
 from switchboard.cli.terminal import escape
 from switchboard.client import (
     DEFAULT_BASE_URL,
     PLATFORMS,
     ApiError,
+    Forbidden,
+    GroupNotFound,
     InvalidCredentials,
     NameTaken,
     NotLoggedIn,
@@ -53,6 +56,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.exit(2, f"switchboard: error: {exc}\n")
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:
+        # The reader of stdout went away (as in '| head'). Python would report
+        # the failed flush at exit, so stdout is pointed at /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     except (SwitchboardError, CommandError, OSError) as exc:
         parser.exit(1, f"switchboard: error: {escape(describe_error(exc, args))}\n")
     sys.exit(status)
@@ -108,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_account(subcommands, client)
     _add_login(subcommands, client)
     _add_messaging(subcommands, client, socket)
+    add_group_parser(subcommands, client)
     return parser
 
 
@@ -227,10 +236,20 @@ def _add_messaging(
         "send",
         parents=[socket],
         help="send a message or a file",
-        description="Send TEXT, or with --file upload a file and send a message"
-        " that refers to it.",
+        description="Send TEXT to a user or a group, or with --file upload a file"
+        " and send a message that refers to it.",
     )
-    send.add_argument("--to", required=True, metavar="NAME", help="recipient's name")
+    send.add_argument("--to", metavar="NAME", help="recipient's name")
+    send.add_argument(
+        "--group", type=group_id, metavar="ID", help="send to this group instead"
+    )
+    send.add_argument(
+        "--mention",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="mention this group member; repeat for more",
+    )
     send.add_argument("text", metavar="TEXT", nargs="?")
     send.add_argument(
         "--file",
@@ -281,9 +300,13 @@ def _add_messaging(
         "history",
         parents=[client],
         help="print a conversation",
-        description="Print the latest messages with NAME, oldest first.",
+        description="Print the latest messages with NAME, or of a group with"
+        " --group ID, oldest first.",
     )
-    history.add_argument("name", metavar="NAME")
+    history.add_argument("name", metavar="NAME", nargs="?")
+    history.add_argument(
+        "--group", type=group_id, metavar="ID", help="print this group's messages"
+    )
     history.add_argument(
         "--json", action="store_true", help="print one JSON object per message"
     )
@@ -365,6 +388,10 @@ def describe_error(exc: BaseException, args: argparse.Namespace) -> str:
         return f"{exc}; {LOGIN_HINT} first"
     if isinstance(exc, UserNotFound):
         return f"{exc.message} on {args.server}; check the name"
+    if isinstance(exc, GroupNotFound):
+        return f"{exc.message}; 'switchboard group list' shows your groups"
+    if isinstance(exc, Forbidden):
+        return f"not allowed: {exc.message}"
     if isinstance(exc, NameTaken):
         return f"the account name {args.name!r} is taken; choose another name"
     if isinstance(exc, Unauthorized):

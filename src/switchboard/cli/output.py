@@ -7,17 +7,21 @@ every string exact.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from switchboard.cli.terminal import escape
-from switchboard.client import Media, Message, Sent
+from switchboard.client import Group, GroupNotice, Media, Message, Sent
 
 __all__ = [
     "describe_media",
     "format_message",
+    "format_notice",
     "format_size",
+    "group_json",
     "media_json",
     "message_json",
     "print_json",
@@ -51,6 +55,29 @@ def message_json(message: Message) -> dict[str, Any]:
     media = message.media
     if media is not None:
         item["media"] = media_json(media)
+    if message.group_id:
+        item.update(
+            to=None,
+            to_id=None,
+            group=message.group_id,
+            group_name=message.group_name,
+            mentions=list(message.mentions),
+        )
+    notice = message.notice
+    if notice is not None:
+        item["notice"] = {
+            **dataclasses.asdict(notice),
+            "user_ids": list(notice.user_ids),
+        }
+    return item
+
+
+def group_json(group: Group) -> dict[str, Any]:
+    """Return a group, and its members if listed, as a JSON object."""
+    item = dataclasses.asdict(group)
+    item["members"] = [dataclasses.asdict(member) for member in group.members]
+    if not group.members:
+        del item["members"]
     return item
 
 
@@ -88,7 +115,8 @@ def format_size(size: int) -> str:
 
 
 def sent_json(sent: Sent, to: str) -> dict[str, Any]:
-    return {
+    """Return a receipt as a JSON object; ``to`` is the user or group name."""
+    item: dict[str, Any] = {
         "id": sent.id,
         "seq": sent.seq,
         "client_id": sent.client_id,
@@ -96,31 +124,77 @@ def sent_json(sent: Sent, to: str) -> dict[str, Any]:
         "to_id": sent.recipient_id,
         "sent_at": sent.sent_at,
     }
+    if sent.group_id:
+        item.update(to=None, to_id=None, group=sent.group_id, group_name=to)
+    return item
 
 
 def print_json(item: dict[str, Any]) -> None:
     print(json.dumps(item, ensure_ascii=False), flush=True)
 
 
-def format_message(message: Message, *, peer: str | None = None) -> str:
+def format_message(
+    message: Message,
+    *,
+    peer: str | None = None,
+    names: Mapping[int, str] | None = None,
+) -> str:
     """Return ``TIME FROM -> TO: TEXT`` in local time, escaped for a terminal.
 
     With ``peer``, messages of the conversation with ``peer`` read
     ``TIME FROM: TEXT``, and others are marked with both names in brackets.
+    A group message reads ``TIME FROM -> [GROUP]: TEXT``, and a group notice
+    ``TIME [GROUP] SENTENCE``, with user names from ``names``.
     """
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(message.sent_at / 1000))
     sender = _name(message.sender_name, message.sender_id)
     recipient = _name(message.recipient_name, message.recipient_id)
     text = message.text
     media = message.media
+    notice = message.notice
     if media is not None:
         text = describe_media(media)
     elif text is None:
         text = f"<{len(message.body)} bytes of content type {message.content_type}>"
-    if peer is not None and message.peer_name == peer:
+    if message.group_id:
+        group = message.group_name or f"group#{message.group_id}"
+        if notice is not None:
+            line = f"{stamp} [{group}] {format_notice(notice, names or {})}"
+        else:
+            line = f"{stamp} {sender} -> [{group}]: {text}"
+    elif peer is not None and message.peer_name == peer:
         line = f"{stamp} {sender}: {text}"
     elif peer is not None:
         line = f"{stamp} [{sender} -> {recipient}] {text}"
     else:
         line = f"{stamp} {sender} -> {recipient}: {text}"
     return escape(line)
+
+
+def format_notice(notice: GroupNotice, names: Mapping[int, str]) -> str:
+    """Return a sentence such as ``alice added bob, carol`` for a group change.
+
+    Users missing from ``names`` are shown as ``user#ID``.
+    """
+    actor = names.get(notice.actor_id, f"user#{notice.actor_id}")
+    others = [u for u in notice.user_ids if u != notice.actor_id]
+    users = ", ".join(names.get(u, f"user#{u}") for u in others or notice.user_ids)
+    role = notice.role or "member"
+    match notice.event:
+        case "group_created" if others:
+            return f"{actor} created the group {notice.name!r} with {users}"
+        case "group_created":
+            return f"{actor} created the group {notice.name!r}"
+        case "member_added" if role != "member":
+            return f"{actor} added {users} as {role}"
+        case "member_added":
+            return f"{actor} added {users}"
+        case "member_removed":
+            return f"{actor} removed {users}"
+        case "member_left":
+            return f"{actor} left the group"
+        case "role_changed":
+            return f"{actor} made {users} {role}"
+        case "group_renamed":
+            return f"{actor} renamed the group to {notice.name!r}"
+    return f"{actor}: {notice.event}"

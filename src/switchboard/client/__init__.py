@@ -17,6 +17,8 @@ from switchboard.client.client import (
 from switchboard.client.errors import (
     ApiError,
     ClientClosed,
+    Forbidden,
+    GroupNotFound,
     InvalidCredentials,
     InvalidRequest,
     NameTaken,
@@ -28,12 +30,17 @@ from switchboard.client.errors import (
     Unauthorized,
     UserNotFound,
 )
+from switchboard.client.groups import ROLES
 from switchboard.client.heartbeat import HeartbeatPolicy
 from switchboard.client.media import DownloadCorrupted
 from switchboard.client.models import (
     MEDIA,
+    NOTICE,
     TEXT,
     Gateway,
+    Group,
+    GroupMember,
+    GroupNotice,
     HistoryPage,
     Login,
     Media,
@@ -52,7 +59,9 @@ from switchboard.client.transport import Transport, TransportFactory
 __all__ = [
     "DEFAULT_BASE_URL",
     "MEDIA",
+    "NOTICE",
     "PLATFORMS",
+    "ROLES",
     "TEXT",
     "ApiError",
     "Client",
@@ -61,7 +70,12 @@ __all__ = [
     "ClientState",
     "DownloadCorrupted",
     "FileStateStore",
+    "Forbidden",
     "Gateway",
+    "Group",
+    "GroupMember",
+    "GroupNotFound",
+    "GroupNotice",
     "HeartbeatPolicy",
     "HistoryPage",
     "InvalidCredentials",

@@ -35,6 +35,7 @@ from switchboard.client.errors import (
     ServerUnreachable,
     Unauthorized,
 )
+from switchboard.client.groups import GroupApi
 from switchboard.client.heartbeat import HeartbeatPolicy
 from switchboard.client.http import ApiClient
 from switchboard.client.inbox import Inbox
@@ -43,6 +44,8 @@ from switchboard.client.models import (
     MEDIA,
     TEXT,
     Gateway,
+    Group,
+    GroupMember,
     HistoryPage,
     Login,
     Media,
@@ -150,7 +153,10 @@ class Client:
         self._flush_timer: asyncio.TimerHandle | None = None
         self._flush_tasks: set[asyncio.Task[None]] = set()
 
+        self._groups = GroupApi(self._api)
         self._names: dict[int, str] = {}
+        self._group_names: dict[int, str | None] = {}
+        """Names of groups, None for a group this user is not a member of."""
         self._ids: dict[str, int] = {}
         self._lookups: dict[str, asyncio.Future[User]] = {}
         self._name_lookup_after = 0.0
@@ -363,15 +369,7 @@ class Client:
         or one above the server's size limits, raises SendRejected with
         ``local`` set at once, without using a client id.
         """
-        if not text or text.isspace():
-            raise SendRejected(
-                ErrorCode.INVALID_MESSAGE,
-                "the text is empty or only whitespace; write at least one"
-                " character that is not whitespace",
-                0,
-                local=True,
-            )
-        return await self._send_body(to, text.encode(), TEXT, client_id)
+        return await self._send_body(to, _text_body(text), TEXT, client_id)
 
     async def send_media(
         self, to: str | int, media: Media, *, client_id: int | None = None
@@ -430,8 +428,34 @@ class Client:
     async def _send_body(
         self, to: str | int, body: bytes, content_type: int, client_id: int | None
     ) -> Sent:
-        session = self._require_session()
+        self._require_session()
         recipient_id = await self.resolve_user(to)
+        send = pb.Send(to=recipient_id, body=body, content_type=content_type)
+        return await self._submit(send, client_id)
+
+    async def _send_group_body(
+        self,
+        group_id: int,
+        body: bytes,
+        content_type: int,
+        mentions: Sequence[str | int],
+        client_id: int | None,
+    ) -> Sent:
+        if group_id <= 0:
+            raise ValueError(f"invalid group id {group_id}: group ids start at 1")
+        self._require_session()
+        mention_ids = [await self.resolve_user(user) for user in mentions]
+        send = pb.Send(
+            group=group_id,
+            body=body,
+            content_type=content_type,
+            mentions=list(dict.fromkeys(mention_ids)),
+        )
+        return await self._submit(send, client_id)
+
+    async def _submit(self, send: pb.Send, client_id: int | None) -> Sent:
+        """Queue ``send`` under a new or given client id; return its receipt."""
+        session = self._require_session()
         if client_id is not None:
             if client_id <= 0:
                 raise ValueError(f"invalid client_id {client_id}: must be 1 or more")
@@ -441,16 +465,21 @@ class Client:
         # New ids must start above the highest the server stored from this
         # device, which Connected reports.
         await session.wait_ready(None)
-        session.limits.check(
-            pb.Send(to=recipient_id, body=body, content_type=content_type)
-        )
+        session.limits.check(send)
         state = self._state
         if client_id is None:
             state.last_client_id += 1
             client_id = state.last_client_id
         else:
             state.last_client_id = max(state.last_client_id, client_id)
-        future = session.submit(client_id, recipient_id, body, content_type)
+        future = session.submit(
+            client_id,
+            send.to,
+            send.body,
+            send.content_type,
+            group_id=send.group,
+            mentions=tuple(send.mentions),
+        )
         await self._save_state()
         return await asyncio.shield(future)
 
@@ -498,6 +527,119 @@ class Client:
         return await self._api.history(
             peer, self._state.user_id, before=before, limit=limit
         )
+
+    # Groups.
+
+    async def create_group(self, name: str, members: Sequence[str] = ()) -> Group:
+        """Create a group owned by this user, with ``members`` (account names)
+        as plain members, and return it with its members.
+
+        Every member's inbox gets a notice of the creation. Raises
+        UserNotFound for an unknown name and InvalidRequest for a name that
+        is empty, longer than 100 characters or contains control characters.
+        """
+        return await self._groups.create(name, members)
+
+    async def groups(self) -> list[Group]:
+        """Return the groups this user is a member of, without their members."""
+        groups = await self._groups.list_mine()
+        for group in groups:
+            self._group_names[group.id] = group.name
+        return groups
+
+    async def group(self, group_id: int) -> Group:
+        """Return a group with its members; raise GroupNotFound for an
+        unknown id and Forbidden unless this user is a member."""
+        return await self._groups.get(group_id)
+
+    async def group_members(self, group_id: int) -> list[GroupMember]:
+        """Return a group's members ordered by user id; errors as :meth:`group`."""
+        return list((await self._groups.get(group_id)).members)
+
+    async def add_group_members(
+        self, group_id: int, names: Sequence[str], *, role: str = "member"
+    ) -> Group:
+        """Add users by name as ``member`` or ``admin``; return the group.
+
+        Admins may add members and only the owner may add admins (Forbidden
+        otherwise). Raises ApiError 409 ``already_member`` when one of them
+        is a member, and ``group_full`` when the group would be too large.
+        """
+        return await self._groups.add_members(group_id, names, role)
+
+    async def remove_group_member(self, group_id: int, name: str) -> None:
+        """Remove a member; it needs a role above the member's, and at least
+        admin. Removing this user itself leaves the group."""
+        await self._groups.remove_member(group_id, name)
+
+    async def leave_group(self, group_id: int) -> None:
+        """Leave a group; the owner cannot (Forbidden)."""
+        if not self._state.name:
+            raise NotLoggedIn("not logged in: call login() before leave_group()")
+        await self._groups.remove_member(group_id, self._state.name)
+
+    async def rename_group(self, group_id: int, name: str) -> Group:
+        """Rename a group (admins and the owner); return it without members."""
+        group = await self._groups.rename(group_id, name)
+        self._group_names[group.id] = group.name
+        return group
+
+    async def set_group_role(self, group_id: int, name: str, role: str) -> Group:
+        """Make a member an ``admin`` or a plain ``member``; the owner only."""
+        return await self._groups.set_role(group_id, name, role)
+
+    async def send_group(
+        self,
+        group_id: int,
+        text: str,
+        *,
+        mentions: Sequence[str | int] = (),
+        client_id: int | None = None,
+    ) -> Sent:
+        """Send a text message to a group; return the server's receipt.
+
+        ``mentions`` are users (names or ids) the message mentions, each a
+        member. Retries and errors are those of :meth:`send`, and the server
+        rejects the message (SendRejected) with NOT_A_MEMBER when this user
+        is not a member and GROUP_NOT_FOUND for an unknown group.
+        """
+        body = _text_body(text)
+        return await self._send_group_body(group_id, body, TEXT, mentions, client_id)
+
+    async def send_group_media(
+        self, group_id: int, media: Media, *, client_id: int | None = None
+    ) -> Sent:
+        """Send a media message to a group; errors as :meth:`send_group`."""
+        return await self._send_group_body(
+            group_id, media.to_body(), MEDIA, (), client_id
+        )
+
+    async def group_history(
+        self, group_id: int, *, before: int | None = None, limit: int = 50
+    ) -> HistoryPage:
+        """Return a group's messages and notices, newest first; members only.
+
+        ``before`` is a message id, as in :meth:`history`.
+        """
+        page = await self._groups.history(
+            group_id, self._state.user_id, before=before, limit=limit
+        )
+        if group_id not in self._group_names:
+            await self._remember_groups(group_id)
+        name = self._group_names[group_id]
+        messages = [dataclasses.replace(m, group_name=name) for m in page.messages]
+        return dataclasses.replace(page, messages=messages)
+
+    # Users.
+
+    async def user_names(self, ids: Sequence[int]) -> dict[int, str]:
+        """Return the names of the users with these ids, looking up unknown
+        ones; ids of no user are left out."""
+        missing = sorted(set(ids) - self._names.keys() - {0})
+        if missing:
+            for user in await self._api.get_users(missing):
+                self._remember(user)
+        return {i: self._names[i] for i in ids if i in self._names}
 
     async def get_user(self, name: str) -> User:
         """Return the user named ``name``; raise UserNotFound if there is none."""
@@ -594,20 +736,54 @@ class Client:
         self._ids[user.name] = user.id
 
     async def _add_names(self, message: Message) -> Message:
-        missing = {message.sender_id, message.recipient_id} - self._names.keys()
+        """Add the names of the message's users and group, looking up the
+        ones not known yet, and the users of a group notice."""
+        users = {message.sender_id, message.recipient_id}
+        notice = message.notice
+        if notice is not None:
+            users.update(notice.user_ids)
+            if notice.name is not None:
+                self._group_names[notice.group_id] = notice.name
+        missing = users - self._names.keys() - {0}
+        group_missing = (
+            message.group_id != 0 and message.group_id not in self._group_names
+        )
         loop = asyncio.get_running_loop()
-        if missing and loop.time() >= self._name_lookup_after:
+        if (missing or group_missing) and loop.time() >= self._name_lookup_after:
             try:
-                for user in await self._api.get_users(sorted(missing)):
-                    self._remember(user)
+                if missing:
+                    for user in await self._api.get_users(sorted(missing)):
+                        self._remember(user)
+                if group_missing:
+                    await self._remember_groups(message.group_id)
             except (ServerUnreachable, ApiError) as exc:
-                logger.warning("looking up user names failed: %s", exc)
+                logger.warning("looking up names failed: %s", exc)
                 self._name_lookup_after = loop.time() + NAME_LOOKUP_RETRY
         return dataclasses.replace(
             message,
             sender_name=self._names.get(message.sender_id),
             recipient_name=self._names.get(message.recipient_id),
+            group_name=self._group_names.get(message.group_id),
         )
+
+    async def _remember_groups(self, wanted: int) -> None:
+        """Cache the names of this user's groups; ``wanted`` is None if absent."""
+        for group in await self._groups.list_mine():
+            self._group_names[group.id] = group.name
+        self._group_names.setdefault(wanted, None)
+
+
+def _text_body(text: str) -> bytes:
+    """Return ``text`` as UTF-8; raise SendRejected for an empty or blank one."""
+    if not text or text.isspace():
+        raise SendRejected(
+            ErrorCode.INVALID_MESSAGE,
+            "the text is empty or only whitespace; write at least one"
+            " character that is not whitespace",
+            0,
+            local=True,
+        )
+    return text.encode()
 
 
 def check_base_url(url: str) -> str:

@@ -15,6 +15,8 @@
     │   ├── Unauthorized             missing, invalid, expired or revoked token
     │   ├── NameTaken                the account name exists
     │   ├── UserNotFound             no user with that name
+    │   ├── GroupNotFound            no group with that id
+    │   ├── Forbidden                not a member, or the role is too low
     │   └── InvalidRequest           the server rejected the request's input
     ├── ServerUnreachable            no answer from the server (HTTP or gateway)
     ├── NotLoggedIn                  the client state holds no token
@@ -33,6 +35,8 @@ from switchboard.errors import (
 __all__ = [
     "ApiError",
     "ClientClosed",
+    "Forbidden",
+    "GroupNotFound",
     "InvalidCredentials",
     "InvalidRequest",
     "NameTaken",
@@ -115,6 +119,15 @@ class UserNotFound(ApiError):
     """No user has the requested name."""
 
 
+class GroupNotFound(ApiError):
+    """No group has the requested id."""
+
+
+class Forbidden(ApiError):
+    """The caller is not a member of the group, or its role does not allow
+    the change."""
+
+
 class InvalidRequest(ApiError):
     """The server rejected the request's input (name, password, limits)."""
 
@@ -137,6 +150,9 @@ _API_ERROR_CLASSES: dict[str, type[ApiError]] = {
     "token_revoked": Unauthorized,
     "name_taken": NameTaken,
     "user_not_found": UserNotFound,
+    "group_not_found": GroupNotFound,
+    "not_a_member": Forbidden,
+    "forbidden": Forbidden,
     "invalid_request": InvalidRequest,
     "invalid_argument": InvalidRequest,
 }
@@ -147,6 +163,8 @@ def api_error(status: int, code: str, message: str) -> ApiError:
     cls = _API_ERROR_CLASSES.get(code)
     if cls is None and status == 401:
         cls = Unauthorized
+    elif cls is None and status == 403:
+        cls = Forbidden
     elif cls is None and status in (400, 422):
         cls = InvalidRequest
     return (cls or ApiError)(status, code, message)

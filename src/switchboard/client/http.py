@@ -23,7 +23,7 @@ from switchboard.client.errors import (
 )
 from switchboard.client.models import Gateway, HistoryPage, Login, Message, User
 
-__all__ = ["ApiClient", "GatewayList"]
+__all__ = ["ApiClient", "GatewayList", "history_message"]
 
 logger = logging.getLogger("switchboard.client")
 
@@ -153,7 +153,7 @@ class ApiClient:
             params=params,
             auth=True,
         )
-        messages = [_history_message(item, my_id) for item in body["messages"]]
+        messages = [history_message(item, my_id) for item in body["messages"]]
         return HistoryPage(messages=messages, has_more=bool(body["has_more"]))
 
     # Discovery.
@@ -179,6 +179,13 @@ class ApiClient:
         await self._request("GET", "/healthz")
 
     # Plumbing.
+
+    async def request_json(
+        self, method: str, path: str, *, json: Any = None, params: Any = None
+    ) -> Any:
+        """Send an authenticated request; return the parsed body, or None for
+        an empty one. Raises the errors this class documents."""
+        return await self._request(method, path, json=json, params=params, auth=True)
 
     async def _request(
         self,
@@ -228,7 +235,8 @@ def _error_from_response(response: httpx.Response) -> ApiError:
         )
 
 
-def _history_message(item: dict[str, Any], my_id: int) -> Message:
+def history_message(item: dict[str, Any], my_id: int) -> Message:
+    """Build a Message from an item of a history response."""
     content_type = int(item.get("content_type", 0))
     if "body_b64" in item and item["body_b64"] is not None:
         body = base64.b64decode(item["body_b64"])
@@ -239,11 +247,13 @@ def _history_message(item: dict[str, Any], my_id: int) -> Message:
         id=int(item["id"]),
         seq=int(item.get("seq") or 0),
         sender_id=sender_id,
-        recipient_id=int(item["to_id"]),
+        recipient_id=int(item.get("to_id") or 0),
         sender_name=item.get("from"),
         recipient_name=item.get("to"),
         content_type=content_type,
         body=body,
         sent_at=int(item["sent_at"]),
         outgoing=sender_id == my_id,
+        group_id=int(item.get("group") or 0),
+        mentions=tuple(int(user_id) for user_id in item.get("mentions") or ()),
     )

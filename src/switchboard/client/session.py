@@ -244,9 +244,18 @@ class Session:
         return self._outbox.receipt(client_id)
 
     def submit(
-        self, client_id: int, recipient_id: int, body: bytes, content_type: int
+        self,
+        client_id: int,
+        recipient_id: int,
+        body: bytes,
+        content_type: int,
+        *,
+        group_id: int = 0,
+        mentions: tuple[int, ...] = (),
     ) -> asyncio.Future[Sent]:
         """Queue a message and return the future of its receipt.
+
+        A group message has ``recipient_id`` 0 and ``group_id`` set.
 
         The message is written now if a connection is open, and again on each
         reconnect until it is acknowledged. A client id that is already queued
@@ -258,7 +267,14 @@ class Session:
             raise self.error
         waiter = self._waiters.get(client_id)
         if waiter is None:
-            self._outbox.add(client_id, recipient_id, body, content_type)
+            self._outbox.add(
+                client_id,
+                recipient_id,
+                body,
+                content_type,
+                group_id=group_id,
+                mentions=mentions,
+            )
             waiter = asyncio.get_running_loop().create_future()
             waiter.add_done_callback(_retrieve_exception)
             self._waiters[client_id] = waiter
@@ -585,6 +601,8 @@ class Session:
                 body=pending.body,
                 content_type=pending.content_type,
                 sent_at=ack.sent_at,
+                group=pending.group_id,
+                mentions=pending.mentions,
             )
             self._add_entry(own)
 
@@ -702,6 +720,8 @@ def _send_frame(pending: PendingSend) -> pb.Send:
         client_id=pending.client_id,
         body=pending.body,
         content_type=pending.content_type,
+        group=pending.group_id,
+        mentions=pending.mentions,
     )
 
 
@@ -717,6 +737,8 @@ def _inbox_message(message: pb.Message, state: ClientState) -> Message:
         body=message.body,
         sent_at=message.sent_at,
         outgoing=message.sender == state.user_id,
+        group_id=message.group,
+        mentions=tuple(message.mentions),
     )
 
 

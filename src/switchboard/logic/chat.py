@@ -54,9 +54,6 @@ from switchboard.store.base import (
 
 __all__ = ["ChatService", "SendResult", "to_wire_message"]
 
-SYSTEM_CONTENT_TYPE = 2
-"""Content type of the server's group notices; clients may not send it."""
-
 SYNC_FRAME_OVERHEAD = 64
 """Bytes reserved in a Connected or SyncResponse frame besides its messages."""
 MAX_IN_FLIGHT = 256
@@ -588,12 +585,6 @@ def _check_group_send(send: pb.Send) -> None:
         raise RequestError(
             ErrorCode.INVALID_MESSAGE,
             f"a group message has to 0, not {send.to}; set either to or group",
-        )
-    if send.content_type == SYSTEM_CONTENT_TYPE:
-        raise RequestError(
-            ErrorCode.INVALID_MESSAGE,
-            f"content type {SYSTEM_CONTENT_TYPE} is reserved for the server's"
-            " group notices",
         )
 
 
