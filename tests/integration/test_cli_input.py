@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from switchboard.client import Client, FileStateStore
 from tests.integration.test_cli import (
     assert_one_line_error,
     cli_env,
@@ -162,3 +164,66 @@ def test_chat_gives_up_when_server_is_down(
     assert chat.returncode == 1, stderr
     assert "did not acknowledge the last line within 2 s" in stderr
     assert "Traceback" not in stderr
+
+
+def test_chat_shows_typing_and_presence(
+    server: ServerProcess, homes: dict[str, Path]
+) -> None:
+    url = server.base_url
+    sign_up(homes["alice"], url, "alice")
+    sign_up(homes["bob"], url, "bob")
+    ok(run_cli(homes["alice"], url, "send", "--to", "bob", "hi bob"))
+    ok(run_cli(homes["bob"], url, "send", "--to", "alice", "hi alice"))
+    chat = start_chat(homes["alice"], url, "bob")
+    time.sleep(2.5)
+    asyncio.run(type_and_send(url, homes["bob"]))
+    time.sleep(1)
+    stdout, stderr = finish(chat)
+
+    assert chat.returncode == 0, stderr
+    status = [line for line in stderr.splitlines() if line.startswith("-- ")]
+    assert status[0].startswith("-- bob is offline, last seen ")
+    assert "-- bob is online" in status
+    assert "-- bob is typing" in status
+    assert stdout.splitlines()[-1].endswith("bob: typed and sent")
+
+
+async def type_and_send(url: str, home: Path) -> None:
+    client = Client(url, state=FileStateStore(home / "state.json"))
+    try:
+        await client.connect(timeout=10)
+        await client.set_typing("alice")
+        # Longer than the presence interval (2 s), so watchers see bob online.
+        await asyncio.sleep(2.5)
+        await client.send("alice", "typed and sent")
+    finally:
+        await client.close()
+
+
+def test_group_chat(server: ServerProcess, homes: dict[str, Path]) -> None:
+    url = server.base_url
+    for name in ("alice", "bob", "carol"):
+        sign_up(homes[name], url, name)
+    ok(
+        run_cli(
+            homes["alice"], url, "group", "create", "team", "--members", "bob,carol"
+        )
+    )
+    chat = start_chat(homes["bob"], url, "--group", "1")
+    assert chat.stdin is not None
+    chat.stdin.write("hello team\n")
+    chat.stdin.flush()
+    time.sleep(1)
+    ok(run_cli(homes["carol"], url, "send", "--group", "1", "hi bob"))
+    time.sleep(1)
+    stdout, stderr = finish(chat)
+
+    assert chat.returncode == 0, stderr
+    lines = stdout.splitlines()
+    assert lines[0].endswith(" alice created the group 'team' with bob, carol")
+    assert lines[1].endswith(" carol: hi bob")
+    assert len(lines) == 2
+    history = json_lines(
+        ok(run_cli(homes["carol"], url, "history", "--group", "1", "--json"))
+    )
+    assert [m["text"] for m in history] == [None, "hello team", "hi bob"]

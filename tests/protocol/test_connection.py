@@ -39,6 +39,9 @@ SAMPLE_MESSAGES: dict[FrameType, ProtobufMessage] = {
     FrameType.ERROR: pb.Error(code=ErrorCode.UNKNOWN_RECIPIENT, client_id=1),
     FrameType.RECONNECT: pb.Reconnect(delay=100),
     FrameType.HEARTBEAT_INTERVAL: pb.Heartbeat(interval=60),
+    FrameType.TYPING: pb.Typing(to=2, active=True),
+    FrameType.PRESENCE_SUBSCRIBE: pb.PresenceSubscribe(users=[2, 3]),
+    FrameType.PRESENCE: pb.PresenceUpdate(users=[pb.UserPresence(user=2)]),
 }
 
 

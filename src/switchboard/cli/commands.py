@@ -19,6 +19,7 @@ import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from switchboard.cli.conversation import Conversation, print_events
 from switchboard.cli.output import (
     describe_media,
     format_message,
@@ -246,7 +247,12 @@ async def inbox(args: argparse.Namespace) -> int:
 
 
 async def print_message(
-    client: Client, message: Message, as_json: bool, *, peer: str | None = None
+    client: Client,
+    message: Message,
+    as_json: bool,
+    *,
+    peer: str | None = None,
+    group: int | None = None,
 ) -> None:
     """Print one message as a JSON object or as an escaped line of text."""
     if as_json:
@@ -259,7 +265,7 @@ async def print_message(
             names = await client.user_names([notice.actor_id, *notice.user_ids])
         except (ServerUnreachable, ApiError) as exc:
             logger.warning("looking up the names in a group notice failed: %s", exc)
-    print(format_message(message, peer=peer, names=names), flush=True)
+    print(format_message(message, peer=peer, group=group, names=names), flush=True)
 
 
 async def _inbox_messages(
@@ -307,20 +313,23 @@ async def history(args: argparse.Namespace) -> int:
 
 
 async def chat(args: argparse.Namespace) -> int:
-    async with _client(args) as client:
-        _require_login(client)
-        peer = await client.get_user(args.name)
+    if (args.name is None) == (args.group is None):
+        raise UsageError("give either NAME or --group ID")
+    async with open_client(args) as client:
+        conversation = await Conversation.open(client, args)
         await client.connect(args.transport, timeout=args.timeout)
         print(
-            f"chatting with {escape(peer.name)}: type a line and press Enter to"
-            " send it; end with Ctrl-D",
+            f"chatting with {escape(conversation.title)}: type a line and press"
+            " Enter to send it; end with Ctrl-D",
             file=sys.stderr,
         )
         sent_ids: set[int] = set()
         sending = asyncio.Lock()
         printer = asyncio.create_task(
-            _print_incoming(client, peer.name, sent_ids, sending)
+            _print_incoming(client, conversation, sent_ids, sending)
         )
+        status = asyncio.create_task(print_events(client, conversation))
+        await conversation.watch(client)
         lines = _read_stdin_lines()
         try:
             while True:
@@ -338,14 +347,21 @@ async def chat(args: argparse.Namespace) -> int:
                 text = line.rstrip("\r\n")
                 if text and not text.isspace():
                     async with sending:
-                        await _send_line(client, peer, text, sent_ids, args.timeout)
+                        await _send_line(
+                            client, conversation, text, sent_ids, args.timeout
+                        )
         finally:
             printer.cancel()
+            status.cancel()
     return 0
 
 
 async def _send_line(
-    client: Client, peer: User, text: str, sent_ids: set[int], ack_within: float
+    client: Client,
+    conversation: Conversation,
+    text: str,
+    sent_ids: set[int],
+    ack_within: float,
 ) -> None:
     """Send one typed line; a rejected line is reported and the chat goes on.
 
@@ -354,7 +370,7 @@ async def _send_line(
     """
     try:
         async with asyncio.timeout(ack_within):
-            sent = await client.send(peer.id, text)
+            sent = await conversation.send(client, text)
     except SendRejected as exc:
         print(
             escape(f"switchboard: the line was not sent: {exc.reason}"),
@@ -366,14 +382,19 @@ async def _send_line(
         raise CommandError(
             f"the server did not acknowledge the last line within {ack_within:g} s"
             " (is it running?); it may still be stored: check with"
-            f" 'switchboard history {peer.name}'"
+            f" '{conversation.history_command}'"
         ) from None
     sent_ids.add(sent.id)
 
 
 async def _print_incoming(
-    client: Client, peer: str, sent_ids: set[int], sending: asyncio.Lock
+    client: Client,
+    conversation: Conversation,
+    sent_ids: set[int],
+    sending: asyncio.Lock,
 ) -> None:
+    peer = conversation.peer.name if conversation.peer is not None else None
+    group = conversation.group.id if conversation.group is not None else None
     async for message in client.messages():
         if message.outgoing:
             # Wait for a send in progress, because its receipt shows whether
@@ -382,7 +403,8 @@ async def _print_incoming(
                 pass
             if message.id in sent_ids:
                 continue
-        await print_message(client, message, False, peer=peer)
+        conversation.message_arrived(message)
+        await print_message(client, message, False, peer=peer, group=group)
 
 
 def _read_stdin_lines() -> asyncio.Queue[str | None]:

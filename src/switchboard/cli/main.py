@@ -330,9 +330,14 @@ def _add_messaging(
         parents=[socket],
         help="chat interactively",
         description="Print messages as they arrive and send each line of stdin"
-        " to NAME; end with Ctrl-D (end of input).",
+        " to NAME, or to a group with --group ID; end with Ctrl-D (end of"
+        " input). Status lines on stderr show when the other side is typing,"
+        " and whether NAME is online.",
     )
-    chat.add_argument("name", metavar="NAME")
+    chat.add_argument("name", metavar="NAME", nargs="?")
+    chat.add_argument(
+        "--group", type=group_id, metavar="ID", help="chat in this group instead"
+    )
     chat.set_defaults(handler=commands.chat)
 
 

@@ -137,6 +137,7 @@ def format_message(
     message: Message,
     *,
     peer: str | None = None,
+    group: int | None = None,
     names: Mapping[int, str] | None = None,
 ) -> str:
     """Return ``TIME FROM -> TO: TEXT`` in local time, escaped for a terminal.
@@ -144,7 +145,9 @@ def format_message(
     With ``peer``, messages of the conversation with ``peer`` read
     ``TIME FROM: TEXT``, and others are marked with both names in brackets.
     A group message reads ``TIME FROM -> [GROUP]: TEXT``, and a group notice
-    ``TIME [GROUP] SENTENCE``, with user names from ``names``.
+    ``TIME [GROUP] SENTENCE``, with user names from ``names``. With ``group``,
+    that group's messages read ``TIME FROM: TEXT`` and its notices
+    ``TIME SENTENCE``.
     """
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(message.sent_at / 1000))
     sender = _name(message.sender_name, message.sender_id)
@@ -156,12 +159,17 @@ def format_message(
         text = describe_media(media)
     elif text is None:
         text = f"<{len(message.body)} bytes of content type {message.content_type}>"
-    if message.group_id:
-        group = message.group_name or f"group#{message.group_id}"
+    if message.group_id and message.group_id == group:
         if notice is not None:
-            line = f"{stamp} [{group}] {format_notice(notice, names or {})}"
+            line = f"{stamp} {format_notice(notice, names or {})}"
         else:
-            line = f"{stamp} {sender} -> [{group}]: {text}"
+            line = f"{stamp} {sender}: {text}"
+    elif message.group_id:
+        label = message.group_name or f"group#{message.group_id}"
+        if notice is not None:
+            line = f"{stamp} [{label}] {format_notice(notice, names or {})}"
+        else:
+            line = f"{stamp} {sender} -> [{label}]: {text}"
     elif peer is not None and message.peer_name == peer:
         line = f"{stamp} {sender}: {text}"
     elif peer is not None:

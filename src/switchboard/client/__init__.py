@@ -30,6 +30,7 @@ from switchboard.client.errors import (
     Unauthorized,
     UserNotFound,
 )
+from switchboard.client.events import Event, PresenceChanged, TypingChanged
 from switchboard.client.groups import ROLES
 from switchboard.client.heartbeat import HeartbeatPolicy
 from switchboard.client.media import DownloadCorrupted
@@ -69,6 +70,7 @@ __all__ = [
     "ClientOptions",
     "ClientState",
     "DownloadCorrupted",
+    "Event",
     "FileStateStore",
     "Forbidden",
     "Gateway",
@@ -87,6 +89,7 @@ __all__ = [
     "NameTaken",
     "NotConnected",
     "NotLoggedIn",
+    "PresenceChanged",
     "SendRejected",
     "Sent",
     "ServerUnreachable",
@@ -94,6 +97,7 @@ __all__ = [
     "StateStore",
     "Transport",
     "TransportFactory",
+    "TypingChanged",
     "Unauthorized",
     "User",
     "UserNotFound",

@@ -14,6 +14,8 @@ A minimal chat client::
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import dataclasses
 import logging
 import os
@@ -35,6 +37,7 @@ from switchboard.client.errors import (
     ServerUnreachable,
     Unauthorized,
 )
+from switchboard.client.events import Event, PresenceChanged
 from switchboard.client.groups import GroupApi
 from switchboard.client.heartbeat import HeartbeatPolicy
 from switchboard.client.http import ApiClient
@@ -86,6 +89,13 @@ TRANSPORTS = ("tcp", "ws")
 
 NAME_LOOKUP_RETRY = 30.0
 """Seconds to wait after a failed user-name lookup before trying again."""
+
+TYPING_REFRESH = 3.0
+"""Seconds between two Typing frames for one conversation while typing; the
+server's indicators last 6 seconds by default, so one refresh may be lost."""
+
+EVENTS_KEPT = 1000
+"""Events kept for :meth:`Client.next_event`; older ones are dropped."""
 
 
 @dataclass(slots=True)
@@ -154,6 +164,11 @@ class Client:
         self._flush_tasks: set[asyncio.Task[None]] = set()
 
         self._groups = GroupApi(self._api)
+        self._events: collections.deque[Event] = collections.deque(maxlen=EVENTS_KEPT)
+        self._event_added = asyncio.Event()
+        self._presence: dict[int, PresenceChanged] = {}
+        self._typing_sent: dict[tuple[int, int], float] = {}
+        """(user, group) -> loop time of the last active Typing frame sent."""
         self._names: dict[int, str] = {}
         self._group_names: dict[int, str | None] = {}
         """Names of groups, None for a group this user is not a member of."""
@@ -308,6 +323,7 @@ class Client:
                 open_transport=self._open_transport,
                 options=self._options,
                 on_change=self._changed.set,
+                on_event=self._add_event,
             )
             self._session = session
             session.start()
@@ -339,6 +355,7 @@ class Client:
             await self._api.aclose()
             await self._media.aclose()
             self._changed.set()
+            self._event_added.set()
 
     async def __aenter__(self) -> Client:
         return self
@@ -456,6 +473,9 @@ class Client:
     async def _submit(self, send: pb.Send, client_id: int | None) -> Sent:
         """Queue ``send`` under a new or given client id; return its receipt."""
         session = self._require_session()
+        # The message ends the indicator at the receivers, so typing again
+        # must be sent again at once.
+        self._typing_sent.pop((send.to, send.group), None)
         if client_id is not None:
             if client_id <= 0:
                 raise ValueError(f"invalid client_id {client_id}: must be 1 or more")
@@ -527,6 +547,90 @@ class Client:
         return await self._api.history(
             peer, self._state.user_id, before=before, limit=limit
         )
+
+    # Typing and presence.
+
+    async def set_typing(
+        self,
+        to: str | int | None = None,
+        *,
+        group: int | None = None,
+        active: bool = True,
+    ) -> None:
+        """Tell a peer (``to``) or a group that this user is typing, or stopped.
+
+        Call it on every keystroke: the SDK sends a frame at most every
+        TYPING_REFRESH seconds while typing, and one when typing stops. Typing
+        is transient, so nothing is sent while offline. The server reports
+        a target that is no peer (FORBIDDEN) or a group this user is not in
+        with an error frame that the SDK logs. Raises NotConnected before
+        :meth:`connect`.
+        """
+        if (to is None) == (group is None):
+            raise ValueError("give either to (a user) or group")
+        session = self._require_session()
+        if group is not None:
+            key = (0, group)
+        else:
+            assert to is not None
+            key = (await self.resolve_user(to), 0)
+        now = asyncio.get_running_loop().time()
+        last = self._typing_sent.get(key)
+        if active and last is not None and now - last < TYPING_REFRESH:
+            return
+        if not active and last is None:
+            return
+        if await session.send_typing(key[0], key[1], active) and active:
+            self._typing_sent[key] = now
+        elif not active:
+            self._typing_sent.pop(key, None)
+
+    async def watch_presence(self, users: Sequence[str | int]) -> None:
+        """Watch whether these users are online, replacing the earlier list.
+
+        The server replies with the presence of those who are this user's
+        conversation peers (see :class:`PresenceChanged`), and then reports
+        each change, on every connection until the list changes. An empty
+        list stops watching. The server accepts up to 500 users by default.
+        """
+        ids = [await self.resolve_user(user) for user in users]
+        await self._require_session().watch_presence(list(dict.fromkeys(ids)))
+
+    def presence(self, user_id: int) -> PresenceChanged | None:
+        """Return the latest presence reported for a watched user, if any."""
+        return self._presence.get(user_id)
+
+    async def next_event(self) -> Event:
+        """Wait for the next typing or presence event and return it.
+
+        Only the latest EVENTS_KEPT events wait here; older ones are dropped.
+        Raises ClientClosed after :meth:`close`.
+        """
+        while not self._events:
+            if self._closed:
+                raise ClientClosed("the client is closed")
+            self._event_added.clear()
+            await self._event_added.wait()
+        event = self._events.popleft()
+        names = {}
+        with contextlib.suppress(ServerUnreachable, ApiError):
+            names = await self.user_names([event.user_id])
+        return dataclasses.replace(event, user_name=names.get(event.user_id))
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Yield typing and presence events until :meth:`close`."""
+        while True:
+            try:
+                event = await self.next_event()
+            except ClientClosed:
+                return
+            yield event
+
+    def _add_event(self, event: Event) -> None:
+        if isinstance(event, PresenceChanged):
+            self._presence[event.user_id] = event
+        self._events.append(event)
+        self._event_added.set()
 
     # Groups.
 

@@ -27,6 +27,7 @@ from switchboard.client.errors import (
     ServerUnreachable,
     SessionEnded,
 )
+from switchboard.client.events import Event, PresenceChanged, TypingChanged
 from switchboard.client.heartbeat import HeartbeatPolicy
 from switchboard.client.http import ApiClient
 from switchboard.client.inbox import Inbox
@@ -122,7 +123,8 @@ class Session:
     The session shares ``state``, ``inbox`` and ``heartbeat`` with its client:
     it adds received entries to ``inbox``, raises ``state.last_client_id`` to
     the server's value and calls ``save_state`` when it changed ``state``, and
-    calls ``on_change`` whenever the inbox grew or the session ended.
+    calls ``on_change`` whenever the inbox grew or the session ended. Typing
+    and presence events go to ``on_event``.
     """
 
     def __init__(
@@ -139,6 +141,7 @@ class Session:
         open_transport: TransportFactory,
         options: SessionOptions,
         on_change: Callable[[], None],
+        on_event: Callable[[Event], None] = lambda event: None,
     ) -> None:
         self._api = api
         self._state = state
@@ -153,6 +156,9 @@ class Session:
         self._open_transport = open_transport
         self._options = options
         self._on_change = on_change
+        self._on_event = on_event
+        self._watched: list[int] = []
+        """Users whose presence every connection watches."""
 
         self._outbox = Outbox()
         self._waiters: dict[int, asyncio.Future[Sent]] = {}
@@ -282,6 +288,29 @@ class Session:
             if link is not None:
                 self._spawn(self._write_outbox(link))
         return waiter
+
+    async def send_typing(self, to: int, group_id: int, active: bool) -> bool:
+        """Write a Typing frame if a connection is open; return whether it was.
+
+        Typing is transient, so nothing is queued while offline.
+        """
+        link = self._link
+        if link is None or not link.opened:
+            return False
+        frame = pb.Typing(to=to, group=group_id, active=active)
+        await self._write(link, link.protocol.send(frame))
+        return True
+
+    async def watch_presence(self, users: list[int]) -> None:
+        """Watch these users' presence on this and every later connection."""
+        self._watched = list(users)
+        link = self._link
+        if link is not None and link.opened:
+            await self._send_watched(link)
+
+    async def _send_watched(self, link: _Link) -> None:
+        frame = pb.PresenceSubscribe(users=self._watched)
+        await self._write(link, link.protocol.send(frame))
 
     async def send_cursor(self, seq: int) -> None:
         """Tell the server the device stores everything up to ``seq``, if new."""
@@ -508,6 +537,19 @@ class Session:
             raise _Lost(f"the server asked to reconnect: {message.reason}")
         elif isinstance(message, pb.Heartbeat):
             self._heartbeat.applied(message.interval)
+        elif isinstance(message, pb.Typing):
+            self._on_event(
+                TypingChanged(
+                    message.sender, None, message.group, message.active, message.ttl
+                )
+            )
+        elif isinstance(message, pb.PresenceUpdate):
+            for presence in message.users:
+                self._on_event(
+                    PresenceChanged(
+                        presence.user, None, presence.online, presence.last_seen
+                    )
+                )
 
     async def _on_connected(self, link: _Link, connected: pb.Connected) -> None:
         state = self._state
@@ -544,6 +586,10 @@ class Session:
 
         await self._on_sync_page(link, connected.sync, first=True)
         await self.send_cursor(state.cursor)
+        # A watch list lasts as long as its connection, so each new one
+        # repeats it.
+        if self._watched:
+            await self._send_watched(link)
 
     async def _on_sync_page(
         self, link: _Link, page: pb.SyncResponse, *, first: bool = False

@@ -36,7 +36,10 @@ from switchboard.errors import ErrorCode, RequestError
 from switchboard.ids import ClientMessageId, DeviceId, GroupId, Seq, UserId
 from switchboard.logic.auth import AuthService
 from switchboard.logic.content import validate_body
+from switchboard.logic.peers import PeerDirectory
+from switchboard.logic.presence import PresenceService
 from switchboard.logic.routing import RoutingTable
+from switchboard.logic.typing import TypingService
 from switchboard.logs import RateLimitedLog
 from switchboard.protocol import pb
 from switchboard.protocol.frames import PROTOCOL_VERSION, FrameType, encode
@@ -141,11 +144,17 @@ class ChatService:
         self._rate_rejected: dict[Endpoint, list[int]] = {}
         """Client ids rejected by the rate limit and not stored yet, ascending."""
         self._rejections = RateLimitedLog(logger)
+        # Typing and presence (logic/typing.py, logic/presence.py).
+        peers = PeerDirectory(store)
+        self._typing = TypingService(settings, store, bus, routing, peers)
+        self._presence = PresenceService(settings, store, bus, routing, peers)
         self._handlers: dict[int, Handler] = {
             FrameType.CONNECT: self._on_connect,
             FrameType.SEND: self._on_send,
             FrameType.SYNC: self._on_sync,
             FrameType.CURSOR: self._on_cursor,
+            FrameType.TYPING: self._typing.on_typing,
+            FrameType.PRESENCE_SUBSCRIBE: self._presence.on_subscribe,
             CONNECTION_CLOSED: self._on_closed,
         }
 
@@ -202,6 +211,7 @@ class ChatService:
                 "a newer connection of this device took over",
             )
         await self._send_connected(item, connect, user_id, device)
+        await self._presence.connected(user_id)
 
     async def _send_connected(
         self, item: Inbound, connect: pb.Connect, user_id: UserId, device: DeviceId
@@ -533,6 +543,7 @@ class ChatService:
         self._in_flight.pop(item.endpoint, None)
         self._rate_rejected.pop(item.endpoint, None)
         await self._routing.remove(item.user_id, item.device, item.endpoint)
+        await self._presence.closed(item.endpoint, item.user_id)
 
     # Closing connections from the logic side.
 

@@ -84,6 +84,8 @@ TRANSITIONS: Final[dict[tuple[Role, State], dict[FrameType, State]]] = {
         _F.SYNC: _S.CONNECTING,
         _F.CURSOR: _S.CONNECTING,
         _F.HEARTBEAT_INTERVAL: _S.CONNECTING,
+        _F.TYPING: _S.CONNECTING,
+        _F.PRESENCE_SUBSCRIBE: _S.CONNECTING,
     },
     (Role.SERVER, _S.OPEN): {
         _F.HEARTBEAT: _S.OPEN,
@@ -91,6 +93,8 @@ TRANSITIONS: Final[dict[tuple[Role, State], dict[FrameType, State]]] = {
         _F.SYNC: _S.OPEN,
         _F.CURSOR: _S.OPEN,
         _F.HEARTBEAT_INTERVAL: _S.OPEN,
+        _F.TYPING: _S.OPEN,
+        _F.PRESENCE_SUBSCRIBE: _S.OPEN,
     },
     # A client that has not sent Connect can still be told why it is closed.
     (Role.CLIENT, _S.AWAITING_CONNECT): {
@@ -112,6 +116,8 @@ TRANSITIONS: Final[dict[tuple[Role, State], dict[FrameType, State]]] = {
         _F.ERROR: _S.OPEN,
         _F.RECONNECT: _S.OPEN,
         _F.HEARTBEAT_INTERVAL: _S.OPEN,
+        _F.TYPING: _S.OPEN,
+        _F.PRESENCE: _S.OPEN,
     },
 }
 

@@ -32,6 +32,9 @@ class FrameType(enum.IntEnum):
     ERROR = 9
     RECONNECT = 10
     HEARTBEAT_INTERVAL = 11
+    TYPING = 20
+    PRESENCE_SUBSCRIBE = 21
+    PRESENCE = 22
 
 
 PAYLOAD_TYPES: Final[dict[int, type[ProtobufMessage]]] = {
@@ -46,6 +49,9 @@ PAYLOAD_TYPES: Final[dict[int, type[ProtobufMessage]]] = {
     FrameType.ERROR: pb.Error,
     FrameType.RECONNECT: pb.Reconnect,
     FrameType.HEARTBEAT_INTERVAL: pb.Heartbeat,
+    FrameType.TYPING: pb.Typing,
+    FrameType.PRESENCE_SUBSCRIBE: pb.PresenceSubscribe,
+    FrameType.PRESENCE: pb.PresenceUpdate,
 }
 
 _FRAME_TYPE_OF: Final[dict[type[ProtobufMessage], FrameType]] = {

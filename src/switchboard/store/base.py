@@ -330,6 +330,28 @@ class Store(abc.ABC):
         Messages that the inbox does not contain are left out.
         """
 
+    # Peers and presence.
+
+    @abc.abstractmethod
+    async def peers_among(
+        self, user_id: UserId, candidates: Sequence[UserId]
+    ) -> set[UserId]:
+        """Return the candidates that are conversation peers of ``user_id``.
+
+        Two users are peers when each has sent the other a one-to-one
+        message, or when both are members of one group. A user is not its
+        own peer.
+        """
+
+    @abc.abstractmethod
+    async def set_last_seen(self, user_id: UserId, seen_at: int) -> None:
+        """Record when the user was last online; an earlier time changes nothing."""
+
+    @abc.abstractmethod
+    async def last_seen(self, user_ids: Sequence[UserId]) -> dict[UserId, int]:
+        """Return when each user was last online; users never recorded are left
+        out."""
+
     # Groups.
 
     @abc.abstractmethod

@@ -164,6 +164,38 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         CREATE INDEX inbox_by_message ON inbox (user_id, message_id)
         """,
     ),
+    # Version 4: conversation peers and last-seen times, for typing and
+    # presence. A contacts row (user_id, peer_id) means that user_id sent
+    # peer_id a one-to-one message; two users who wrote to each other are
+    # peers. A trigger keeps the table current, so no write path needs to.
+    (
+        """
+        CREATE TABLE contacts (
+            user_id INTEGER NOT NULL REFERENCES users (id),
+            peer_id INTEGER NOT NULL REFERENCES users (id),
+            PRIMARY KEY (user_id, peer_id)
+        ) WITHOUT ROWID
+        """,
+        """
+        INSERT OR IGNORE INTO contacts (user_id, peer_id)
+        SELECT DISTINCT sender, recipient FROM messages
+        WHERE recipient IS NOT NULL AND recipient != sender
+        """,
+        """
+        CREATE TRIGGER contacts_after_message AFTER INSERT ON messages
+        WHEN NEW.recipient IS NOT NULL AND NEW.recipient != NEW.sender
+        BEGIN
+            INSERT OR IGNORE INTO contacts (user_id, peer_id)
+            VALUES (NEW.sender, NEW.recipient);
+        END
+        """,
+        """
+        CREATE TABLE last_seen (
+            user_id INTEGER PRIMARY KEY REFERENCES users (id),
+            seen_at INTEGER NOT NULL
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -31,7 +31,7 @@ from switchboard.ids import (
     Seq,
     UserId,
 )
-from switchboard.store import sqlite_inbox
+from switchboard.store import sqlite_inbox, sqlite_peers
 from switchboard.store.base import (
     AlreadyMember,
     AppendResult,
@@ -378,6 +378,33 @@ class SqliteStore(Store):
         return await self._read(
             lambda conn: sqlite_inbox.select_inbox_seqs(conn, user_id, ids)
         )
+
+    # Peers and presence.
+
+    async def peers_among(
+        self, user_id: UserId, candidates: Sequence[UserId]
+    ) -> set[UserId]:
+        if not _fits_int64(user_id):
+            return set()
+        users = [user for user in candidates if _fits_int64(user) and user != user_id]
+        if not users:
+            return set()
+        return await self._read(
+            lambda conn: sqlite_peers.select_peers_among(conn, user_id, users)
+        )
+
+    async def set_last_seen(self, user_id: UserId, seen_at: int) -> None:
+        _check_int64(user_id=user_id, seen_at=seen_at)
+        await self._write(
+            "set_last_seen",
+            lambda conn: sqlite_peers.raise_last_seen(conn, user_id, seen_at),
+        )
+
+    async def last_seen(self, user_ids: Sequence[UserId]) -> dict[UserId, int]:
+        users = [user for user in user_ids if _fits_int64(user)]
+        if not users:
+            return {}
+        return await self._read(lambda conn: sqlite_peers.select_last_seen(conn, users))
 
     # Groups.
 
