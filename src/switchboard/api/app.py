@@ -299,10 +299,11 @@ def create_app(services: Services) -> FastAPI:
         }
 
     # Both modules import this one, so they are imported here, not at the top.
-    from switchboard.api import groups
+    from switchboard.api import groups, search
     from switchboard.api.media import install_media
 
     app.include_router(groups.router)
+    app.include_router(search.router)
     install_media(app, services)
 
     @app.websocket("/v1/ws")

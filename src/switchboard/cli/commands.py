@@ -58,6 +58,7 @@ __all__ = [
     "logout",
     "open_client",
     "print_message",
+    "search",
     "send",
 ]
 
@@ -309,6 +310,27 @@ async def history(args: argparse.Namespace) -> int:
     if page.has_more and not args.json:
         oldest = page.messages[-1].id
         print(f"(older messages exist: pass --before {oldest})", file=sys.stderr)
+    return 0
+
+
+async def search(args: argparse.Namespace) -> int:
+    if args.name is not None and args.group is not None:
+        raise UsageError("give at most one of --with NAME and --group ID")
+    async with open_client(args) as client:
+        page = await client.search(
+            args.text,
+            cursor=args.cursor,
+            limit=args.limit,
+            peer=args.name,
+            group=args.group,
+        )
+        for message in page.messages:
+            await print_message(client, message, args.json)
+    if page.next_cursor is not None:
+        print(
+            f"(more matches: pass --cursor {page.next_cursor})",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -325,6 +325,41 @@ def _add_messaging(
     )
     history.set_defaults(handler=commands.history)
 
+    search = subcommands.add_parser(
+        "search",
+        parents=[client],
+        help="search your messages",
+        description="Print your text messages that contain every word of TEXT,"
+        " newest first. Each word matches the words that start with it,"
+        " ignoring case and accents.",
+    )
+    search.add_argument("text", metavar="TEXT")
+    search.add_argument(
+        "--json", action="store_true", help="print one JSON object per message"
+    )
+    search.add_argument(
+        "--limit",
+        type=_positive_int,
+        default=20,
+        metavar="N",
+        help="number of messages, at most 100 (default: 20)",
+    )
+    search.add_argument(
+        "--cursor",
+        metavar="CURSOR",
+        help="continue where the previous search stopped; it prints the cursor",
+    )
+    search.add_argument(
+        "--with",
+        dest="name",
+        metavar="NAME",
+        help="search only the conversation with this user",
+    )
+    search.add_argument(
+        "--group", type=group_id, metavar="ID", help="search only this group"
+    )
+    search.set_defaults(handler=commands.search)
+
     chat = subcommands.add_parser(
         "chat",
         parents=[socket],

@@ -46,6 +46,7 @@ from switchboard.client.models import (
     Login,
     Media,
     Message,
+    SearchPage,
     Sent,
     User,
 )
@@ -90,6 +91,7 @@ __all__ = [
     "NotConnected",
     "NotLoggedIn",
     "PresenceChanged",
+    "SearchPage",
     "SendRejected",
     "Sent",
     "ServerUnreachable",

@@ -53,6 +53,7 @@ from switchboard.client.models import (
     Login,
     Media,
     Message,
+    SearchPage,
     Sent,
     User,
 )
@@ -733,6 +734,35 @@ class Client:
         name = self._group_names[group_id]
         messages = [dataclasses.replace(m, group_name=name) for m in page.messages]
         return dataclasses.replace(page, messages=messages)
+
+    # Search.
+
+    async def search(
+        self,
+        text: str,
+        *,
+        cursor: str | None = None,
+        limit: int = 20,
+        peer: str | None = None,
+        group: int | None = None,
+    ) -> SearchPage:
+        """Search this user's text messages for every word of ``text``.
+
+        Each word matches the words that start with it, ignoring case and
+        accents. ``peer`` (a user name) or ``group`` keeps one conversation.
+        Pass a page's ``next_cursor`` as ``cursor`` for the next page. Raises
+        InvalidRequest for text without a letter or digit, more than 10 words
+        or 200 characters, or a bad cursor, and UserNotFound for an unknown
+        peer.
+        """
+        return await self._api.search(
+            text,
+            self._state.user_id,
+            cursor=cursor,
+            limit=limit,
+            peer=peer,
+            group=group,
+        )
 
     # Users.
 

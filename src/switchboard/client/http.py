@@ -21,7 +21,14 @@ from switchboard.client.errors import (
     ServerUnreachable,
     api_error,
 )
-from switchboard.client.models import Gateway, HistoryPage, Login, Message, User
+from switchboard.client.models import (
+    Gateway,
+    HistoryPage,
+    Login,
+    Message,
+    SearchPage,
+    User,
+)
 
 __all__ = ["ApiClient", "GatewayList", "history_message"]
 
@@ -156,6 +163,28 @@ class ApiClient:
         messages = [history_message(item, my_id) for item in body["messages"]]
         return HistoryPage(messages=messages, has_more=bool(body["has_more"]))
 
+    async def search(
+        self,
+        text: str,
+        my_id: int,
+        *,
+        cursor: str | None,
+        limit: int,
+        peer: str | None,
+        group: int | None,
+    ) -> SearchPage:
+        """Return a page of the caller's messages that contain every word."""
+        params: dict[str, str | int] = {"q": text, "limit": limit}
+        if cursor is not None:
+            params["cursor"] = cursor
+        if peer is not None:
+            params["with"] = peer
+        if group is not None:
+            params["group"] = group
+        body = await self._request("GET", "/v1/search", params=params, auth=True)
+        messages = [history_message(item, my_id) for item in body["messages"]]
+        return SearchPage(messages=messages, next_cursor=body.get("next_cursor"))
+
     # Discovery.
 
     async def gateways(self) -> GatewayList:
@@ -255,5 +284,6 @@ def history_message(item: dict[str, Any], my_id: int) -> Message:
         sent_at=int(item["sent_at"]),
         outgoing=sender_id == my_id,
         group_id=int(item.get("group") or 0),
+        group_name=item.get("group_name"),
         mentions=tuple(int(user_id) for user_id in item.get("mentions") or ()),
     )

@@ -18,6 +18,7 @@ __all__ = [
     "Login",
     "Media",
     "Message",
+    "SearchPage",
     "Sent",
     "User",
 ]
@@ -297,6 +298,15 @@ class HistoryPage:
     messages: list[Message]
     has_more: bool
     """Whether older messages exist; pass the last id as ``before`` to read them."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """A page of search matches, newest first."""
+
+    messages: list[Message]
+    next_cursor: str | None
+    """Pass as ``cursor`` to read the next page; None after the last match."""
 
 
 @dataclass(frozen=True, slots=True)

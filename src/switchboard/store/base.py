@@ -352,6 +352,29 @@ class Store(abc.ABC):
         """Return when each user was last online; users never recorded are left
         out."""
 
+    # Search.
+
+    @abc.abstractmethod
+    async def search_messages(
+        self,
+        user_id: UserId,
+        terms: Sequence[str],
+        before_id: MessageId | None,
+        limit: int,
+        *,
+        peer_id: UserId | None = None,
+        group_id: GroupId | None = None,
+    ) -> tuple[list[InboxEntry], bool]:
+        """Find the text messages of the user's inbox that contain every term.
+
+        A term matches a word that starts with it, ignoring case and
+        diacritics; ``terms`` must not be empty. ``peer_id`` keeps the
+        one-to-one conversation with that user, ``group_id`` that group's
+        messages. Returns up to ``limit`` entries with a message id below
+        ``before_id`` (all when None), newest first, and whether more match.
+        Messages of other inboxes are never returned.
+        """
+
     # Groups.
 
     @abc.abstractmethod

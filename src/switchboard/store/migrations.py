@@ -196,6 +196,45 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # Version 5: full-text search of text messages (content type 0). The
+    # FTS5 row of a message has the message's id as its rowid. Triggers keep
+    # it in step with every insert, delete and change of a message's body or
+    # content type, so no write path needs to. unicode61 splits words at
+    # spaces and punctuation and folds case and diacritics.
+    (
+        """
+        CREATE VIRTUAL TABLE message_search USING fts5 (
+            text, tokenize = 'unicode61 remove_diacritics 2'
+        )
+        """,
+        """
+        INSERT INTO message_search (rowid, text)
+        SELECT id, CAST(body AS TEXT) FROM messages WHERE content_type = 0
+        """,
+        """
+        CREATE TRIGGER message_search_after_insert AFTER INSERT ON messages
+        WHEN NEW.content_type = 0
+        BEGIN
+            INSERT INTO message_search (rowid, text)
+            VALUES (NEW.id, CAST(NEW.body AS TEXT));
+        END
+        """,
+        """
+        CREATE TRIGGER message_search_after_delete AFTER DELETE ON messages
+        BEGIN
+            DELETE FROM message_search WHERE rowid = OLD.id;
+        END
+        """,
+        """
+        CREATE TRIGGER message_search_after_update
+        AFTER UPDATE OF body, content_type ON messages
+        BEGIN
+            DELETE FROM message_search WHERE rowid = OLD.id;
+            INSERT INTO message_search (rowid, text)
+            SELECT NEW.id, CAST(NEW.body AS TEXT) WHERE NEW.content_type = 0;
+        END
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -31,7 +31,7 @@ from switchboard.ids import (
     Seq,
     UserId,
 )
-from switchboard.store import sqlite_inbox, sqlite_peers
+from switchboard.store import sqlite_inbox, sqlite_peers, sqlite_search
 from switchboard.store.base import (
     AlreadyMember,
     AppendResult,
@@ -405,6 +405,42 @@ class SqliteStore(Store):
         if not users:
             return {}
         return await self._read(lambda conn: sqlite_peers.select_last_seen(conn, users))
+
+    # Search.
+
+    async def search_messages(
+        self,
+        user_id: UserId,
+        terms: Sequence[str],
+        before_id: MessageId | None,
+        limit: int,
+        *,
+        peer_id: UserId | None = None,
+        group_id: GroupId | None = None,
+    ) -> tuple[list[InboxEntry], bool]:
+        _check_limit(limit)
+        if not terms:
+            raise ValueError("search_messages needs at least one term")
+        ids = [user_id, peer_id or 0, group_id or 0]
+        if not all(_fits_int64(value) for value in ids):
+            return [], False
+        if before_id is not None and before_id > _INT64_MAX:
+            before_id = None  # every stored id is below it
+        if before_id is not None and before_id < _INT64_MIN:
+            return [], False
+        search = sqlite_search.Search(
+            user_id,
+            tuple(terms),
+            before_id,
+            min(limit, _INT64_MAX - 1),
+            peer_id,
+            group_id,
+        )
+        page = await self._read(
+            lambda conn: sqlite_search.select_matches(conn, search, _MESSAGE_COLUMNS)
+        )
+        entries = [InboxEntry(seq, _message_from_row(row)) for seq, row in page.rows]
+        return entries, page.has_more
 
     # Groups.
 
