@@ -21,7 +21,7 @@ from tests.client.test_session import (
 __all__ = ["gateway"]
 
 
-async def test_frames_become_events(gateway: FakeGateway) -> None:
+async def test_frames_become_signals(gateway: FakeGateway) -> None:
     client = make_client(gateway)
     connection, _ = await open_session(gateway, client, connected(0))
     connection.send(
@@ -29,8 +29,8 @@ async def test_frames_become_events(gateway: FakeGateway) -> None:
         pb.PresenceUpdate(users=[pb.UserPresence(user=PEER, last_seen=1234)]),
     )
     async with asyncio.timeout(5):
-        typing = await client.next_event()
-        presence = await client.next_event()
+        typing = await client.next_signal()
+        presence = await client.next_signal()
     assert typing == TypingChanged(PEER, "peer", 0, True, 6)
     assert presence == PresenceChanged(PEER, "peer", False, 1234)
     assert client.presence(PEER) == PresenceChanged(PEER, None, False, 1234)

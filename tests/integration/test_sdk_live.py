@@ -12,9 +12,9 @@ from switchboard.client import (
     Client,
     ClientOptions,
     ClientState,
-    Event,
     MemoryStateStore,
     PresenceChanged,
+    Signal,
     TypingChanged,
 )
 from tests.integration.conftest import ClientFactory, password_of
@@ -37,15 +37,15 @@ def server(fast_server: ServerProcess) -> Iterator[ServerProcess]:
     fast_server.terminate()
 
 
-async def next_event(client: Client, within: float = 5.0) -> Event:
+async def next_signal(client: Client, within: float = 5.0) -> Signal:
     async with asyncio.timeout(within):
-        return await client.next_event()
+        return await client.next_signal()
 
 
 async def no_event(client: Client, within: float = 0.5) -> None:
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(within):
-            event = await client.next_event()
+            event = await client.next_signal()
             pytest.fail(f"unexpected event {event}")
 
 
@@ -62,20 +62,20 @@ async def test_typing_between_peers(clients: ClientFactory) -> None:
 
     for _ in range(5):
         await alice.set_typing("bob")
-    typing = await next_event(bob)
+    typing = await next_signal(bob)
     assert typing == TypingChanged(alice.user_id, "alice", 0, True, 6)
     # The SDK refreshes at most every 3 seconds, so the repeats sent nothing.
     await no_event(bob)
     await alice.set_typing("bob", active=False)
-    stopped = await next_event(bob)
+    stopped = await next_signal(bob)
     assert isinstance(stopped, TypingChanged)
     assert (stopped.active, stopped.ttl) == (False, 0)
     # A message resets the refresh: typing again is sent at once.
     await alice.set_typing("bob")
-    await next_event(bob)
+    await next_signal(bob)
     await alice.send("bob", "done")
     await alice.set_typing("bob")
-    assert isinstance(await next_event(bob), TypingChanged)
+    assert isinstance(await next_signal(bob), TypingChanged)
     await no_event(alice)
 
 
@@ -87,7 +87,7 @@ async def test_typing_in_group(clients: ClientFactory) -> None:
 
     await carol.set_typing(group=group.id)
     for member in (alice, bob):
-        event = await next_event(member)
+        event = await next_signal(member)
         assert isinstance(event, TypingChanged)
         assert (event.user_name, event.group_id, event.active) == (
             "carol",
@@ -105,13 +105,14 @@ async def test_presence_watch_and_changes(
     await befriend(alice, bob)
     await bob.watch_presence(["alice", "bob"])
     snapshot = {
-        (e.user_name, e.online) for e in [await next_event(bob), await next_event(bob)]
+        (e.user_name, e.online)
+        for e in [await next_signal(bob), await next_signal(bob)]
     }
     assert snapshot == {("alice", True), ("bob", True)}
     assert bob.presence(alice.user_id) == PresenceChanged(alice.user_id, None, True, 0)
 
     await alice.close()
-    offline = await next_event(bob)
+    offline = await next_signal(bob)
     assert isinstance(offline, PresenceChanged)
     assert (offline.user_id, offline.online) == (alice.user_id, False)
     assert offline.last_seen > 0
@@ -121,7 +122,7 @@ async def test_presence_watch_and_changes(
     server.restart()
     again = {
         (e.user_name, e.online)
-        for e in [await next_event(bob, 20), await next_event(bob)]
+        for e in [await next_signal(bob, 20), await next_signal(bob)]
     }
     assert again == {("alice", False), ("bob", True)}
     returning = Client(
@@ -132,7 +133,7 @@ async def test_presence_watch_and_changes(
     try:
         await returning.login("alice", password_of("alice"), device="d2")
         await returning.connect(timeout=10)
-        back = await next_event(bob)
+        back = await next_signal(bob)
         assert (back.user_id, back.online) == (alice.user_id, True)  # type: ignore[union-attr]
     finally:
         await returning.close()

@@ -19,7 +19,7 @@ import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from switchboard.cli.conversation import Conversation, print_events
+from switchboard.cli.conversation import Conversation, print_signals
 from switchboard.cli.output import (
     describe_media,
     format_message,
@@ -350,7 +350,7 @@ async def chat(args: argparse.Namespace) -> int:
         printer = asyncio.create_task(
             _print_incoming(client, conversation, sent_ids, sending)
         )
-        status = asyncio.create_task(print_events(client, conversation))
+        status = asyncio.create_task(print_signals(client, conversation))
         await conversation.watch(client)
         lines = _read_stdin_lines()
         try:

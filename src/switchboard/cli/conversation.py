@@ -25,7 +25,7 @@ from switchboard.client import (
     User,
 )
 
-__all__ = ["Conversation", "print_events"]
+__all__ = ["Conversation", "print_signals"]
 
 
 @dataclass(slots=True)
@@ -116,9 +116,9 @@ class Conversation:
         return f"-- {name} is typing"
 
 
-async def print_events(client: Client, conversation: Conversation) -> None:
+async def print_signals(client: Client, conversation: Conversation) -> None:
     """Print the status lines of typing and presence events until the end."""
-    async for event in client.events():
+    async for event in client.signals():
         line = conversation.describe(event)
         if line is not None:
             print(escape(line), file=sys.stderr, flush=True)

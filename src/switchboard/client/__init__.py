@@ -30,7 +30,7 @@ from switchboard.client.errors import (
     Unauthorized,
     UserNotFound,
 )
-from switchboard.client.events import Event, PresenceChanged, TypingChanged
+from switchboard.client.events import PresenceChanged, Signal, TypingChanged
 from switchboard.client.groups import ROLES
 from switchboard.client.heartbeat import HeartbeatPolicy
 from switchboard.client.media import DownloadCorrupted
@@ -71,7 +71,6 @@ __all__ = [
     "ClientOptions",
     "ClientState",
     "DownloadCorrupted",
-    "Event",
     "FileStateStore",
     "Forbidden",
     "Gateway",
@@ -96,6 +95,7 @@ __all__ = [
     "Sent",
     "ServerUnreachable",
     "SessionEnded",
+    "Signal",
     "StateStore",
     "Transport",
     "TransportFactory",

@@ -37,7 +37,7 @@ from switchboard.client.errors import (
     ServerUnreachable,
     Unauthorized,
 )
-from switchboard.client.events import Event, PresenceChanged
+from switchboard.client.events import PresenceChanged, Signal
 from switchboard.client.groups import GroupApi
 from switchboard.client.heartbeat import HeartbeatPolicy
 from switchboard.client.http import ApiClient
@@ -95,8 +95,8 @@ TYPING_REFRESH = 3.0
 """Seconds between two Typing frames for one conversation while typing; the
 server's indicators last 6 seconds by default, so one refresh may be lost."""
 
-EVENTS_KEPT = 1000
-"""Events kept for :meth:`Client.next_event`; older ones are dropped."""
+SIGNALS_KEPT = 1000
+"""Events kept for :meth:`Client.next_signal`; older ones are dropped."""
 
 
 @dataclass(slots=True)
@@ -165,8 +165,10 @@ class Client:
         self._flush_tasks: set[asyncio.Task[None]] = set()
 
         self._groups = GroupApi(self._api)
-        self._events: collections.deque[Event] = collections.deque(maxlen=EVENTS_KEPT)
-        self._event_added = asyncio.Event()
+        self._signals: collections.deque[Signal] = collections.deque(
+            maxlen=SIGNALS_KEPT
+        )
+        self._signal_added = asyncio.Event()
         self._presence: dict[int, PresenceChanged] = {}
         self._typing_sent: dict[tuple[int, int], float] = {}
         """(user, group) -> loop time of the last active Typing frame sent."""
@@ -324,7 +326,7 @@ class Client:
                 open_transport=self._open_transport,
                 options=self._options,
                 on_change=self._changed.set,
-                on_event=self._add_event,
+                on_signal=self._add_signal,
             )
             self._session = session
             session.start()
@@ -356,7 +358,7 @@ class Client:
             await self._api.aclose()
             await self._media.aclose()
             self._changed.set()
-            self._event_added.set()
+            self._signal_added.set()
 
     async def __aenter__(self) -> Client:
         return self
@@ -601,37 +603,37 @@ class Client:
         """Return the latest presence reported for a watched user, if any."""
         return self._presence.get(user_id)
 
-    async def next_event(self) -> Event:
-        """Wait for the next typing or presence event and return it.
+    async def next_signal(self) -> Signal:
+        """Wait for the next typing or presence signal and return it.
 
-        Only the latest EVENTS_KEPT events wait here; older ones are dropped.
+        Only the latest SIGNALS_KEPT signals wait here; older ones are dropped.
         Raises ClientClosed after :meth:`close`.
         """
-        while not self._events:
+        while not self._signals:
             if self._closed:
                 raise ClientClosed("the client is closed")
-            self._event_added.clear()
-            await self._event_added.wait()
-        event = self._events.popleft()
+            self._signal_added.clear()
+            await self._signal_added.wait()
+        event = self._signals.popleft()
         names = {}
         with contextlib.suppress(ServerUnreachable, ApiError):
             names = await self.user_names([event.user_id])
         return dataclasses.replace(event, user_name=names.get(event.user_id))
 
-    async def events(self) -> AsyncIterator[Event]:
-        """Yield typing and presence events until :meth:`close`."""
+    async def signals(self) -> AsyncIterator[Signal]:
+        """Yield typing and presence signals until :meth:`close`."""
         while True:
             try:
-                event = await self.next_event()
+                event = await self.next_signal()
             except ClientClosed:
                 return
             yield event
 
-    def _add_event(self, event: Event) -> None:
+    def _add_signal(self, event: Signal) -> None:
         if isinstance(event, PresenceChanged):
             self._presence[event.user_id] = event
-        self._events.append(event)
-        self._event_added.set()
+        self._signals.append(event)
+        self._signal_added.set()
 
     # Groups.
 

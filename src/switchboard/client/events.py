@@ -1,14 +1,14 @@
-"""Transient events the server pushes: typing indicators and presence.
+"""Signals the server pushes: typing indicators and presence.
 
-Unlike messages, events are never stored: a client that is offline misses
-them, and the SDK keeps only the latest ones (see :meth:`Client.next_event`).
+Unlike messages, signals are never stored: a client that is offline misses
+them, and the SDK keeps only the latest ones (see :meth:`Client.next_signal`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Event", "PresenceChanged", "TypingChanged"]
+__all__ = ["PresenceChanged", "Signal", "TypingChanged"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,4 +41,4 @@ class PresenceChanged:
     the Unix epoch; 0 if unknown or while online."""
 
 
-Event = TypingChanged | PresenceChanged
+Signal = TypingChanged | PresenceChanged

@@ -27,7 +27,7 @@ from switchboard.client.errors import (
     ServerUnreachable,
     SessionEnded,
 )
-from switchboard.client.events import Event, PresenceChanged, TypingChanged
+from switchboard.client.events import PresenceChanged, Signal, TypingChanged
 from switchboard.client.heartbeat import HeartbeatPolicy
 from switchboard.client.http import ApiClient
 from switchboard.client.inbox import Inbox
@@ -124,7 +124,7 @@ class Session:
     it adds received entries to ``inbox``, raises ``state.last_client_id`` to
     the server's value and calls ``save_state`` when it changed ``state``, and
     calls ``on_change`` whenever the inbox grew or the session ended. Typing
-    and presence events go to ``on_event``.
+    and presence events go to ``on_signal``.
     """
 
     def __init__(
@@ -141,7 +141,7 @@ class Session:
         open_transport: TransportFactory,
         options: SessionOptions,
         on_change: Callable[[], None],
-        on_event: Callable[[Event], None] = lambda event: None,
+        on_signal: Callable[[Signal], None] = lambda event: None,
     ) -> None:
         self._api = api
         self._state = state
@@ -156,7 +156,7 @@ class Session:
         self._open_transport = open_transport
         self._options = options
         self._on_change = on_change
-        self._on_event = on_event
+        self._on_signal = on_signal
         self._watched: list[int] = []
         """Users whose presence every connection watches."""
 
@@ -538,14 +538,14 @@ class Session:
         elif isinstance(message, pb.Heartbeat):
             self._heartbeat.applied(message.interval)
         elif isinstance(message, pb.Typing):
-            self._on_event(
+            self._on_signal(
                 TypingChanged(
                     message.sender, None, message.group, message.active, message.ttl
                 )
             )
         elif isinstance(message, pb.PresenceUpdate):
             for presence in message.users:
-                self._on_event(
+                self._on_signal(
                     PresenceChanged(
                         presence.user, None, presence.online, presence.last_seen
                     )
