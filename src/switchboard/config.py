@@ -109,6 +109,20 @@ class Settings:
     """Most members a group may have while groups copy each message into every
     member's inbox; larger groups are rejected until fan-out on read exists."""
 
+    typing_rate: float = 2.0
+    """Typing frames per second one user may send; faster ones are dropped.
+    0: no limit."""
+    typing_burst: int = 5
+    """Typing frames a user may send at once before typing_rate applies."""
+    typing_ttl: int = 6
+    """Seconds a typing indicator stays on without a refresh; clients that
+    type refresh it more often."""
+    presence_interval: float = 2.0
+    """Shortest time between two presence changes of one user sent to its
+    watchers; changes in between are merged into the last one."""
+    max_presence_users: int = 500
+    """Most users one connection may watch the presence of."""
+
     token_ttl: int = 30 * 24 * 3600
     """Lifetime of a login token."""
     synchronous: str = "normal"

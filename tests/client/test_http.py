@@ -11,6 +11,8 @@ import pytest
 
 from switchboard.client.errors import (
     ApiError,
+    Forbidden,
+    GroupNotFound,
     InvalidCredentials,
     InvalidRequest,
     NameTaken,
@@ -105,6 +107,10 @@ async def test_user_name_is_escaped() -> None:
         (404, "user_not_found", UserNotFound),
         (422, "invalid_request", InvalidRequest),
         (400, "invalid_argument", InvalidRequest),
+        (404, "group_not_found", GroupNotFound),
+        (403, "not_a_member", Forbidden),
+        (403, "forbidden", Forbidden),
+        (403, "something_new", Forbidden),
         (418, "teapot", ApiError),
     ],
 )

@@ -195,12 +195,15 @@ def make_client(
     *,
     store: MemoryStateStore | None = None,
     heartbeat_policy: HeartbeatPolicy | None = None,
+    limits: dict[str, int] | None = None,
     **options: float,
 ) -> Client:
+    """Make a client of ``gateway``; ``limits`` are added to the discovery."""
+
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/v1/gateways":
             listing = {"transport": "tcp", "address": gateway.address}
-            return httpx.Response(200, json={"gateways": [listing]})
+            return httpx.Response(200, json={"gateways": [listing], **(limits or {})})
         if request.url.path == "/v1/users":
             ids = [int(i) for i in request.url.params.get_list("id")]
             users = [{"id": i, "name": NAMES[i]} for i in ids if i in NAMES]

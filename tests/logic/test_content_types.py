@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from switchboard.errors import ErrorCode, RequestError
-from switchboard.logic.content import MEDIA, TEXT, validate_body
+from switchboard.logic.content import MEDIA, SYSTEM_CONTENT_TYPE, TEXT, validate_body
 
 MEDIA_ID = "0123456789abcdef" * 4
 
@@ -86,6 +86,27 @@ def test_invalid_media_body(body: bytes, fragment: str) -> None:
 
 def test_other_content_types_are_opaque() -> None:
     validate_body(99, b"\xff\x00 anything")
+
+
+def test_notice_content_type_is_reserved() -> None:
+    body = b'{"event":"member_added","group":1,"users":[2],"by":1}'
+    assert "reserved for the server's group notices" in reason_of(
+        SYSTEM_CONTENT_TYPE, body
+    )
+
+
+@pytest.mark.parametrize("body", [b"", b" ", b"\n\t ", "\u3000".encode()])
+def test_empty_or_blank_text_is_rejected(body: bytes) -> None:
+    assert "empty or only whitespace" in reason_of(TEXT, body)
+
+
+@pytest.mark.parametrize("content_type", [MEDIA, 99])
+def test_empty_body_is_rejected(content_type: int) -> None:
+    assert "is empty" in reason_of(content_type, b"")
+
+
+def test_text_with_whitespace_around_is_kept() -> None:
+    validate_body(TEXT, b"  hi\n")
 
 
 def test_protocol_doc_media_example_is_valid() -> None:

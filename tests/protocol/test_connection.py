@@ -44,6 +44,9 @@ SAMPLE_MESSAGES: dict[FrameType, ProtobufMessage] = {
     FrameType.CHANGE: pb.ChangeRequest(request_id=1, kind=pb.CHANGE_READ, peer=2),
     FrameType.CHANGE_ACK: pb.ChangeAck(request_id=1, seq=4),
     FrameType.READ_RECEIPT: pb.ReadReceipt(reader=2, message_id=9),
+    FrameType.TYPING: pb.Typing(to=2, active=True),
+    FrameType.PRESENCE_SUBSCRIBE: pb.PresenceSubscribe(users=[2, 3]),
+    FrameType.PRESENCE: pb.PresenceUpdate(users=[pb.UserPresence(user=2)]),
 }
 
 

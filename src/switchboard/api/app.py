@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchboard.api.errors import ERROR_RESPONSES
+from switchboard.api.validation import describe_problems
 from switchboard.config import Settings
 from switchboard.errors import ErrorCode, RequestError
 from switchboard.gateway.gateway import Gateway
@@ -27,9 +28,9 @@ from switchboard.ids import MessageId, UserId
 from switchboard.logic.auth import AuthService
 from switchboard.logic.chat import ChatService
 from switchboard.protocol import pb
-from switchboard.store.base import Session, Store, StoredMessage
+from switchboard.store.base import Session, Store, StoredMessage, User
 
-__all__ = ["Services", "create_app"]
+__all__ = ["ApiError", "CurrentSession", "Services", "create_app", "encode_text"]
 
 STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHORIZED: 401,
@@ -38,6 +39,10 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.INVALID_ARGUMENT: 400,
     ErrorCode.INVALID_MESSAGE: 400,
     ErrorCode.UNKNOWN_RECIPIENT: 404,
+    ErrorCode.NOT_A_MEMBER: 403,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.GROUP_NOT_FOUND: 404,
+    ErrorCode.GROUP_FULL: 409,
     ErrorCode.RATE_LIMITED: 429,
 }
 
@@ -98,12 +103,25 @@ class LoginResponse(BaseModel):
 
 
 class SendRequest(BaseModel):
-    to: str = Field(description="Recipient's user name")
+    to: str | None = Field(
+        default=None, description="Recipient's user name; or give group"
+    )
+    group: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**63 - 1,
+        description="Id of the group to send to; or give to",
+    )
     text: str = Field(description="UTF-8 text of the message")
     client_id: int = Field(
         ge=1,
         le=2**63 - 1,
         description="Sender-chosen id, unique per device; a retry reuses it",
+    )
+    mentions: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="User names mentioned in a group message; each a member",
     )
 
 
@@ -121,6 +139,9 @@ class UsersResponse(BaseModel):
 
 class HistoryMessage(BaseModel):
     id: int
+    seq: int | None = Field(
+        default=None, description="The message's sequence in the caller's inbox"
+    )
     sender: str = Field(serialization_alias="from")
     recipient: str = Field(serialization_alias="to")
     from_id: int
@@ -210,16 +231,12 @@ def create_app(services: Services) -> FastAPI:
 
     @app.post("/v1/messages", status_code=201, response_model=SendResponse)
     async def send_message(body: SendRequest, session: CurrentSession) -> SendResponse:
-        """Send a text message as the token's user and device.
+        """Send a text message to a user or a group as the token's user and
+        device.
 
         The same per-user rate limit and deduplication apply as on sockets.
         """
-        recipient = await services.store.get_user_by_name(body.to)
-        if recipient is None:
-            raise ApiError(404, "user_not_found", f"no user named {body.to[:40]!r}")
-        send = pb.Send(
-            to=recipient.id, client_id=body.client_id, body=body.text.encode()
-        )
+        send = await _send_frame(services.store, body)
         result = await services.chat.send_from_api(
             session.user_id, session.device, send
         )
@@ -273,8 +290,12 @@ def create_app(services: Services) -> FastAPI:
             session.user_id, peer_user.id, before_id, limit
         )
         names = {me.id: me.name, peer_user.id: peer_user.name}
+        seqs = await services.store.inbox_seqs(
+            session.user_id, [message.id for message in messages]
+        )
         return HistoryResponse(
-            messages=[_history_message(m, names) for m in messages], has_more=has_more
+            messages=[_history_message(m, names, seqs.get(m.id)) for m in messages],
+            has_more=has_more,
         )
 
     @app.get("/v1/gateways")
@@ -296,10 +317,12 @@ def create_app(services: Services) -> FastAPI:
             ],
             "heartbeat": settings.heartbeat,
             "max_heartbeat": settings.max_heartbeat,
+            "max_frame_size": settings.max_frame_size,
+            "max_body_size": settings.max_body_size,
         }
 
     # These modules import this one, so they are imported here, not at the top.
-    from switchboard.api import admin, changes, conversations, groups, receipts
+    from switchboard.api import admin, changes, conversations, groups, receipts, search
     from switchboard.api.media import install_media
 
     app.include_router(admin.router)
@@ -307,6 +330,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(conversations.router)
     app.include_router(groups.router)
     app.include_router(receipts.router)
+    app.include_router(search.router)
     install_media(app, services)
 
     @app.websocket("/v1/ws")
@@ -316,11 +340,57 @@ def create_app(services: Services) -> FastAPI:
     return app
 
 
+async def _send_frame(store: Store, body: SendRequest) -> pb.Send:
+    """Build the Send of a POST /v1/messages; raise ApiError for bad names."""
+    if (body.to is None) == (body.group is None):
+        raise ApiError(
+            400, "invalid_argument", "give either 'to' (a user name) or 'group'"
+        )
+    if body.mentions and body.group is None:
+        raise ApiError(
+            400, "invalid_argument", "'mentions' are only for group messages"
+        )
+    send = pb.Send(client_id=body.client_id, body=encode_text(body.text))
+    if body.group is not None:
+        send.group = body.group
+        for name in dict.fromkeys(body.mentions):
+            send.mentions.append((await _user_named(store, name)).id)
+    else:
+        assert body.to is not None
+        send.to = (await _user_named(store, body.to)).id
+    return send
+
+
+async def _user_named(store: Store, name: str) -> User:
+    user = await store.get_user_by_name(name)
+    if user is None:
+        raise ApiError(404, "user_not_found", f"no user named {name[:40]!r}")
+    return user
+
+
+def encode_text(text: str) -> bytes:
+    """Return ``text`` as UTF-8; raise ApiError 400 for a lone surrogate.
+
+    JSON allows an escaped lone surrogate such as ``"\\ud800"``, which UTF-8
+    cannot encode.
+    """
+    try:
+        return text.encode()
+    except UnicodeEncodeError as exc:
+        raise ApiError(
+            400,
+            "invalid_message",
+            f"the text contains a character that is not valid Unicode at"
+            f" position {exc.start}; send UTF-8 text",
+        ) from exc
+
+
 def _history_message(
-    message: StoredMessage, names: dict[UserId, str]
+    message: StoredMessage, names: dict[UserId, str], seq: int | None
 ) -> HistoryMessage:
     item = HistoryMessage(
         id=message.id,
+        seq=seq,
         sender=names[message.sender],
         recipient=names[message.recipient],
         from_id=message.sender,
@@ -372,3 +442,4 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error_response(
             request, 422, "invalid_request", "invalid request: " + "; ".join(problems)
         )
+        return _error_response(422, "invalid_request", describe_problems(exc.errors()))

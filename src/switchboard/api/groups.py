@@ -78,6 +78,9 @@ class GroupsResponse(BaseModel):
 
 class GroupMessage(BaseModel):
     id: int
+    seq: int | None = Field(
+        default=None, description="The message's sequence in the caller's inbox"
+    )
     sender: str = Field(serialization_alias="from")
     from_id: int
     group: int
@@ -275,13 +278,16 @@ async def group_history(
     except RequestError as exc:
         raise _api_error(exc) from exc
     store = _services(request).store
+    seqs = await store.inbox_seqs(session.user_id, [m.id for m in messages])
     names: dict[UserId, str] = {}
     items: list[GroupMessage] = []
     for message in messages:
         if message.sender not in names:
             user = await store.get_user(message.sender)
             names[message.sender] = "" if user is None else user.name
-        items.append(_group_message(message, names[message.sender]))
+        item = _group_message(message, names[message.sender])
+        item.seq = seqs.get(message.id)
+        items.append(item)
     return GroupHistoryResponse(messages=items, has_more=has_more)
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
+import logging
 import os
 import secrets
 import sys
@@ -18,6 +20,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+from switchboard.cli.conversation import Conversation, print_signals
 from switchboard.cli.output import (
     changed_json,
     conversation_json,
@@ -31,15 +34,22 @@ from switchboard.cli.output import (
     print_json,
     sent_json,
 )
+from switchboard.cli.terminal import escape
 from switchboard.client import (
+    ApiError,
     Changed,
     Client,
     Event,
     FileStateStore,
+    Group,
     Media,
+    Message,
     NotLoggedIn,
+    SendRejected,
     Sent,
+    ServerUnreachable,
     User,
+    check_base_url,
 )
 
 __all__ = [
@@ -57,12 +67,17 @@ __all__ = [
     "inbox",
     "login",
     "logout",
+    "open_client",
+    "print_message",
     "read",
     "recall",
+    "search",
     "send",
 ]
 
 STATE_FILE = "state.json"
+
+logger = logging.getLogger("switchboard.cli")
 
 
 class UsageError(Exception):
@@ -82,11 +97,26 @@ def home_dir() -> Path:
 
 
 def _client(args: argparse.Namespace) -> Client:
+    try:
+        check_base_url(args.server)
+    except ValueError as exc:
+        raise UsageError(f"{exc} (from --server or SWITCHBOARD_SERVER)") from None
     path = home_dir() / STATE_FILE
     try:
         return Client(args.server, state=FileStateStore(path))
     except ValueError as exc:
         raise CommandError(f"{exc}; delete the file and log in again") from exc
+
+
+@contextlib.asynccontextmanager
+async def open_client(args: argparse.Namespace) -> AsyncIterator[Client]:
+    """Yield a client with the stored token; close it when the block ends.
+
+    Raises NotLoggedIn when no token is stored.
+    """
+    async with _client(args) as client:
+        _require_login(client)
+        yield client
 
 
 def _require_login(client: Client) -> None:
@@ -136,41 +166,66 @@ async def logout(args: argparse.Namespace) -> int:
     return 0
 
 
-async def send(args: argparse.Namespace) -> int:
+def _check_send_args(args: argparse.Namespace) -> None:
+    if (args.to is None) == (args.group is None):
+        raise UsageError("give either --to NAME or --group ID")
+    if args.mention and args.group is None:
+        raise UsageError("--mention is only for group messages (--group ID)")
     if (args.text is None) == (args.file is None):
         raise UsageError("give either TEXT or --file PATH")
-    async with _client(args) as client:
-        _require_login(client)
-        recipient = await client.get_user(args.to)
+    if args.text is not None and (not args.text or args.text.isspace()):
+        raise UsageError(
+            "the message is empty: give TEXT with at least one character that"
+            " is not whitespace"
+        )
+
+
+async def send(args: argparse.Namespace) -> int:
+    _check_send_args(args)
+    async with open_client(args) as client:
+        # Looking the target up first turns an unknown name or group into a
+        # clear error before anything is uploaded.
+        target: User | Group
+        if args.group is not None:
+            target = await client.group(args.group)
+        else:
+            target = await client.get_user(args.to)
         media = None
         if args.file is not None:
             media = await client.upload(args.file)
         await client.connect(args.transport, timeout=args.timeout)
-        sent = await _send_in_time(client, recipient, args, media)
+        sent = await _send_in_time(client, target, args, media)
     if args.json:
-        item = sent_json(sent, recipient.name)
+        item = sent_json(sent, target.name)
         if media is not None:
             item["media"] = media_json(media)
         print_json(item)
-    elif media is not None:
-        print(f"sent {describe_media(media)} as message {sent.id} to {recipient.name}")
-    else:
-        print(f"sent message {sent.id} to {recipient.name}")
+        return 0
+    what = "message" if media is None else f"{describe_media(media)} as message"
+    where = target.name if isinstance(target, User) else f"group {target.name}"
+    print(escape(f"sent {what} {sent.id} to {where}"))
     return 0
 
 
 async def _send_in_time(
-    client: Client, recipient: User, args: argparse.Namespace, media: Media | None
+    client: Client, target: User | Group, args: argparse.Namespace, media: Media | None
 ) -> Sent:
     try:
         async with asyncio.timeout(args.timeout):
+            if isinstance(target, Group) and media is not None:
+                return await client.send_group_media(target.id, media)
+            if isinstance(target, Group):
+                return await client.send_group(
+                    target.id, args.text, mentions=args.mention
+                )
             if media is not None:
-                return await client.send_media(recipient.id, media)
-            return await client.send(recipient.id, args.text)
+                return await client.send_media(target.id, media)
+            return await client.send(target.id, args.text)
     except TimeoutError:
+        check = f"--group {args.group}" if args.group is not None else args.to
         raise CommandError(
             f"the server did not acknowledge the message within {args.timeout:g} s;"
-            f" it may still be stored: check with 'switchboard history {args.to}'"
+            f" it may still be stored: check with 'switchboard history {check}'"
         ) from None
 
 
@@ -184,7 +239,7 @@ async def download(args: argparse.Namespace) -> int:
                 f"{output} exists; pass --output PATH to choose another file"
             )
         await client.download(args.media_id, output)
-    print(f"downloaded {describe_media(media)} to {output}")
+    print(f"downloaded {describe_media(media)} to {escape(str(output))}")
     return 0
 
 
@@ -201,7 +256,9 @@ async def inbox(args: argparse.Namespace) -> int:
         await client.health()
         await client.connect(args.transport, timeout=args.timeout)
         async for event in _inbox_events(client, args.wait, args.timeout):
-            if args.json:
+            if isinstance(event, Message):
+                await print_message(client, event, args.json)
+            elif args.json:
                 print_json(event_json(event))
             else:
                 print(format_event(event, _name_lookup(client)), flush=True)
@@ -213,6 +270,28 @@ def _name_lookup(client: Client) -> Callable[[int], str]:
         return client.cached_name(user_id) or f"user#{user_id}"
 
     return name_of
+
+
+async def print_message(
+    client: Client,
+    message: Message,
+    as_json: bool,
+    *,
+    peer: str | None = None,
+    group: int | None = None,
+) -> None:
+    """Print one message as a JSON object or as an escaped line of text."""
+    if as_json:
+        print_json(message_json(message))
+        return
+    names: dict[int, str] = {}
+    notice = message.notice
+    if notice is not None:
+        try:
+            names = await client.user_names([notice.actor_id, *notice.user_ids])
+        except (ServerUnreachable, ApiError) as exc:
+            logger.warning("looking up the names in a group notice failed: %s", exc)
+    print(format_message(message, peer=peer, group=group, names=names), flush=True)
 
 
 async def _inbox_events(
@@ -241,15 +320,18 @@ async def _inbox_events(
 
 
 async def history(args: argparse.Namespace) -> int:
-    async with _client(args) as client:
-        _require_login(client)
-        page = await client.history(args.name, before=args.before, limit=args.limit)
-    # The API returns newest first; print oldest first, like a conversation.
-    for message in reversed(page.messages):
-        if args.json:
-            print_json(message_json(message))
+    if (args.name is None) == (args.group is None):
+        raise UsageError("give either NAME or --group ID")
+    async with open_client(args) as client:
+        if args.group is not None:
+            page = await client.group_history(
+                args.group, before=args.before, limit=args.limit
+            )
         else:
-            print(format_message(message))
+            page = await client.history(args.name, before=args.before, limit=args.limit)
+        # The API returns newest first; print oldest first, like a conversation.
+        for message in reversed(page.messages):
+            await print_message(client, message, args.json)
     if page.has_more and not args.json:
         oldest = page.messages[-1].id
         print(f"(older messages exist: pass --before {oldest})", file=sys.stderr)
@@ -325,21 +407,45 @@ def _print_change(
         print(f"message {args.message_id} {unchanged}; nothing changed")
 
 
+async def search(args: argparse.Namespace) -> int:
+    if args.name is not None and args.group is not None:
+        raise UsageError("give at most one of --with NAME and --group ID")
+    async with open_client(args) as client:
+        page = await client.search(
+            args.text,
+            cursor=args.cursor,
+            limit=args.limit,
+            peer=args.name,
+            group=args.group,
+        )
+        for message in page.messages:
+            await print_message(client, message, args.json)
+    if page.next_cursor is not None:
+        print(
+            f"(more matches: pass --cursor {page.next_cursor})",
+            file=sys.stderr,
+        )
+    return 0
+
+
 async def chat(args: argparse.Namespace) -> int:
-    async with _client(args) as client:
-        _require_login(client)
-        peer = await client.get_user(args.name)
+    if (args.name is None) == (args.group is None):
+        raise UsageError("give either NAME or --group ID")
+    async with open_client(args) as client:
+        conversation = await Conversation.open(client, args)
         await client.connect(args.transport, timeout=args.timeout)
         print(
-            f"chatting with {peer.name}: type a line and press Enter to send it;"
-            " end with Ctrl-D",
+            f"chatting with {escape(conversation.title)}: type a line and press"
+            " Enter to send it; end with Ctrl-D",
             file=sys.stderr,
         )
         sent_ids: set[int] = set()
         sending = asyncio.Lock()
         printer = asyncio.create_task(
-            _print_incoming(client, peer.name, sent_ids, sending)
+            _print_incoming(client, conversation, sent_ids, sending)
         )
+        status = asyncio.create_task(print_signals(client, conversation))
+        await conversation.watch(client)
         lines = _read_stdin_lines()
         try:
             while True:
@@ -355,18 +461,56 @@ async def chat(args: argparse.Namespace) -> int:
                 if line is None:
                     break
                 text = line.rstrip("\r\n")
-                if text:
+                if text and not text.isspace():
                     async with sending:
-                        sent = await client.send(peer.id, text)
-                        sent_ids.add(sent.id)
+                        await _send_line(
+                            client, conversation, text, sent_ids, args.timeout
+                        )
         finally:
             printer.cancel()
+            status.cancel()
     return 0
 
 
-async def _print_incoming(
-    client: Client, peer: str, sent_ids: set[int], sending: asyncio.Lock
+async def _send_line(
+    client: Client,
+    conversation: Conversation,
+    text: str,
+    sent_ids: set[int],
+    ack_within: float,
 ) -> None:
+    """Send one typed line; a rejected line is reported and the chat goes on.
+
+    Raises CommandError when the server does not acknowledge the line within
+    ``ack_within`` seconds, for example because it is down.
+    """
+    try:
+        async with asyncio.timeout(ack_within):
+            sent = await conversation.send(client, text)
+    except SendRejected as exc:
+        print(
+            escape(f"switchboard: the line was not sent: {exc.reason}"),
+            file=sys.stderr,
+            flush=True,
+        )
+        return
+    except TimeoutError:
+        raise CommandError(
+            f"the server did not acknowledge the last line within {ack_within:g} s"
+            " (is it running?); it may still be stored: check with"
+            f" '{conversation.history_command}'"
+        ) from None
+    sent_ids.add(sent.id)
+
+
+async def _print_incoming(
+    client: Client,
+    conversation: Conversation,
+    sent_ids: set[int],
+    sending: asyncio.Lock,
+) -> None:
+    peer = conversation.peer.name if conversation.peer is not None else None
+    group = conversation.group.id if conversation.group is not None else None
     async for message in client.messages():
         if message.outgoing:
             # Wait for a send in progress, because its receipt shows whether
@@ -375,7 +519,8 @@ async def _print_incoming(
                 pass
             if message.id in sent_ids:
                 continue
-        print(format_message(message, peer=peer), flush=True)
+        conversation.message_arrived(message)
+        await print_message(client, message, False, peer=peer, group=group)
 
 
 def _read_stdin_lines() -> asyncio.Queue[str | None]:

@@ -18,11 +18,15 @@ from pathlib import Path
 from switchboard.chaos.cli import add_verify
 from switchboard.cli import commands
 from switchboard.cli.commands import STATE_FILE, CommandError, UsageError
+from switchboard.cli.groups import add_group_parser, group_id
+from switchboard.cli.terminal import escape
 from switchboard.client import (
     DEFAULT_BASE_URL,
     PLATFORMS,
     ApiError,
     ChangeRejected,
+    Forbidden,
+    GroupNotFound,
     InvalidCredentials,
     NameTaken,
     NotLoggedIn,
@@ -59,8 +63,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.exit(2, f"switchboard: error: {exc}\n")
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:
+        # The reader of stdout went away (as in '| head'). Python would report
+        # the failed flush at exit, so stdout is pointed at /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     except (SwitchboardError, CommandError, OSError) as exc:
-        parser.exit(1, f"switchboard: error: {describe_error(exc, args)}\n")
+        parser.exit(1, f"switchboard: error: {escape(describe_error(exc, args))}\n")
     sys.exit(status)
 
 
@@ -121,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_parser(subcommands)
     _add_conversations(subcommands, client)
     _add_changes(subcommands, client)
+    add_group_parser(subcommands, client)
     return parser
 
 
@@ -250,10 +260,20 @@ def _add_messaging(
         "send",
         parents=[socket],
         help="send a message or a file",
-        description="Send TEXT, or with --file upload a file and send a message"
-        " that refers to it.",
+        description="Send TEXT to a user or a group, or with --file upload a file"
+        " and send a message that refers to it.",
     )
-    send.add_argument("--to", required=True, metavar="NAME", help="recipient's name")
+    send.add_argument("--to", metavar="NAME", help="recipient's name")
+    send.add_argument(
+        "--group", type=group_id, metavar="ID", help="send to this group instead"
+    )
+    send.add_argument(
+        "--mention",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="mention this group member; repeat for more",
+    )
     send.add_argument("text", metavar="TEXT", nargs="?")
     send.add_argument(
         "--file",
@@ -304,9 +324,13 @@ def _add_messaging(
         "history",
         parents=[client],
         help="print a conversation",
-        description="Print the latest messages with NAME, oldest first.",
+        description="Print the latest messages with NAME, or of a group with"
+        " --group ID, oldest first.",
     )
-    history.add_argument("name", metavar="NAME")
+    history.add_argument("name", metavar="NAME", nargs="?")
+    history.add_argument(
+        "--group", type=group_id, metavar="ID", help="print this group's messages"
+    )
     history.add_argument(
         "--json", action="store_true", help="print one JSON object per message"
     )
@@ -325,14 +349,54 @@ def _add_messaging(
     )
     history.set_defaults(handler=commands.history)
 
+    search = subcommands.add_parser(
+        "search",
+        parents=[client],
+        help="search your messages",
+        description="Print your text messages that contain every word of TEXT,"
+        " newest first. Each word matches the words that start with it,"
+        " ignoring case and accents.",
+    )
+    search.add_argument("text", metavar="TEXT")
+    search.add_argument(
+        "--json", action="store_true", help="print one JSON object per message"
+    )
+    search.add_argument(
+        "--limit",
+        type=_positive_int,
+        default=20,
+        metavar="N",
+        help="number of messages, at most 100 (default: 20)",
+    )
+    search.add_argument(
+        "--cursor",
+        metavar="CURSOR",
+        help="continue where the previous search stopped; it prints the cursor",
+    )
+    search.add_argument(
+        "--with",
+        dest="name",
+        metavar="NAME",
+        help="search only the conversation with this user",
+    )
+    search.add_argument(
+        "--group", type=group_id, metavar="ID", help="search only this group"
+    )
+    search.set_defaults(handler=commands.search)
+
     chat = subcommands.add_parser(
         "chat",
         parents=[socket],
         help="chat interactively",
         description="Print messages as they arrive and send each line of stdin"
-        " to NAME; end with Ctrl-D (end of input).",
+        " to NAME, or to a group with --group ID; end with Ctrl-D (end of"
+        " input). Status lines on stderr show when the other side is typing,"
+        " and whether NAME is online.",
     )
-    chat.add_argument("name", metavar="NAME")
+    chat.add_argument("name", metavar="NAME", nargs="?")
+    chat.add_argument(
+        "--group", type=group_id, metavar="ID", help="chat in this group instead"
+    )
     chat.set_defaults(handler=commands.chat)
 
 
@@ -485,12 +549,18 @@ def describe_error(exc: BaseException, args: argparse.Namespace) -> str:
         return f"{exc}; {LOGIN_HINT} first"
     if isinstance(exc, UserNotFound):
         return f"{exc.message} on {args.server}; check the name"
+    if isinstance(exc, GroupNotFound):
+        return f"{exc.message}; 'switchboard group list' shows your groups"
+    if isinstance(exc, Forbidden):
+        return f"not allowed: {exc.message}"
     if isinstance(exc, NameTaken):
         return f"the account name {args.name!r} is taken; choose another name"
     if isinstance(exc, Unauthorized):
         return f"the server rejected the stored token ({exc.message}); {LOGIN_HINT}"
     if isinstance(exc, SessionEnded):
         return _describe_session_end(exc)
+    if isinstance(exc, SendRejected) and exc.local:
+        return f"the message was not sent: {exc.reason}"
     if isinstance(exc, SendRejected):
         return f"the server rejected the message: {exc.reason}"
     if isinstance(exc, ChangeRejected):

@@ -1,19 +1,27 @@
 """Output of the CLI: one line of text, or one JSON object per line, for each
-message, event, conversation or change."""
+message, event, conversation or change.
+
+Text output escapes control characters (see terminal.py); JSON output keeps
+every string exact.
+"""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from switchboard.cli.terminal import escape
 from switchboard.client import (
     Changed,
     Conversation,
     ConversationRead,
     Event,
+    Group,
+    GroupNotice,
     Media,
     Message,
     MessageDeleted,
@@ -31,15 +39,14 @@ __all__ = [
     "format_conversation",
     "format_event",
     "format_message",
+    "format_notice",
     "format_size",
+    "group_json",
     "media_json",
     "message_json",
     "print_json",
     "sent_json",
 ]
-
-NameOf = Callable[[int], str]
-"""Returns a user's display name for an id."""
 
 
 def _name(name: str | None, user_id: int) -> str:
@@ -47,10 +54,13 @@ def _name(name: str | None, user_id: int) -> str:
 
 
 def message_json(message: Message) -> dict[str, Any]:
-    """Return a message as a JSON object; ``sent_at`` is in ms since the epoch."""
+    """Return a message as a JSON object; ``sent_at`` is in ms since the epoch.
+
+    ``seq`` is null when the server did not report the inbox sequence.
+    """
     item: dict[str, Any] = {
         "id": message.id,
-        "seq": message.seq,
+        "seq": message.seq or None,
         "from": _name(message.sender_name, message.sender_id),
         "to": _name(message.recipient_name, message.recipient_id),
         "from_id": message.sender_id,
@@ -65,6 +75,29 @@ def message_json(message: Message) -> dict[str, Any]:
     media = message.media
     if media is not None:
         item["media"] = media_json(media)
+    if message.group_id:
+        item.update(
+            to=None,
+            to_id=None,
+            group=message.group_id,
+            group_name=message.group_name,
+            mentions=list(message.mentions),
+        )
+    notice = message.notice
+    if notice is not None:
+        item["notice"] = {
+            **dataclasses.asdict(notice),
+            "user_ids": list(notice.user_ids),
+        }
+    return item
+
+
+def group_json(group: Group) -> dict[str, Any]:
+    """Return a group, and its members if listed, as a JSON object."""
+    item = dataclasses.asdict(group)
+    item["members"] = [dataclasses.asdict(member) for member in group.members]
+    if not group.members:
+        del item["members"]
     return item
 
 
@@ -86,7 +119,7 @@ def describe_media(media: Media) -> str:
     A file without a name shows the first 12 digits of its id.
     """
     name = media.name if media.name is not None else media.id[:12]
-    return f"[file {name} {media.content_type} {format_size(media.size)}]"
+    return escape(f"[file {name} {media.content_type} {format_size(media.size)}]")
 
 
 def format_size(size: int) -> str:
@@ -102,7 +135,8 @@ def format_size(size: int) -> str:
 
 
 def sent_json(sent: Sent, to: str) -> dict[str, Any]:
-    return {
+    """Return a receipt as a JSON object; ``to`` is the user or group name."""
+    item: dict[str, Any] = {
         "id": sent.id,
         "seq": sent.seq,
         "client_id": sent.client_id,
@@ -110,10 +144,17 @@ def sent_json(sent: Sent, to: str) -> dict[str, Any]:
         "to_id": sent.recipient_id,
         "sent_at": sent.sent_at,
     }
+    if sent.group_id:
+        item.update(to=None, to_id=None, group=sent.group_id, group_name=to)
+    return item
 
 
 def print_json(item: dict[str, Any]) -> None:
     print(json.dumps(item, ensure_ascii=False), flush=True)
+
+
+NameOf = Callable[[int], str]
+"""Returns a user's display name for an id."""
 
 
 def _stamp(milliseconds: int) -> str:
@@ -161,9 +202,14 @@ _EVENT_NAMES: dict[type, str] = {
 
 
 def format_event(event: Event, name_of: NameOf) -> str:
-    """Return one line of text for an event; a message as format_message."""
+    """Return one line of text for an event, escaped for a terminal; a
+    message as format_message."""
     if isinstance(event, Message):
         return format_message(event)
+    return escape(_event_line(event, name_of))
+
+
+def _event_line(event: Event, name_of: NameOf) -> str:
     if isinstance(event, ReadReceipt):
         where = f" in group {event.group_id}" if event.group_id else ""
         reader = name_of(event.reader_id)
@@ -186,6 +232,7 @@ def format_event(event: Event, name_of: NameOf) -> str:
         return (
             f"{_stamp(event.edited_at)} {by} edited message {event.message_id}: {text}"
         )
+    assert isinstance(event, MessageDeleted), event
     return (
         f"{_stamp(event.deleted_at)} deleted message {event.message_id} of {where}"
         " for this account"
@@ -242,25 +289,78 @@ def changed_json(message_id: int, changed: Changed) -> dict[str, Any]:
     }
 
 
-def format_message(message: Message, *, peer: str | None = None) -> str:
-    """Return ``TIME FROM -> TO: TEXT`` in local time.
+def format_message(
+    message: Message,
+    *,
+    peer: str | None = None,
+    group: int | None = None,
+    names: Mapping[int, str] | None = None,
+) -> str:
+    """Return ``TIME FROM -> TO: TEXT`` in local time, escaped for a terminal.
 
     With ``peer``, messages of the conversation with ``peer`` read
     ``TIME FROM: TEXT``, and others are marked with both names in brackets.
+    A group message reads ``TIME FROM -> [GROUP]: TEXT``, and a group notice
+    ``TIME [GROUP] SENTENCE``, with user names from ``names``. With ``group``,
+    that group's messages read ``TIME FROM: TEXT`` and its notices
+    ``TIME SENTENCE``.
     """
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(message.sent_at / 1000))
     sender = _name(message.sender_name, message.sender_id)
     recipient = _name(message.recipient_name, message.recipient_id)
     text = message.text
     media = message.media
+    notice = message.notice
     if message.recalled:
         text = "[recalled]"
     elif media is not None:
         text = describe_media(media)
     elif text is None:
         text = f"<{len(message.body)} bytes of content type {message.content_type}>"
-    if peer is not None and message.peer_name == peer:
-        return f"{stamp} {sender}: {text}"
-    if peer is not None:
-        return f"{stamp} [{sender} -> {recipient}] {text}"
-    return f"{stamp} {sender} -> {recipient}: {text}"
+    if message.group_id and message.group_id == group:
+        if notice is not None:
+            line = f"{stamp} {format_notice(notice, names or {})}"
+        else:
+            line = f"{stamp} {sender}: {text}"
+    elif message.group_id:
+        label = message.group_name or f"group#{message.group_id}"
+        if notice is not None:
+            line = f"{stamp} [{label}] {format_notice(notice, names or {})}"
+        else:
+            line = f"{stamp} {sender} -> [{label}]: {text}"
+    elif peer is not None and message.peer_name == peer:
+        line = f"{stamp} {sender}: {text}"
+    elif peer is not None:
+        line = f"{stamp} [{sender} -> {recipient}] {text}"
+    else:
+        line = f"{stamp} {sender} -> {recipient}: {text}"
+    return escape(line)
+
+
+def format_notice(notice: GroupNotice, names: Mapping[int, str]) -> str:
+    """Return a sentence such as ``alice added bob, carol`` for a group change.
+
+    Users missing from ``names`` are shown as ``user#ID``.
+    """
+    actor = names.get(notice.actor_id, f"user#{notice.actor_id}")
+    others = [u for u in notice.user_ids if u != notice.actor_id]
+    users = ", ".join(names.get(u, f"user#{u}") for u in others or notice.user_ids)
+    role = notice.role or "member"
+    match notice.event:
+        case "group_created" if others:
+            return f"{actor} created the group {notice.name!r} with {users}"
+        case "group_created":
+            return f"{actor} created the group {notice.name!r}"
+        case "member_added" if role != "member":
+            return f"{actor} added {users} as {role}"
+        case "member_added":
+            return f"{actor} added {users}"
+        case "member_removed":
+            return f"{actor} removed {users}"
+        case "member_left":
+            return f"{actor} left the group"
+        case "role_changed":
+            return f"{actor} made {users} {role}"
+        case "group_renamed":
+            return f"{actor} renamed the group to {notice.name!r}"
+    return f"{actor}: {notice.event}"

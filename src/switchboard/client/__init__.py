@@ -9,11 +9,19 @@ conversations (reads, read receipts) as events, and keeps the conversation
 list with exact unread counts.
 """
 
-from switchboard.client.client import DEFAULT_BASE_URL, PLATFORMS, Client, ClientOptions
+from switchboard.client.client import (
+    DEFAULT_BASE_URL,
+    PLATFORMS,
+    Client,
+    ClientOptions,
+    check_base_url,
+)
 from switchboard.client.errors import (
     ApiError,
     ChangeRejected,
     ClientClosed,
+    Forbidden,
+    GroupNotFound,
     InvalidCredentials,
     InvalidRequest,
     NameTaken,
@@ -25,10 +33,13 @@ from switchboard.client.errors import (
     Unauthorized,
     UserNotFound,
 )
+from switchboard.client.events import PresenceChanged, Signal, TypingChanged
+from switchboard.client.groups import ROLES
 from switchboard.client.heartbeat import HeartbeatPolicy
 from switchboard.client.media import DownloadCorrupted
 from switchboard.client.models import (
     MEDIA,
+    NOTICE,
     TEXT,
     Changed,
     Conversation,
@@ -36,6 +47,9 @@ from switchboard.client.models import (
     ConversationRead,
     Event,
     Gateway,
+    Group,
+    GroupMember,
+    GroupNotice,
     HistoryPage,
     InboxItem,
     Login,
@@ -46,6 +60,7 @@ from switchboard.client.models import (
     MessageRecalled,
     ReadCount,
     ReadReceipt,
+    SearchPage,
     Sent,
     User,
 )
@@ -60,7 +75,9 @@ from switchboard.client.transport import Transport, TransportFactory
 __all__ = [
     "DEFAULT_BASE_URL",
     "MEDIA",
+    "NOTICE",
     "PLATFORMS",
+    "ROLES",
     "TEXT",
     "ApiError",
     "ChangeRejected",
@@ -75,7 +92,12 @@ __all__ = [
     "DownloadCorrupted",
     "Event",
     "FileStateStore",
+    "Forbidden",
     "Gateway",
+    "Group",
+    "GroupMember",
+    "GroupNotFound",
+    "GroupNotice",
     "HeartbeatPolicy",
     "HistoryPage",
     "InboxItem",
@@ -91,16 +113,21 @@ __all__ = [
     "NameTaken",
     "NotConnected",
     "NotLoggedIn",
+    "PresenceChanged",
     "ReadCount",
     "ReadReceipt",
+    "SearchPage",
     "SendRejected",
     "Sent",
     "ServerUnreachable",
     "SessionEnded",
+    "Signal",
     "StateStore",
     "Transport",
     "TransportFactory",
+    "TypingChanged",
     "Unauthorized",
     "User",
     "UserNotFound",
+    "check_base_url",
 ]

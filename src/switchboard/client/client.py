@@ -18,6 +18,8 @@ receipts of other users.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import dataclasses
 import logging
 import os
@@ -40,10 +42,13 @@ from switchboard.client.errors import (
     ClientClosed,
     NotConnected,
     NotLoggedIn,
+    SendRejected,
     ServerUnreachable,
     Unauthorized,
     UserNotFound,
 )
+from switchboard.client.events import PresenceChanged, Signal
+from switchboard.client.groups import GroupApi
 from switchboard.client.heartbeat import HeartbeatPolicy
 from switchboard.client.http import ApiClient
 from switchboard.client.inbox import Inbox
@@ -56,6 +61,8 @@ from switchboard.client.models import (
     ConversationPage,
     Event,
     Gateway,
+    Group,
+    GroupMember,
     HistoryPage,
     InboxItem,
     Login,
@@ -63,6 +70,7 @@ from switchboard.client.models import (
     Message,
     ReadCount,
     ReadReceipt,
+    SearchPage,
     Sent,
     User,
 )
@@ -73,7 +81,13 @@ from switchboard.errors import ErrorCode
 from switchboard.protocol import pb
 from switchboard.tls import client_context
 
-__all__ = ["DEFAULT_BASE_URL", "PLATFORMS", "Client", "ClientOptions"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "PLATFORMS",
+    "Client",
+    "ClientOptions",
+    "check_base_url",
+]
 
 logger = logging.getLogger("switchboard.client")
 
@@ -99,6 +113,12 @@ _T = TypeVar("_T")
 
 RECEIPT_BACKLOG = 1000
 """Read receipts kept for :meth:`Client.next_event`; older ones are dropped."""
+TYPING_REFRESH = 3.0
+"""Seconds between two Typing frames for one conversation while typing; the
+server's indicators last 6 seconds by default, so one refresh may be lost."""
+
+SIGNALS_KEPT = 1000
+"""Events kept for :meth:`Client.next_signal`; older ones are dropped."""
 
 
 @dataclass(slots=True)
@@ -122,7 +142,8 @@ class Client:
     a :class:`~switchboard.client.state.FileStateStore` to keep them across
     runs. ``fallback_gateways`` are tried when gateway discovery fails. They
     default to the TCP gateway on port 7070 and the WebSocket gateway at
-    ``/v1/ws`` of the base URL's host.
+    ``/v1/ws`` of the base URL's host. Raises ValueError for a ``base_url``
+    that is not an http or https URL with a host.
     """
 
     def __init__(
@@ -136,7 +157,7 @@ class Client:
         http_transport: httpx.AsyncBaseTransport | None = None,
         heartbeat_policy: HeartbeatPolicy | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = check_base_url(base_url).rstrip("/")
         self._store = state or MemoryStateStore()
         self._state = self._store.load()
         self._options = options or ClientOptions()
@@ -178,7 +199,17 @@ class Client:
         self._flush_timer: asyncio.TimerHandle | None = None
         self._flush_tasks: set[asyncio.Task[None]] = set()
 
+        self._groups = GroupApi(self._api)
+        self._signals: collections.deque[Signal] = collections.deque(
+            maxlen=SIGNALS_KEPT
+        )
+        self._signal_added = asyncio.Event()
+        self._presence: dict[int, PresenceChanged] = {}
+        self._typing_sent: dict[tuple[int, int], float] = {}
+        """(user, group) -> loop time of the last active Typing frame sent."""
         self._names: dict[int, str] = {}
+        self._group_names: dict[int, str | None] = {}
+        """Names of groups, None for a group this user is not a member of."""
         self._ids: dict[str, int] = {}
         self._lookups: dict[str, asyncio.Future[User]] = {}
         self._name_lookup_after = 0.0
@@ -334,6 +365,7 @@ class Client:
                 options=self._options,
                 on_change=self._changed.set,
                 on_receipt=self._receipts.append,
+                on_signal=self._add_signal,
             )
             self._session = session
             session.start()
@@ -365,6 +397,7 @@ class Client:
             await self._api.aclose()
             await self._media.aclose()
             self._changed.set()
+            self._signal_added.set()
 
     async def __aenter__(self) -> Client:
         return self
@@ -391,9 +424,11 @@ class Client:
 
         Raises UserNotFound for an unknown name, SendRejected when the server
         rejects the message for good, SessionEnded when the session ends and
-        ClientClosed when the client closes first.
+        ClientClosed when the client closes first. An empty or blank text,
+        or one above the server's size limits, raises SendRejected with
+        ``local`` set at once, without using a client id.
         """
-        return await self._send_body(to, text.encode(), TEXT, client_id)
+        return await self._send_body(to, _text_body(text), TEXT, client_id)
 
     async def send_media(
         self, to: str | int, media: Media, *, client_id: int | None = None
@@ -452,8 +487,37 @@ class Client:
     async def _send_body(
         self, to: str | int, body: bytes, content_type: int, client_id: int | None
     ) -> Sent:
-        session = self._require_session()
+        self._require_session()
         recipient_id = await self.resolve_user(to)
+        send = pb.Send(to=recipient_id, body=body, content_type=content_type)
+        return await self._submit(send, client_id)
+
+    async def _send_group_body(
+        self,
+        group_id: int,
+        body: bytes,
+        content_type: int,
+        mentions: Sequence[str | int],
+        client_id: int | None,
+    ) -> Sent:
+        if group_id <= 0:
+            raise ValueError(f"invalid group id {group_id}: group ids start at 1")
+        self._require_session()
+        mention_ids = [await self.resolve_user(user) for user in mentions]
+        send = pb.Send(
+            group=group_id,
+            body=body,
+            content_type=content_type,
+            mentions=list(dict.fromkeys(mention_ids)),
+        )
+        return await self._submit(send, client_id)
+
+    async def _submit(self, send: pb.Send, client_id: int | None) -> Sent:
+        """Queue ``send`` under a new or given client id; return its receipt."""
+        session = self._require_session()
+        # The message ends the indicator at the receivers, so typing again
+        # must be sent again at once.
+        self._typing_sent.pop((send.to, send.group), None)
         if client_id is not None:
             if client_id <= 0:
                 raise ValueError(f"invalid client_id {client_id}: must be 1 or more")
@@ -463,13 +527,21 @@ class Client:
         # New ids must start above the highest the server stored from this
         # device, which Connected reports.
         await session.wait_ready(None)
+        session.limits.check(send)
         state = self._state
         if client_id is None:
             state.last_client_id += 1
             client_id = state.last_client_id
         else:
             state.last_client_id = max(state.last_client_id, client_id)
-        future = session.submit(client_id, recipient_id, body, content_type)
+        future = session.submit(
+            client_id,
+            send.to,
+            send.body,
+            send.content_type,
+            group_id=send.group,
+            mentions=tuple(send.mentions),
+        )
         await self._save_state()
         return await asyncio.shield(future)
 
@@ -722,6 +794,232 @@ class Client:
         """Return the name of a user this client has seen, without a request."""
         return self._names.get(user_id)
 
+    # Typing and presence.
+
+    async def set_typing(
+        self,
+        to: str | int | None = None,
+        *,
+        group: int | None = None,
+        active: bool = True,
+    ) -> None:
+        """Tell a peer (``to``) or a group that this user is typing, or stopped.
+
+        Call it on every keystroke: the SDK sends a frame at most every
+        TYPING_REFRESH seconds while typing, and one when typing stops. Typing
+        is transient, so nothing is sent while offline. The server reports
+        a target that is no peer (FORBIDDEN) or a group this user is not in
+        with an error frame that the SDK logs. Raises NotConnected before
+        :meth:`connect`.
+        """
+        if (to is None) == (group is None):
+            raise ValueError("give either to (a user) or group")
+        session = self._require_session()
+        if group is not None:
+            key = (0, group)
+        else:
+            assert to is not None
+            key = (await self.resolve_user(to), 0)
+        now = asyncio.get_running_loop().time()
+        last = self._typing_sent.get(key)
+        if active and last is not None and now - last < TYPING_REFRESH:
+            return
+        if not active and last is None:
+            return
+        if await session.send_typing(key[0], key[1], active) and active:
+            self._typing_sent[key] = now
+        elif not active:
+            self._typing_sent.pop(key, None)
+
+    async def watch_presence(self, users: Sequence[str | int]) -> None:
+        """Watch whether these users are online, replacing the earlier list.
+
+        The server replies with the presence of those who are this user's
+        conversation peers (see :class:`PresenceChanged`), and then reports
+        each change, on every connection until the list changes. An empty
+        list stops watching. The server accepts up to 500 users by default.
+        """
+        ids = [await self.resolve_user(user) for user in users]
+        await self._require_session().watch_presence(list(dict.fromkeys(ids)))
+
+    def presence(self, user_id: int) -> PresenceChanged | None:
+        """Return the latest presence reported for a watched user, if any."""
+        return self._presence.get(user_id)
+
+    async def next_signal(self) -> Signal:
+        """Wait for the next typing or presence signal and return it.
+
+        Only the latest SIGNALS_KEPT signals wait here; older ones are dropped.
+        Raises ClientClosed after :meth:`close`.
+        """
+        while not self._signals:
+            if self._closed:
+                raise ClientClosed("the client is closed")
+            self._signal_added.clear()
+            await self._signal_added.wait()
+        event = self._signals.popleft()
+        names = {}
+        with contextlib.suppress(ServerUnreachable, ApiError):
+            names = await self.user_names([event.user_id])
+        return dataclasses.replace(event, user_name=names.get(event.user_id))
+
+    async def signals(self) -> AsyncIterator[Signal]:
+        """Yield typing and presence signals until :meth:`close`."""
+        while True:
+            try:
+                event = await self.next_signal()
+            except ClientClosed:
+                return
+            yield event
+
+    def _add_signal(self, event: Signal) -> None:
+        if isinstance(event, PresenceChanged):
+            self._presence[event.user_id] = event
+        self._signals.append(event)
+        self._signal_added.set()
+
+    # Groups.
+
+    async def create_group(self, name: str, members: Sequence[str] = ()) -> Group:
+        """Create a group owned by this user, with ``members`` (account names)
+        as plain members, and return it with its members.
+
+        Every member's inbox gets a notice of the creation. Raises
+        UserNotFound for an unknown name and InvalidRequest for a name that
+        is empty, longer than 100 characters or contains control characters.
+        """
+        return await self._groups.create(name, members)
+
+    async def groups(self) -> list[Group]:
+        """Return the groups this user is a member of, without their members."""
+        groups = await self._groups.list_mine()
+        for group in groups:
+            self._group_names[group.id] = group.name
+        return groups
+
+    async def group(self, group_id: int) -> Group:
+        """Return a group with its members; raise GroupNotFound for an
+        unknown id and Forbidden unless this user is a member."""
+        return await self._groups.get(group_id)
+
+    async def group_members(self, group_id: int) -> list[GroupMember]:
+        """Return a group's members ordered by user id; errors as :meth:`group`."""
+        return list((await self._groups.get(group_id)).members)
+
+    async def add_group_members(
+        self, group_id: int, names: Sequence[str], *, role: str = "member"
+    ) -> Group:
+        """Add users by name as ``member`` or ``admin``; return the group.
+
+        Admins may add members and only the owner may add admins (Forbidden
+        otherwise). Raises ApiError 409 ``already_member`` when one of them
+        is a member, and ``group_full`` when the group would be too large.
+        """
+        return await self._groups.add_members(group_id, names, role)
+
+    async def remove_group_member(self, group_id: int, name: str) -> None:
+        """Remove a member; it needs a role above the member's, and at least
+        admin. Removing this user itself leaves the group."""
+        await self._groups.remove_member(group_id, name)
+
+    async def leave_group(self, group_id: int) -> None:
+        """Leave a group; the owner cannot (Forbidden)."""
+        if not self._state.name:
+            raise NotLoggedIn("not logged in: call login() before leave_group()")
+        await self._groups.remove_member(group_id, self._state.name)
+
+    async def rename_group(self, group_id: int, name: str) -> Group:
+        """Rename a group (admins and the owner); return it without members."""
+        group = await self._groups.rename(group_id, name)
+        self._group_names[group.id] = group.name
+        return group
+
+    async def set_group_role(self, group_id: int, name: str, role: str) -> Group:
+        """Make a member an ``admin`` or a plain ``member``; the owner only."""
+        return await self._groups.set_role(group_id, name, role)
+
+    async def send_group(
+        self,
+        group_id: int,
+        text: str,
+        *,
+        mentions: Sequence[str | int] = (),
+        client_id: int | None = None,
+    ) -> Sent:
+        """Send a text message to a group; return the server's receipt.
+
+        ``mentions`` are users (names or ids) the message mentions, each a
+        member. Retries and errors are those of :meth:`send`, and the server
+        rejects the message (SendRejected) with NOT_A_MEMBER when this user
+        is not a member and GROUP_NOT_FOUND for an unknown group.
+        """
+        body = _text_body(text)
+        return await self._send_group_body(group_id, body, TEXT, mentions, client_id)
+
+    async def send_group_media(
+        self, group_id: int, media: Media, *, client_id: int | None = None
+    ) -> Sent:
+        """Send a media message to a group; errors as :meth:`send_group`."""
+        return await self._send_group_body(
+            group_id, media.to_body(), MEDIA, (), client_id
+        )
+
+    async def group_history(
+        self, group_id: int, *, before: int | None = None, limit: int = 50
+    ) -> HistoryPage:
+        """Return a group's messages and notices, newest first; members only.
+
+        ``before`` is a message id, as in :meth:`history`.
+        """
+        page = await self._groups.history(
+            group_id, self._state.user_id, before=before, limit=limit
+        )
+        if group_id not in self._group_names:
+            await self._remember_groups(group_id)
+        name = self._group_names[group_id]
+        messages = [dataclasses.replace(m, group_name=name) for m in page.messages]
+        return dataclasses.replace(page, messages=messages)
+
+    # Search.
+
+    async def search(
+        self,
+        text: str,
+        *,
+        cursor: str | None = None,
+        limit: int = 20,
+        peer: str | None = None,
+        group: int | None = None,
+    ) -> SearchPage:
+        """Search this user's text messages for every word of ``text``.
+
+        Each word matches the words that start with it, ignoring case and
+        accents. ``peer`` (a user name) or ``group`` keeps one conversation.
+        Pass a page's ``next_cursor`` as ``cursor`` for the next page. Raises
+        InvalidRequest for text without a letter or digit, more than 10 words
+        or 200 characters, or a bad cursor, and UserNotFound for an unknown
+        peer.
+        """
+        return await self._api.search(
+            text,
+            self._state.user_id,
+            cursor=cursor,
+            limit=limit,
+            peer=peer,
+            group=group,
+        )
+
+    # Users.
+
+    async def user_names(self, ids: Sequence[int]) -> dict[int, str]:
+        """Return the names of the users with these ids, looking up unknown
+        ones; ids of no user are left out."""
+        missing = sorted(set(ids) - self._names.keys() - {0})
+        if missing:
+            for user in await self._api.get_users(missing):
+                self._remember(user)
+        return {i: self._names[i] for i in ids if i in self._names}
+
     async def get_user(self, name: str) -> User:
         """Return the user named ``name``; raise UserNotFound if there is none."""
         user = await self._api.get_user(name)
@@ -817,23 +1115,79 @@ class Client:
         self._ids[user.name] = user.id
 
     async def _add_names(self, item: InboxItem) -> InboxItem:
+        """Add the names of a message's users and group, looking up the ones
+        not known yet, and the users of a group notice. Other items are
+        returned as they are."""
         if not isinstance(item, Message):
             return item
         message = item
-        missing = {message.sender_id, message.recipient_id} - self._names.keys()
+        users = {message.sender_id, message.recipient_id}
+        notice = message.notice
+        if notice is not None:
+            users.update(notice.user_ids)
+            if notice.name is not None:
+                self._group_names[notice.group_id] = notice.name
+        missing = users - self._names.keys() - {0}
+        group_missing = (
+            message.group_id != 0 and message.group_id not in self._group_names
+        )
         loop = asyncio.get_running_loop()
-        if missing and loop.time() >= self._name_lookup_after:
+        if (missing or group_missing) and loop.time() >= self._name_lookup_after:
             try:
-                for user in await self._api.get_users(sorted(missing)):
-                    self._remember(user)
+                if missing:
+                    for user in await self._api.get_users(sorted(missing)):
+                        self._remember(user)
+                if group_missing:
+                    await self._remember_groups(message.group_id)
             except (ServerUnreachable, ApiError) as exc:
-                logger.warning("looking up user names failed: %s", exc)
+                logger.warning("looking up names failed: %s", exc)
                 self._name_lookup_after = loop.time() + NAME_LOOKUP_RETRY
         return dataclasses.replace(
             message,
             sender_name=self._names.get(message.sender_id),
             recipient_name=self._names.get(message.recipient_id),
+            group_name=self._group_names.get(message.group_id),
         )
+
+    async def _remember_groups(self, wanted: int) -> None:
+        """Cache the names of this user's groups; ``wanted`` is None if absent."""
+        for group in await self._groups.list_mine():
+            self._group_names[group.id] = group.name
+        self._group_names.setdefault(wanted, None)
+
+
+def _text_body(text: str) -> bytes:
+    """Return ``text`` as UTF-8; raise SendRejected for an empty or blank one."""
+    if not text or text.isspace():
+        raise SendRejected(
+            ErrorCode.INVALID_MESSAGE,
+            "the text is empty or only whitespace; write at least one"
+            " character that is not whitespace",
+            0,
+            local=True,
+        )
+    return text.encode()
+
+
+def check_base_url(url: str) -> str:
+    """Return ``url``; raise ValueError unless it is an http or https URL with
+    a host and a valid port."""
+    expected = "expected http://HOST[:PORT], for example " + DEFAULT_BASE_URL
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"invalid server URL {url[:100]!r}: {expected}")
+    try:
+        parts.port  # noqa: B018  (urllib validates the port on access)
+    except ValueError:
+        raise ValueError(
+            f"invalid server URL {url[:100]!r}: the port must be a number from"
+            f" 0 to 65535; {expected}"
+        ) from None
+    if parts.query or parts.fragment:
+        raise ValueError(
+            f"invalid server URL {url[:100]!r}: remove the '?' or '#' part; {expected}"
+        )
+    return url
 
 
 def default_gateways(base_url: str) -> list[Gateway]:

@@ -17,6 +17,8 @@
     │   ├── Unauthorized             missing, invalid, expired or revoked token
     │   ├── NameTaken                the account name exists
     │   ├── UserNotFound             no user with that name
+    │   ├── GroupNotFound            no group with that id
+    │   ├── Forbidden                not a member, or the role is too low
     │   └── InvalidRequest           the server rejected the request's input
     ├── ServerUnreachable            no answer from the server (HTTP or gateway)
     ├── NotLoggedIn                  the client state holds no token
@@ -36,6 +38,8 @@ __all__ = [
     "ApiError",
     "ChangeRejected",
     "ClientClosed",
+    "Forbidden",
+    "GroupNotFound",
     "InvalidCredentials",
     "InvalidRequest",
     "NameTaken",
@@ -66,11 +70,18 @@ SEND_REJECTING_CODES = frozenset(
 
 
 class SendRejected(RequestError):
-    """The server rejected a message for good (unknown recipient, invalid body)."""
+    """A message was rejected for good (unknown recipient, invalid body).
 
-    def __init__(self, code: ErrorCode, reason: str, client_id: int) -> None:
+    ``local`` is true when the SDK rejected it without sending it, because
+    it breaks a limit the server reported; ``client_id`` is 0 then.
+    """
+
+    def __init__(
+        self, code: ErrorCode, reason: str, client_id: int, *, local: bool = False
+    ) -> None:
         super().__init__(code, reason)
         self.client_id = client_id
+        self.local = local
 
 
 class ChangeRejected(RequestError):
@@ -122,6 +133,15 @@ class UserNotFound(ApiError):
     """No user has the requested name."""
 
 
+class GroupNotFound(ApiError):
+    """No group has the requested id."""
+
+
+class Forbidden(ApiError):
+    """The caller is not a member of the group, or its role does not allow
+    the change."""
+
+
 class InvalidRequest(ApiError):
     """The server rejected the request's input (name, password, limits)."""
 
@@ -144,6 +164,9 @@ _API_ERROR_CLASSES: dict[str, type[ApiError]] = {
     "token_revoked": Unauthorized,
     "name_taken": NameTaken,
     "user_not_found": UserNotFound,
+    "group_not_found": GroupNotFound,
+    "not_a_member": Forbidden,
+    "forbidden": Forbidden,
     "invalid_request": InvalidRequest,
     "invalid_argument": InvalidRequest,
 }
@@ -154,6 +177,8 @@ def api_error(status: int, code: str, message: str) -> ApiError:
     cls = _API_ERROR_CLASSES.get(code)
     if cls is None and status == 401:
         cls = Unauthorized
+    elif cls is None and status == 403:
+        cls = Forbidden
     elif cls is None and status in (400, 422):
         cls = InvalidRequest
     return (cls or ApiError)(status, code, message)

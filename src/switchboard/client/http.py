@@ -32,10 +32,11 @@ from switchboard.client.models import (
     Login,
     Message,
     ReadCount,
+    SearchPage,
     User,
 )
 
-__all__ = ["ApiClient", "GatewayList"]
+__all__ = ["ApiClient", "GatewayList", "history_message"]
 
 logger = logging.getLogger("switchboard.client")
 
@@ -44,16 +45,33 @@ USER_LOOKUP_BATCH = 100
 
 
 class GatewayList:
-    """The response of ``GET /v1/gateways``."""
+    """The response of ``GET /v1/gateways``.
 
-    __slots__ = ("gateways", "heartbeat", "max_heartbeat")
+    ``max_frame_size`` and ``max_body_size`` are the server's limits in
+    bytes, or 0 when the server does not report them.
+    """
+
+    __slots__ = (
+        "gateways",
+        "heartbeat",
+        "max_body_size",
+        "max_frame_size",
+        "max_heartbeat",
+    )
 
     def __init__(
-        self, gateways: list[Gateway], heartbeat: int, max_heartbeat: int
+        self,
+        gateways: list[Gateway],
+        heartbeat: int,
+        max_heartbeat: int,
+        max_frame_size: int = 0,
+        max_body_size: int = 0,
     ) -> None:
         self.gateways = gateways
         self.heartbeat = heartbeat
         self.max_heartbeat = max_heartbeat
+        self.max_frame_size = max_frame_size
+        self.max_body_size = max_body_size
 
 
 class ApiClient:
@@ -149,7 +167,7 @@ class ApiClient:
             params=params,
             auth=True,
         )
-        messages = [_history_message(item, my_id) for item in body["messages"]]
+        messages = [history_message(item, my_id) for item in body["messages"]]
         return HistoryPage(messages=messages, has_more=bool(body["has_more"]))
 
     # Conversations and reads.
@@ -222,6 +240,28 @@ class ApiClient:
         body = await self._request("DELETE", f"/v1/messages/{message_id}", auth=True)
         return _changed(body)
 
+    async def search(
+        self,
+        text: str,
+        my_id: int,
+        *,
+        cursor: str | None,
+        limit: int,
+        peer: str | None,
+        group: int | None,
+    ) -> SearchPage:
+        """Return a page of the caller's messages that contain every word."""
+        params: dict[str, str | int] = {"q": text, "limit": limit}
+        if cursor is not None:
+            params["cursor"] = cursor
+        if peer is not None:
+            params["with"] = peer
+        if group is not None:
+            params["group"] = group
+        body = await self._request("GET", "/v1/search", params=params, auth=True)
+        messages = [history_message(item, my_id) for item in body["messages"]]
+        return SearchPage(messages=messages, next_cursor=body.get("next_cursor"))
+
     # Discovery.
 
     async def gateways(self) -> GatewayList:
@@ -233,7 +273,11 @@ class ApiClient:
             if isinstance(transport, str) and isinstance(address, str):
                 gateways.append(Gateway(transport, address))
         return GatewayList(
-            gateways, int(body.get("heartbeat", 0)), int(body.get("max_heartbeat", 0))
+            gateways,
+            int(body.get("heartbeat", 0)),
+            int(body.get("max_heartbeat", 0)),
+            int(body.get("max_frame_size", 0)),
+            int(body.get("max_body_size", 0)),
         )
 
     async def health(self) -> None:
@@ -241,6 +285,13 @@ class ApiClient:
         await self._request("GET", "/healthz")
 
     # Plumbing.
+
+    async def request_json(
+        self, method: str, path: str, *, json: Any = None, params: Any = None
+    ) -> Any:
+        """Send an authenticated request; return the parsed body, or None for
+        an empty one. Raises the errors this class documents."""
+        return await self._request(method, path, json=json, params=params, auth=True)
 
     async def _request(
         self,
@@ -290,7 +341,8 @@ def _error_from_response(response: httpx.Response) -> ApiError:
         )
 
 
-def _history_message(item: dict[str, Any], my_id: int) -> Message:
+def history_message(item: dict[str, Any], my_id: int) -> Message:
+    """Build a Message from an item of a history response."""
     content_type = int(item.get("content_type", 0))
     if "body_b64" in item and item["body_b64"] is not None:
         body = base64.b64decode(item["body_b64"])
@@ -299,9 +351,9 @@ def _history_message(item: dict[str, Any], my_id: int) -> Message:
     sender_id = int(item["from_id"])
     return Message(
         id=int(item["id"]),
-        seq=0,
+        seq=int(item.get("seq") or 0),
         sender_id=sender_id,
-        recipient_id=int(item["to_id"]),
+        recipient_id=int(item.get("to_id") or 0),
         sender_name=item.get("from"),
         recipient_name=item.get("to"),
         content_type=content_type,
@@ -310,6 +362,9 @@ def _history_message(item: dict[str, Any], my_id: int) -> Message:
         outgoing=sender_id == my_id,
         edited_at=int(item.get("edited_at") or 0),
         recalled=bool(item.get("recalled_at")),
+        group_id=int(item.get("group") or 0),
+        group_name=item.get("group_name"),
+        mentions=tuple(int(user_id) for user_id in item.get("mentions") or ()),
     )
 
 

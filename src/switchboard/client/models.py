@@ -1,5 +1,5 @@
-"""Values the SDK returns: users, logins, messages, receipts, conversations,
-change events and gateways."""
+"""Values the SDK returns: users, logins, messages, receipts, groups,
+conversations, change events and gateways."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 __all__ = [
     "MEDIA",
+    "NOTICE",
     "TEXT",
     "Changed",
     "Conversation",
@@ -16,6 +17,9 @@ __all__ = [
     "ConversationRead",
     "Event",
     "Gateway",
+    "Group",
+    "GroupMember",
+    "GroupNotice",
     "HistoryPage",
     "InboxItem",
     "Login",
@@ -26,6 +30,7 @@ __all__ = [
     "MessageRecalled",
     "ReadCount",
     "ReadReceipt",
+    "SearchPage",
     "Sent",
     "User",
 ]
@@ -35,6 +40,9 @@ TEXT = 0
 
 MEDIA = 1
 """Content type of a message that refers to an uploaded file (see :class:`Media`)."""
+
+NOTICE = 2
+"""Content type of the server's notice of a group change (see :class:`GroupNotice`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +73,15 @@ class Sent:
 
     client_id: int
     recipient_id: int
+    """The recipient of a one-to-one message; 0 for a group message."""
     id: int
     """Server message id, the same in every inbox that contains the message."""
     seq: int
     """The message's sequence in the sender's inbox."""
     sent_at: int
     """Milliseconds since the Unix epoch, stamped by the server."""
+    group_id: int = 0
+    """The group of a group message; 0 for a one-to-one message."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +93,10 @@ class Message:
 
     id: int
     seq: int
-    """Position in this user's inbox; 0 for a message read from history."""
+    """Position in this user's inbox; 0 when the server did not report it."""
     sender_id: int
     recipient_id: int
+    """The recipient of a one-to-one message; 0 for a group message."""
     sender_name: str | None
     recipient_name: str | None
     content_type: int
@@ -101,6 +113,10 @@ class Message:
     """The sender recalled the message; the body is empty."""
     deleted: bool = False
     """This user deleted the message for themselves; the body is empty."""
+    group_name: str | None = None
+    """The group's name, if known; None when this user is no longer a member."""
+    mentions: tuple[int, ...] = ()
+    """Users mentioned in a group message."""
 
     @property
     def text(self) -> str | None:
@@ -118,9 +134,18 @@ class Message:
         return Media.from_body(self.body)
 
     @property
+    def notice(self) -> GroupNotice | None:
+        """The group change a notice reports; None for other messages."""
+        if self.content_type != NOTICE or not self.group_id:
+            return None
+        return GroupNotice.from_body(self.body)
+
+    @property
     def peer_id(self) -> int:
-        """The other user of the one-to-one conversation of this message; for
-        a group message, the sender when another user sent it."""
+        """The other user of the one-to-one conversation this message belongs
+        to; 0 for a group message."""
+        if self.group_id:
+            return 0
         return self.recipient_id if self.outgoing else self.sender_id
 
     @property
@@ -220,12 +245,93 @@ def _str_or_none(value: Any) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupNotice:
+    """A change of a group, from a notice message's body.
+
+    ``event`` is ``group_created``, ``member_added``, ``member_removed``,
+    ``member_left``, ``role_changed`` or ``group_renamed``; later servers may
+    add others.
+    """
+
+    event: str
+    group_id: int
+    actor_id: int
+    """The user who made the change."""
+    user_ids: tuple[int, ...] = ()
+    """The users the change is about: created with, added, removed, left."""
+    name: str | None = None
+    """The group's name, for ``group_created`` and ``group_renamed``."""
+    role: str | None = None
+    """The role given, for ``member_added`` and ``role_changed``."""
+
+    @classmethod
+    def from_body(cls, body: bytes) -> GroupNotice | None:
+        """Parse a notice body, or return None for one that does not parse."""
+        try:
+            content = json.loads(body)
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(content, dict):
+            return None
+        event = content.get("event")
+        group_id = _int_or_none(content.get("group"))
+        actor_id = _int_or_none(content.get("by"))
+        if not isinstance(event, str) or group_id is None or actor_id is None:
+            return None
+        users = content.get("users")
+        user_ids: tuple[int, ...] = ()
+        if isinstance(users, list):
+            user_ids = tuple(u for u in users if _int_or_none(u) is not None)
+        return cls(
+            event=event,
+            group_id=group_id,
+            actor_id=actor_id,
+            user_ids=user_ids,
+            name=_str_or_none(content.get("name")),
+            role=_str_or_none(content.get("role")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMember:
+    """A member of a group and its role: ``owner``, ``admin`` or ``member``."""
+
+    id: int
+    name: str
+    role: str
+    joined_at: int
+    """Milliseconds since the Unix epoch."""
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A group chat. ``members`` is empty where the server lists groups
+    without their members (:meth:`Client.groups`)."""
+
+    id: int
+    name: str
+    created_by: int
+    created_at: int
+    """Milliseconds since the Unix epoch."""
+    members: tuple[GroupMember, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class HistoryPage:
     """A page of one conversation, newest message first."""
 
     messages: list[Message]
     has_more: bool
     """Whether older messages exist; pass the last id as ``before`` to read them."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """A page of search matches, newest first."""
+
+    messages: list[Message]
+    next_cursor: str | None
+    """Pass as ``cursor`` to read the next page; None after the last match."""
 
 
 @dataclass(frozen=True, slots=True)

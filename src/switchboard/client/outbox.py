@@ -26,8 +26,12 @@ class PendingSend:
 
     client_id: int
     recipient_id: int
+    """The recipient of a one-to-one message; 0 for a group message."""
     body: bytes
     content_type: int
+    group_id: int = 0
+    """The group of a group message; 0 for a one-to-one message."""
+    mentions: tuple[int, ...] = ()
     written_on: int = 0
     """Connection number that last carried the Send frame; 0 for none."""
 
@@ -46,17 +50,30 @@ class Outbox:
         return len(self._pending)
 
     def add(
-        self, client_id: int, recipient_id: int, body: bytes, content_type: int
+        self,
+        client_id: int,
+        recipient_id: int,
+        body: bytes,
+        content_type: int,
+        *,
+        group_id: int = 0,
+        mentions: tuple[int, ...] = (),
     ) -> PendingSend:
         """Queue a message; a client id already queued returns that entry."""
         pending = self._pending.get(client_id)
         if pending is None:
-            pending = PendingSend(client_id, recipient_id, body, content_type)
+            pending = PendingSend(
+                client_id, recipient_id, body, content_type, group_id, mentions
+            )
             self._pending[client_id] = pending
         return pending
 
     def get(self, client_id: int) -> PendingSend | None:
         return self._pending.get(client_id)
+
+    def pending(self) -> list[PendingSend]:
+        """Return the unacknowledged messages, oldest first."""
+        return list(self._pending.values())
 
     def receipt(self, client_id: int) -> Sent | None:
         """Return the receipt of a recently acknowledged message, if kept."""
@@ -89,6 +106,7 @@ class Outbox:
             id=message_id,
             seq=seq,
             sent_at=sent_at,
+            group_id=pending.group_id,
         )
         self._recent[client_id] = sent
         while len(self._recent) > RECENT_RECEIPTS:

@@ -30,15 +30,12 @@ from switchboard.client.errors import (
     ServerUnreachable,
     SessionEnded,
 )
+from switchboard.client.events import PresenceChanged, Signal, TypingChanged
 from switchboard.client.heartbeat import HeartbeatPolicy
 from switchboard.client.http import ApiClient
 from switchboard.client.inbox import Inbox
-from switchboard.client.models import (
-    Gateway,
-    InboxItem,
-    ReadReceipt,
-    Sent,
-)
+from switchboard.client.limits import SendLimits, frame_size, reported_frame_limit
+from switchboard.client.models import Gateway, InboxItem, ReadReceipt, Sent
 from switchboard.client.outbox import Outbox, PendingSend
 from switchboard.client.state import ClientState
 from switchboard.client.transport import MAX_RECEIVE_SIZE, Transport, TransportFactory
@@ -145,7 +142,8 @@ class Session:
     conversation lists to ``book``, raises ``state.last_client_id`` to the
     server's value and calls ``save_state`` when it changed ``state``. It
     calls ``on_receipt`` for each read receipt, and ``on_change`` whenever the
-    inbox grew, a receipt arrived or the session ended.
+    inbox grew, a receipt arrived or the session ended. Typing and presence
+    signals go to ``on_signal``.
     """
 
     def __init__(
@@ -164,6 +162,7 @@ class Session:
         options: SessionOptions,
         on_change: Callable[[], None],
         on_receipt: Callable[[ReadReceipt], None],
+        on_signal: Callable[[Signal], None] = lambda event: None,
     ) -> None:
         self._api = api
         self._state = state
@@ -180,6 +179,9 @@ class Session:
         self._options = options
         self._on_change = on_change
         self._on_receipt = on_receipt
+        self._on_signal = on_signal
+        self._watched: list[int] = []
+        """Users whose presence every connection watches."""
 
         self._outbox = Outbox()
         self._changes: dict[int, _PendingChange] = {}
@@ -201,6 +203,8 @@ class Session:
         # knows: the persisted one, or the last one sent in a Cursor frame.
         self._server_cursor = state.cursor
         self._last_failure = "no connection attempt has finished"
+        self.limits = SendLimits()
+        """The server's size limits, as far as discovery reported them."""
         self.head_seq = 0
         """Highest inbox sequence the server reported (Connected, sync pages)."""
         self.error: BaseException | None = None
@@ -271,9 +275,18 @@ class Session:
         return self._outbox.receipt(client_id)
 
     def submit(
-        self, client_id: int, recipient_id: int, body: bytes, content_type: int
+        self,
+        client_id: int,
+        recipient_id: int,
+        body: bytes,
+        content_type: int,
+        *,
+        group_id: int = 0,
+        mentions: tuple[int, ...] = (),
     ) -> asyncio.Future[Sent]:
         """Queue a message and return the future of its receipt.
+
+        A group message has ``recipient_id`` 0 and ``group_id`` set.
 
         The message is written now if a connection is open, and again on each
         reconnect until it is acknowledged. A client id that is already queued
@@ -285,7 +298,14 @@ class Session:
             raise self.error
         waiter = self._waiters.get(client_id)
         if waiter is None:
-            self._outbox.add(client_id, recipient_id, body, content_type)
+            self._outbox.add(
+                client_id,
+                recipient_id,
+                body,
+                content_type,
+                group_id=group_id,
+                mentions=mentions,
+            )
             waiter = asyncio.get_running_loop().create_future()
             waiter.add_done_callback(_retrieve_exception)
             self._waiters[client_id] = waiter
@@ -312,6 +332,29 @@ class Session:
         if link is not None and link.opened:
             self._spawn(self._write_changes(link))
         return future
+
+    async def send_typing(self, to: int, group_id: int, active: bool) -> bool:
+        """Write a Typing frame if a connection is open; return whether it was.
+
+        Typing is transient, so nothing is queued while offline.
+        """
+        link = self._link
+        if link is None or not link.opened:
+            return False
+        frame = pb.Typing(to=to, group=group_id, active=active)
+        await self._write(link, link.protocol.send(frame))
+        return True
+
+    async def watch_presence(self, users: list[int]) -> None:
+        """Watch these users' presence on this and every later connection."""
+        self._watched = list(users)
+        link = self._link
+        if link is not None and link.opened:
+            await self._send_watched(link)
+
+    async def _send_watched(self, link: _Link) -> None:
+        frame = pb.PresenceSubscribe(users=self._watched)
+        await self._write(link, link.protocol.send(frame))
 
     async def send_cursor(self, seq: int) -> None:
         """Tell the server the device stores everything up to ``seq``, if new."""
@@ -393,6 +436,10 @@ class Session:
             logger.info("gateway discovery failed, using known addresses: %s", exc)
         else:
             self._discovered = [g for g in listing.gateways if g.transport == kind]
+            if listing.max_frame_size > 0:
+                self.limits.max_frame_size = listing.max_frame_size
+            if listing.max_body_size > 0:
+                self.limits.max_body_size = listing.max_body_size
         candidates += self._discovered + self._fallback_gateways
         return list(dict.fromkeys(candidates))
 
@@ -565,6 +612,19 @@ class Session:
             self._book.apply_receipt(receipt)
             self._on_receipt(receipt)
             self._on_change()
+        elif isinstance(message, pb.Typing):
+            self._on_signal(
+                TypingChanged(
+                    message.sender, None, message.group, message.active, message.ttl
+                )
+            )
+        elif isinstance(message, pb.PresenceUpdate):
+            for presence in message.users:
+                self._on_signal(
+                    PresenceChanged(
+                        presence.user, None, presence.online, presence.last_seen
+                    )
+                )
 
     async def _on_connected(self, link: _Link, connected: pb.Connected) -> None:
         state = self._state
@@ -601,6 +661,10 @@ class Session:
 
         await self._on_sync_page(link, connected.sync, first=True)
         await self.send_cursor(state.cursor)
+        # A watch list lasts as long as its connection, so each new one
+        # repeats it.
+        if self._watched:
+            await self._send_watched(link)
 
     async def _on_sync_page(
         self, link: _Link, page: pb.SyncResponse, *, first: bool = False
@@ -665,6 +729,8 @@ class Session:
                 body=pending.body,
                 content_type=pending.content_type,
                 sent_at=ack.sent_at,
+                group=pending.group_id,
+                mentions=pending.mentions,
             )
             self._add_entry(own, counted=False)
 
@@ -673,6 +739,8 @@ class Session:
         if error.fatal:
             if error.code in SESSION_ENDING_CODES:
                 raise SessionEnded(ErrorCode(error.code), error.reason)
+            if error.code == ErrorCode.FRAME_TOO_LARGE:
+                self._reject_oversized(link, error.reason)
             idle = error.code == ErrorCode.HEARTBEAT_TIMEOUT
             raise _Lost(f"closed by the server: {name}: {error.reason}", idle=idle)
         if error.code == ErrorCode.CURSOR_AHEAD:
@@ -699,19 +767,49 @@ class Session:
             self._outbox.mark_unwritten(client_id)
             asyncio.get_running_loop().call_later(delay, self._retry_sends)
             return
-        if self._outbox.reject(client_id) is None:
-            return
-        logger.warning(
-            "send client_id=%d rejected: %s: %s", client_id, name, error.reason
-        )
         try:
             code = ErrorCode(error.code)
         except ValueError:
             code = ErrorCode.INVALID_MESSAGE
-        rejected = SendRejected(code, f"{error.reason} ({name})", client_id)
+        self._fail_send(
+            client_id, SendRejected(code, f"{error.reason} ({name})", client_id)
+        )
+
+    def _reject_oversized(self, link: _Link, reason: str) -> None:
+        """Reject the queued messages that made the server close the link.
+
+        The server closed the connection for a frame above its limit, which
+        discovery did not report. Without this, every reconnect would resend
+        the same frame. The reason names the limit; when it does not, the
+        largest message written on the link is taken for the culprit.
+        """
+        written = [p for p in self._outbox.pending() if p.written_on == link.number]
+        sizes = {p.client_id: frame_size(_send_frame(p)) for p in written}
+        if not sizes:
+            return
+        limit = reported_frame_limit(reason)
+        if limit is None:
+            limit = max(sizes.values()) - 1
+        self.limits.max_frame_size = min(self.limits.max_frame_size, limit)
+        for client_id, size in sizes.items():
+            if size > limit:
+                self._fail_send(
+                    client_id,
+                    SendRejected(
+                        ErrorCode.INVALID_MESSAGE,
+                        f"the message needs a frame of {size} bytes and the"
+                        f" server accepts frames of at most {limit}",
+                        client_id,
+                    ),
+                )
+
+    def _fail_send(self, client_id: int, error: SendRejected) -> None:
+        if self._outbox.reject(client_id) is None:
+            return
+        logger.warning("send client_id=%d rejected: %s", client_id, error.reason)
         waiter = self._waiters.pop(client_id, None)
         if waiter is not None and not waiter.done():
-            waiter.set_exception(rejected)
+            waiter.set_exception(error)
 
     def _on_change_error(self, error: pb.Error) -> None:
         name = _code_name(error.code)
@@ -788,6 +886,8 @@ def _send_frame(pending: PendingSend) -> pb.Send:
         client_id=pending.client_id,
         body=pending.body,
         content_type=pending.content_type,
+        group=pending.group_id,
+        mentions=pending.mentions,
     )
 
 

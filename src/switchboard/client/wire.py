@@ -76,6 +76,7 @@ def wire_message(message: pb.Message, state: ClientState) -> Message:
         sent_at=message.sent_at,
         outgoing=message.sender == state.user_id,
         group_id=message.group,
+        mentions=tuple(message.mentions),
         edited_at=message.edited_at,
         recalled=message.state == pb.MESSAGE_STATE_RECALLED,
         deleted=message.state == pb.MESSAGE_STATE_DELETED,

@@ -39,10 +39,13 @@ from switchboard.logic.changes import ChangeService
 from switchboard.logic.content import validate_body
 from switchboard.logic.conversations import ConversationService
 from switchboard.logic.devices import DevicePolicy
+from switchboard.logic.peers import PeerDirectory
+from switchboard.logic.presence import PresenceService
 from switchboard.logic.recall import RecallService
 from switchboard.logic.receipts import ReceiptService
 from switchboard.logic.routing import RoutingTable
 from switchboard.logic.stats import Stats
+from switchboard.logic.typing import TypingService
 from switchboard.logic.wire import to_wire_message
 from switchboard.logs import RateLimitedLog
 from switchboard.protocol import pb
@@ -60,9 +63,6 @@ from switchboard.store.base import (
 )
 
 __all__ = ["ChatService", "SendResult", "to_wire_message"]
-
-SYSTEM_CONTENT_TYPE = 2
-"""Content type of the server's group notices; clients may not send it."""
 
 SYNC_FRAME_OVERHEAD = 64
 """Bytes reserved in a Connected or SyncResponse frame besides its messages."""
@@ -137,11 +137,17 @@ class ChatService:
         self._rate_rejected: dict[Endpoint, list[int]] = {}
         """Client ids rejected by the rate limit and not stored yet, ascending."""
         self._rejections = RateLimitedLog(logger)
+        # Typing and presence (logic/typing.py, logic/presence.py).
+        peers = PeerDirectory(store)
+        self._typing = TypingService(settings, store, bus, routing, peers)
+        self._presence = PresenceService(settings, store, bus, routing, peers)
         self._handlers: dict[int, Handler] = {
             FrameType.CONNECT: self._on_connect,
             FrameType.SEND: self._on_send,
             FrameType.SYNC: self._on_sync,
             FrameType.CURSOR: self._on_cursor,
+            FrameType.TYPING: self._typing.on_typing,
+            FrameType.PRESENCE_SUBSCRIBE: self._presence.on_subscribe,
             CONNECTION_CLOSED: self._on_closed,
         }
         self.conversations = ConversationService(settings, store, bus)
@@ -214,6 +220,7 @@ class ChatService:
             )
         await self._apply_device_policy(session.platform, user_id, device, item)
         await self._send_connected(item, connect, user_id, device)
+        await self._presence.connected(user_id)
 
     async def _reject_stale_connect(
         self, user_id: UserId, device: DeviceId, endpoint: Endpoint
@@ -616,6 +623,7 @@ class ChatService:
         self._in_flight.pop(item.endpoint, None)
         self._rate_rejected.pop(item.endpoint, None)
         await self._routing.remove(item.user_id, item.device, item.endpoint)
+        await self._presence.closed(item.endpoint, item.user_id)
 
     # Closing connections from the logic side.
 
@@ -680,12 +688,6 @@ def _check_group_send(send: pb.Send) -> None:
         raise RequestError(
             ErrorCode.INVALID_MESSAGE,
             f"a group message has to 0, not {send.to}; set either to or group",
-        )
-    if send.content_type == SYSTEM_CONTENT_TYPE:
-        raise RequestError(
-            ErrorCode.INVALID_MESSAGE,
-            f"content type {SYSTEM_CONTENT_TYPE} is reserved for the server's"
-            " group notices",
         )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from switchboard.errors import ErrorCode, RequestError
 
-__all__ = ["MEDIA", "TEXT", "validate_body"]
+__all__ = ["MEDIA", "SYSTEM_CONTENT_TYPE", "TEXT", "validate_body"]
 
 TEXT = 0
 """UTF-8 text."""
@@ -22,6 +22,11 @@ MEDIA = 1
 ``{"media": SHA256, "content_type": ..., "size": ..., "name": ...,
 "width": ..., "height": ...}``, where ``name``, ``width`` and ``height`` are
 optional. Other members are allowed and ignored, for later versions."""
+
+SYSTEM_CONTENT_TYPE = 2
+"""A notice of a group change, sent by the server only: a UTF-8 JSON object
+with ``event``, ``group``, ``by`` (the acting user) and event fields such as
+``users``. Clients may not send it."""
 
 MAX_MEDIA_NAME_LENGTH = 255
 """Characters allowed in a media message's ``name``."""
@@ -40,10 +45,31 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 def validate_body(content_type: int, body: bytes) -> None:
     """Raise RequestError(INVALID_MESSAGE) for a body its content type forbids.
 
-    Content types without checks of their own are accepted as opaque bytes.
+    Every body needs at least one byte, and a text body at least one
+    character that is not whitespace. Content types without checks of their
+    own are otherwise accepted as opaque bytes. The server's own notices
+    do not pass through here, so their content type is rejected.
     """
+    if content_type == SYSTEM_CONTENT_TYPE:
+        raise RequestError(
+            ErrorCode.INVALID_MESSAGE,
+            f"content type {SYSTEM_CONTENT_TYPE} is reserved for the server's"
+            " group notices; use another content type",
+        )
     if content_type == TEXT:
-        _decode_text(body, "text body")
+        text = _decode_text(body, "text body")
+        if not text or text.isspace():
+            raise RequestError(
+                ErrorCode.INVALID_MESSAGE,
+                "the text is empty or only whitespace; send at least one"
+                " character that is not whitespace",
+            )
+    elif not body:
+        raise RequestError(
+            ErrorCode.INVALID_MESSAGE,
+            f"the body of a content type {content_type} message is empty;"
+            " send at least one byte",
+        )
     elif content_type == MEDIA:
         _validate_media(body)
 

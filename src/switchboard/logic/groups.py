@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,8 @@ from dataclasses import dataclass
 from switchboard.config import Settings
 from switchboard.errors import ErrorCode, RequestError
 from switchboard.ids import GroupId, MessageId, UserId
-from switchboard.logic.chat import SYSTEM_CONTENT_TYPE, ChatService
+from switchboard.logic.chat import ChatService
+from switchboard.logic.content import SYSTEM_CONTENT_TYPE
 from switchboard.store.base import (
     Group,
     GroupChange,
@@ -44,6 +46,8 @@ MAX_NAME_LENGTH = 100
 """Maximum length of a group name, in characters."""
 
 _RANK = {Role.OWNER: 3, Role.ADMIN: 2, Role.MEMBER: 1}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 logger = logging.getLogger("switchboard.logic")
 
@@ -312,6 +316,17 @@ def _check_name(name: str) -> str:
         raise RequestError(
             ErrorCode.INVALID_ARGUMENT,
             f"invalid group name of {len(name)} characters: use 1 to {MAX_NAME_LENGTH}",
+        )
+    if _CONTROL.search(name):
+        raise RequestError(
+            ErrorCode.INVALID_ARGUMENT,
+            "invalid group name: it contains a control character such as a"
+            " newline; use printable characters",
+        )
+    if _SURROGATE.search(name):
+        raise RequestError(
+            ErrorCode.INVALID_ARGUMENT,
+            "invalid group name: it contains a character that is not valid Unicode",
         )
     return name
 

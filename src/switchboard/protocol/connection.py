@@ -86,6 +86,8 @@ TRANSITIONS: Final[dict[tuple[Role, State], dict[FrameType, State]]] = {
         _F.HEARTBEAT_INTERVAL: _S.CONNECTING,
         _F.CONVERSATIONS: _S.CONNECTING,
         _F.CHANGE: _S.CONNECTING,
+        _F.TYPING: _S.CONNECTING,
+        _F.PRESENCE_SUBSCRIBE: _S.CONNECTING,
     },
     (Role.SERVER, _S.OPEN): {
         _F.HEARTBEAT: _S.OPEN,
@@ -95,6 +97,8 @@ TRANSITIONS: Final[dict[tuple[Role, State], dict[FrameType, State]]] = {
         _F.HEARTBEAT_INTERVAL: _S.OPEN,
         _F.CONVERSATIONS: _S.OPEN,
         _F.CHANGE: _S.OPEN,
+        _F.TYPING: _S.OPEN,
+        _F.PRESENCE_SUBSCRIBE: _S.OPEN,
     },
     # A client that has not sent Connect can still be told why it is closed.
     (Role.CLIENT, _S.AWAITING_CONNECT): {
@@ -119,6 +123,8 @@ TRANSITIONS: Final[dict[tuple[Role, State], dict[FrameType, State]]] = {
         _F.CONVERSATION_LIST: _S.OPEN,
         _F.CHANGE_ACK: _S.OPEN,
         _F.READ_RECEIPT: _S.OPEN,
+        _F.TYPING: _S.OPEN,
+        _F.PRESENCE: _S.OPEN,
     },
 }
 

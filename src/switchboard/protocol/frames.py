@@ -37,6 +37,9 @@ class FrameType(enum.IntEnum):
     CHANGE = 14
     CHANGE_ACK = 15
     READ_RECEIPT = 16
+    TYPING = 20
+    PRESENCE_SUBSCRIBE = 21
+    PRESENCE = 22
 
 
 PAYLOAD_TYPES: Final[dict[int, type[ProtobufMessage]]] = {
@@ -56,6 +59,9 @@ PAYLOAD_TYPES: Final[dict[int, type[ProtobufMessage]]] = {
     FrameType.CHANGE: pb.ChangeRequest,
     FrameType.CHANGE_ACK: pb.ChangeAck,
     FrameType.READ_RECEIPT: pb.ReadReceipt,
+    FrameType.TYPING: pb.Typing,
+    FrameType.PRESENCE_SUBSCRIBE: pb.PresenceSubscribe,
+    FrameType.PRESENCE: pb.PresenceUpdate,
 }
 
 _FRAME_TYPE_OF: Final[dict[type[ProtobufMessage], FrameType]] = {

@@ -285,3 +285,39 @@ class ReadReceipt(_message.Message):
     message_id: int
     read_at: int
     def __init__(self, reader: _Optional[int] = ..., group: _Optional[int] = ..., message_id: _Optional[int] = ..., read_at: _Optional[int] = ...) -> None: ...
+
+class Typing(_message.Message):
+    __slots__ = ("to", "group", "active", "sender", "ttl")
+    TO_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    TTL_FIELD_NUMBER: _ClassVar[int]
+    to: int
+    group: int
+    active: bool
+    sender: int
+    ttl: int
+    def __init__(self, to: _Optional[int] = ..., group: _Optional[int] = ..., active: _Optional[bool] = ..., sender: _Optional[int] = ..., ttl: _Optional[int] = ...) -> None: ...
+
+class PresenceSubscribe(_message.Message):
+    __slots__ = ("users",)
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    users: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, users: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class PresenceUpdate(_message.Message):
+    __slots__ = ("users",)
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    users: _containers.RepeatedCompositeFieldContainer[UserPresence]
+    def __init__(self, users: _Optional[_Iterable[_Union[UserPresence, _Mapping]]] = ...) -> None: ...
+
+class UserPresence(_message.Message):
+    __slots__ = ("user", "online", "last_seen")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    ONLINE_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    user: int
+    online: bool
+    last_seen: int
+    def __init__(self, user: _Optional[int] = ..., online: _Optional[bool] = ..., last_seen: _Optional[int] = ...) -> None: ...

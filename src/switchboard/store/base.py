@@ -540,6 +540,60 @@ class Store(abc.ABC):
         user does not hold the message.
         """
 
+    @abc.abstractmethod
+    async def inbox_seqs(
+        self, user_id: UserId, message_ids: Sequence[MessageId]
+    ) -> dict[MessageId, Seq]:
+        """Return the sequence of each message in the user's inbox.
+
+        Messages that the inbox does not contain are left out.
+        """
+
+    # Peers and presence.
+
+    @abc.abstractmethod
+    async def peers_among(
+        self, user_id: UserId, candidates: Sequence[UserId]
+    ) -> set[UserId]:
+        """Return the candidates that are conversation peers of ``user_id``.
+
+        Two users are peers when each has sent the other a one-to-one
+        message, or when both are members of one group. A user is not its
+        own peer.
+        """
+
+    @abc.abstractmethod
+    async def set_last_seen(self, user_id: UserId, seen_at: int) -> None:
+        """Record when the user was last online; an earlier time changes nothing."""
+
+    @abc.abstractmethod
+    async def last_seen(self, user_ids: Sequence[UserId]) -> dict[UserId, int]:
+        """Return when each user was last online; users never recorded are left
+        out."""
+
+    # Search.
+
+    @abc.abstractmethod
+    async def search_messages(
+        self,
+        user_id: UserId,
+        terms: Sequence[str],
+        before_id: MessageId | None,
+        limit: int,
+        *,
+        peer_id: UserId | None = None,
+        group_id: GroupId | None = None,
+    ) -> tuple[list[InboxEntry], bool]:
+        """Find the text messages of the user's inbox that contain every term.
+
+        A term matches a word that starts with it, ignoring case and
+        diacritics; ``terms`` must not be empty. ``peer_id`` keeps the
+        one-to-one conversation with that user, ``group_id`` that group's
+        messages. Returns up to ``limit`` entries with a message id below
+        ``before_id`` (all when None), newest first, and whether more match.
+        Messages of other inboxes are never returned.
+        """
+
     # Groups.
 
     @abc.abstractmethod

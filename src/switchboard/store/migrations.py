@@ -225,6 +225,88 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID
         """,
     ),
+    # Version 6: find a message's entry in a user's inbox, for the sequence
+    # numbers of history pages and for search. It adds one index entry per
+    # inbox entry.
+    (
+        """
+        CREATE INDEX inbox_by_message ON inbox (user_id, message_id)
+        """,
+    ),
+    # Version 7: conversation peers and last-seen times, for typing and
+    # presence. A contacts row (user_id, peer_id) means that user_id sent
+    # peer_id a one-to-one message; two users who wrote to each other are
+    # peers. A trigger keeps the table current, so no write path needs to.
+    (
+        """
+        CREATE TABLE contacts (
+            user_id INTEGER NOT NULL REFERENCES users (id),
+            peer_id INTEGER NOT NULL REFERENCES users (id),
+            PRIMARY KEY (user_id, peer_id)
+        ) WITHOUT ROWID
+        """,
+        """
+        INSERT OR IGNORE INTO contacts (user_id, peer_id)
+        SELECT DISTINCT sender, recipient FROM messages
+        WHERE recipient IS NOT NULL AND recipient != sender
+        """,
+        """
+        CREATE TRIGGER contacts_after_message AFTER INSERT ON messages
+        WHEN NEW.recipient IS NOT NULL AND NEW.recipient != NEW.sender
+        BEGIN
+            INSERT OR IGNORE INTO contacts (user_id, peer_id)
+            VALUES (NEW.sender, NEW.recipient);
+        END
+        """,
+        """
+        CREATE TABLE last_seen (
+            user_id INTEGER PRIMARY KEY REFERENCES users (id),
+            seen_at INTEGER NOT NULL
+        )
+        """,
+    ),
+    # Version 8: full-text search of text messages (content type 0), change
+    # entries left out. The
+    # FTS5 row of a message has the message's id as its rowid. Triggers keep
+    # it in step with every insert, delete and change of a message's body or
+    # content type, so no write path needs to. unicode61 splits words at
+    # spaces and punctuation and folds case and diacritics.
+    (
+        """
+        CREATE VIRTUAL TABLE message_search USING fts5 (
+            text, tokenize = 'unicode61 remove_diacritics 2'
+        )
+        """,
+        """
+        INSERT INTO message_search (rowid, text)
+        SELECT id, CAST(body AS TEXT) FROM messages
+        WHERE content_type = 0 AND change IS NULL
+        """,
+        """
+        CREATE TRIGGER message_search_after_insert AFTER INSERT ON messages
+        WHEN NEW.content_type = 0 AND NEW.change IS NULL
+        BEGIN
+            INSERT INTO message_search (rowid, text)
+            VALUES (NEW.id, CAST(NEW.body AS TEXT));
+        END
+        """,
+        """
+        CREATE TRIGGER message_search_after_delete AFTER DELETE ON messages
+        BEGIN
+            DELETE FROM message_search WHERE rowid = OLD.id;
+        END
+        """,
+        """
+        CREATE TRIGGER message_search_after_update
+        AFTER UPDATE OF body, content_type ON messages
+        BEGIN
+            DELETE FROM message_search WHERE rowid = OLD.id;
+            INSERT INTO message_search (rowid, text)
+            SELECT NEW.id, CAST(NEW.body AS TEXT)
+            WHERE NEW.content_type = 0 AND NEW.change IS NULL;
+        END
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

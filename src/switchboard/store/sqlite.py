@@ -30,6 +30,7 @@ from switchboard.ids import (
     Seq,
     UserId,
 )
+from switchboard.store import sqlite_inbox, sqlite_peers, sqlite_search
 from switchboard.store.base import (
     AlreadyMember,
     AppendResult,
@@ -472,6 +473,79 @@ class SqliteStore(Store):
             "delete_message_for",
             lambda conn: delete_message_for(conn, user_id, message_id, now),
         )
+
+    async def inbox_seqs(
+        self, user_id: UserId, message_ids: Sequence[MessageId]
+    ) -> dict[MessageId, Seq]:
+        if not _fits_int64(user_id):
+            return {}
+        ids = [message_id for message_id in message_ids if _fits_int64(message_id)]
+        return await self._read(
+            lambda conn: sqlite_inbox.select_inbox_seqs(conn, user_id, ids)
+        )
+
+    # Peers and presence.
+
+    async def peers_among(
+        self, user_id: UserId, candidates: Sequence[UserId]
+    ) -> set[UserId]:
+        if not _fits_int64(user_id):
+            return set()
+        users = [user for user in candidates if _fits_int64(user) and user != user_id]
+        if not users:
+            return set()
+        return await self._read(
+            lambda conn: sqlite_peers.select_peers_among(conn, user_id, users)
+        )
+
+    async def set_last_seen(self, user_id: UserId, seen_at: int) -> None:
+        _check_int64(user_id=user_id, seen_at=seen_at)
+        await self._write(
+            "set_last_seen",
+            lambda conn: sqlite_peers.raise_last_seen(conn, user_id, seen_at),
+        )
+
+    async def last_seen(self, user_ids: Sequence[UserId]) -> dict[UserId, int]:
+        users = [user for user in user_ids if _fits_int64(user)]
+        if not users:
+            return {}
+        return await self._read(lambda conn: sqlite_peers.select_last_seen(conn, users))
+
+    # Search.
+
+    async def search_messages(
+        self,
+        user_id: UserId,
+        terms: Sequence[str],
+        before_id: MessageId | None,
+        limit: int,
+        *,
+        peer_id: UserId | None = None,
+        group_id: GroupId | None = None,
+    ) -> tuple[list[InboxEntry], bool]:
+        _check_limit(limit)
+        if not terms:
+            raise ValueError("search_messages needs at least one term")
+        ids = [user_id, peer_id or 0, group_id or 0]
+        if not all(_fits_int64(value) for value in ids):
+            return [], False
+        if before_id is not None and before_id > _INT64_MAX:
+            before_id = None  # every stored id is below it
+        if before_id is not None and before_id < _INT64_MIN:
+            return [], False
+        search = sqlite_search.Search(
+            user_id,
+            tuple(terms),
+            before_id,
+            min(limit, _INT64_MAX - 1),
+            peer_id,
+            group_id,
+        )
+        page = await self._read(
+            lambda conn: sqlite_search.select_matches(conn, search, MESSAGE_COLUMNS)
+        )
+        entries = [InboxEntry(seq, message_from_row(row)) for seq, row in page.rows]
+        return entries, page.has_more
 
     # Groups.
 
