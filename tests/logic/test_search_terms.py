@@ -67,7 +67,7 @@ def test_invalid_cursor(cursor: str) -> None:
 
 def fts_table() -> sqlite3.Connection:
     conn = sqlite3.connect(":memory:")
-    conn.execute(MIGRATIONS[4][0])
+    conn.execute(MIGRATIONS[7][0])
     conn.execute("INSERT INTO message_search (rowid, text) VALUES (1, 'hello world')")
     return conn
 
