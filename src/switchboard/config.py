@@ -78,6 +78,9 @@ class Settings:
     """Largest frame accepted, in bytes after the length prefix."""
     max_body_size: int = 16 * 1024
     """Largest message body, in bytes."""
+    max_request_size: int = 1024 * 1024
+    """Largest HTTP request body, in bytes, but for media uploads, which have
+    media_max_size."""
     outbound_limit: int = 1024 * 1024
     """Bytes queued for a client that does not read before it is disconnected."""
     sync_page: int = 100

@@ -332,3 +332,16 @@ def test_unknown_route_uses_error_shape(raw_server: ServerProcess) -> None:
     assert error_of(response)[:2] == (404, "not_found")
     response = httpx.put(raw_server.base_url + "/healthz")
     assert error_of(response)[:2] == (405, "method_not_allowed")
+
+
+def test_oversized_json_body_is_rejected_unread(raw_server: ServerProcess) -> None:
+    body = b'{"name": "ann", "password": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+
+    response = httpx.post(
+        raw_server.base_url + "/v1/accounts",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert error_of(response)[:2] == (413, "content_too_large")
+    assert httpx.get(raw_server.base_url + "/healthz").status_code == 200

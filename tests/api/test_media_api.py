@@ -235,6 +235,7 @@ def test_undecodable_image_rejected(media_server: MediaServer) -> None:
     status, code, message = error_of(upload(media_server, data))
     assert (status, code) == (400, "invalid_image")
     assert "does not decode as an image" in message
+    assert "/" not in message  # no server path
     assert files_under(media_server.media_dir) == files_before
 
 

@@ -321,3 +321,17 @@ def test_pipelined_sync_sees_earlier_send(raw_server: ServerProcess) -> None:
     assert isinstance(page, pb.SyncResponse)
     assert [m.body for m in page.messages] == [b"first"]
     assert FrameType.SEND_ACK in by_type
+
+
+def test_cursor_out_of_range_is_rejected_not_fatal(raw_server: ServerProcess) -> None:
+    _, ann = create_user(raw_server.base_url, "ann")
+    client = RawClient(raw_server.tcp_address)
+    client.connect(ann)
+
+    client.send(pb.Cursor(seq=2**64 - 1))
+
+    error = client.expect(FrameType.ERROR)
+    assert error.code == ErrorCode.INVALID_ARGUMENT
+    assert not error.fatal
+    client.send(pb.SyncRequest(after_seq=0))
+    assert client.expect(FrameType.SYNC_RESPONSE).head_seq == 0

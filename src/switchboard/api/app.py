@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from switchboard.api.bodylimit import BodyLimit
 from switchboard.api.errors import ERROR_RESPONSES
 from switchboard.api.validation import describe_problems
 from switchboard.config import Settings
@@ -191,6 +192,7 @@ def create_app(services: Services) -> FastAPI:
         responses=ERROR_RESPONSES,
     )
     app.state.services = services
+    app.add_middleware(BodyLimit, limit=services.settings.max_request_size)
     _install_error_handlers(app)
     auth = services.auth
 

@@ -8,6 +8,7 @@ header, before any pixel data is decoded.
 from __future__ import annotations
 
 import io
+import logging
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from PIL import Image, ImageOps
 from switchboard.errors import SwitchboardError
 
 __all__ = ["THUMBNAIL_SIZE", "ImageInfo", "InvalidImage", "inspect_image"]
+
+logger = logging.getLogger("switchboard.api")
 
 THUMBNAIL_SIZE = 320
 """Maximum width and height of a thumbnail, in pixels."""
@@ -78,7 +81,12 @@ def inspect_image(path: Path, max_pixels: int) -> ImageInfo:
                 width, height = height, width
             thumbnail, thumbnail_type = _make_thumbnail(image)
     except _DECODE_ERRORS as exc:
-        raise InvalidImage(f"the file does not decode as an image: {exc}") from exc
+        # Pillow's messages name the spool file's path, which stays private.
+        logger.info("image did not decode: %s", exc)
+        raise InvalidImage(
+            "the file does not decode as an image: its bytes start like an image"
+            " format but are not a valid image of it"
+        ) from exc
     return ImageInfo(width, height, thumbnail, thumbnail_type)
 
 

@@ -616,6 +616,12 @@ class ChatService:
 
     async def _on_cursor(self, item: Inbound) -> None:
         cursor = pb.Cursor.FromString(item.payload)
+        if cursor.seq > MAX_SEQ:
+            raise RequestError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"cursor {cursor.seq} is out of range; send the highest sequence"
+                " the device received",
+            )
         await self._store.set_cursor(item.user_id, item.device, Seq(cursor.seq))
 
     async def _on_closed(self, item: Inbound) -> None:
@@ -681,6 +687,10 @@ class ChatService:
         self._bus.publish_outbound(
             Outbound(item.endpoint, encode(error), action, reason=exc.code.name.lower())
         )
+
+
+MAX_SEQ = 2**63 - 1
+"""Highest sequence a store can hold (a signed 64-bit integer)."""
 
 
 def _check_group_send(send: pb.Send) -> None:
