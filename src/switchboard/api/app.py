@@ -290,10 +290,12 @@ def create_app(services: Services) -> FastAPI:
     # Both modules import this one, so they are imported here, not at the top.
     from switchboard.api import admin, groups
     from switchboard.api.media import install_media
+    from switchboard.api.web import install_web
 
     app.include_router(admin.router)
     app.include_router(groups.router)
     install_media(app, services)
+    install_web(app)
 
     @app.websocket("/v1/ws")
     async def websocket(websocket: WebSocket) -> None:
