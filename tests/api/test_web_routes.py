@@ -1,4 +1,4 @@
-"""The routes of the browser pages and of their assets under /web/."""
+"""The routes of the browser pages (/, /app, /admin) and their /web/ assets."""
 
 from __future__ import annotations
 
@@ -9,8 +9,15 @@ import httpx
 from tests.support.server import ServerProcess
 
 
+def test_root_redirects_to_chat(raw_server: ServerProcess) -> None:
+    response = httpx.get(raw_server.base_url + "/")
+
+    assert response.status_code == 307
+    assert response.headers["location"] == "/app"
+
+
 def test_pages_are_html_with_policy(raw_server: ServerProcess) -> None:
-    for path, script in (("/admin", "/web/admin.js"),):
+    for path, script in (("/app", "/web/app.js"), ("/admin", "/web/admin.js")):
         response = httpx.get(raw_server.base_url + path)
 
         assert response.status_code == 200, path
@@ -25,7 +32,7 @@ def test_pages_are_html_with_policy(raw_server: ServerProcess) -> None:
 def test_assets_are_served_as_modules(raw_server: ServerProcess) -> None:
     static = resources.files("switchboard.web").joinpath("static")
     names = [item.name for item in static.iterdir() if item.name.endswith(".js")]
-    assert "admin.js" in names
+    assert "proto.js" in names
 
     for name in names:
         response = httpx.get(f"{raw_server.base_url}/web/{name}")
@@ -48,5 +55,5 @@ def test_unknown_asset_is_not_found(raw_server: ServerProcess) -> None:
 def test_pages_stay_out_of_openapi(raw_server: ServerProcess) -> None:
     paths = httpx.get(raw_server.base_url + "/openapi.json").json()["paths"]
 
-    for path in ("/admin",):
+    for path in ("/", "/app", "/admin"):
         assert path not in paths

@@ -62,7 +62,8 @@ async (cases) => {
   return cases.map((hex) => {
     const bytes = Uint8Array.from(hex.match(/../g).map((h) => parseInt(h, 16)));
     try {
-      return {frames: new FrameDecoder(100).push(bytes).length};
+      const frames = new FrameDecoder(100).push(bytes);
+      return {frames: frames.length, unknown: frames.filter((f) => f.payload).length};
     } catch (error) {
       return {error: `${error.constructor.name}: ${error.message}`};
     }
@@ -171,13 +172,13 @@ def test_codec_matches_python_bytes(page: Page) -> None:
 
 def test_decoder_enforces_framing_rules(page: Page) -> None:
     cases = {
-        "00": {"frames": 1},
-        "0208": {"frames": 0},
+        "00": {"frames": 1, "unknown": 0},
+        "0208": {"frames": 0, "unknown": 0},
+        "03ff0801": {"frames": 1, "unknown": 1},
         "8080808001": {"error": "ProtocolError: length prefix longer than 4 bytes"},
         "8000": {"error": "ProtocolError: length prefix is not minimal"},
         "6500": {"error": "ProtocolError: frame of 101 bytes exceeds 100"},
-        "0100": {"error": "ProtocolError: unknown frame type 0"},
-        "01ff": {"error": "ProtocolError: unknown frame type 255"},
+        "0100": {"error": "ProtocolError: frame type 0 with a body"},
         "030102ff": {"error": "ProtocolError: invalid Connect payload"},
     }
 

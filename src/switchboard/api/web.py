@@ -1,8 +1,9 @@
-"""The browser pages: ``GET /admin``, the admin dashboard.
+"""The browser pages: ``GET /admin`` (dashboard), ``GET /app`` (chat client).
 
 The pages and their assets are static files of the ``switchboard.web``
 package, served under ``/web/``. The pages log in and talk to the server
-through the HTTP API like any other client.
+through the HTTP API and ``/v1/ws`` like any other client. ``GET /``
+redirects to the chat client.
 
 Every response carries a Content-Security-Policy that allows only this
 origin's scripts, styles, images and connections, so injected markup cannot
@@ -15,7 +16,7 @@ from importlib import resources
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
@@ -45,6 +46,17 @@ def _page(name: str) -> Response:
         media_type="text/html; charset=utf-8",
         headers=SECURITY_HEADERS,
     )
+
+
+@router.get("/")
+async def root() -> RedirectResponse:
+    return RedirectResponse("/app", status_code=307)
+
+
+@router.get("/app")
+async def chat_page() -> Response:
+    """Serve the web chat client."""
+    return _page("app.html")
 
 
 @router.get("/admin")

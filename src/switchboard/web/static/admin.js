@@ -76,8 +76,8 @@ function stopPolling() {
   pollTimer = null;
 }
 
-// Poll again only after the previous answer, so a slow server is never
-// sent overlapping requests.
+// Poll again only after the previous response, so a slow server never
+// gets overlapping requests.
 async function poll() {
   stopPolling();
   try {

@@ -64,7 +64,7 @@ export class FrameDecoder {
   }
 
   /**
-   * Add `bytes` and return every complete frame as {type, message}; a
+   * Add `bytes` and return every complete frame as {type, message}. A
    * heartbeat is {type: FrameType.HEARTBEAT, message: null}. Throws
    * ProtocolError for bytes that break the framing rules, after which the
    * connection is unusable.
@@ -103,11 +103,15 @@ export class FrameDecoder {
     throw new ProtocolError(`length prefix longer than ${MAX_PREFIX_BYTES} bytes`);
   }
 
+  // A type this codec lacks comes back with its raw payload and a null
+  // message, so a newer server's frames reach the caller instead of
+  // breaking the connection. Type 0 with a body is invalid in every version.
   decodeBody(body) {
     if (body.length === 0) return { type: FrameType.HEARTBEAT, message: null };
     const type = body[0];
+    if (type === FrameType.HEARTBEAT) throw new ProtocolError("frame type 0 with a body");
     const name = PAYLOAD_TYPES[type];
-    if (name === undefined) throw new ProtocolError(`unknown frame type ${type}`);
+    if (name === undefined) return { type, message: null, payload: body.slice(1) };
     try {
       return { type, message: decodeMessage(name, body.subarray(1)) };
     } catch (error) {
