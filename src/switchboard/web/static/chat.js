@@ -1,7 +1,7 @@
 // The chat client of one logged-in device: catch-up by sequence number,
 // delivery of sent messages until acknowledged, and the local state that
-// survives reloads and network loss (docs/protocol.md, "What a client must
-// do").
+// survives reloads and network loss (docs/protocol.md, "Reliability rules
+// for clients").
 //
 // A message to send gets the next client_id and waits in the outbox, saved
 // in localStorage, until its SendAck. Every (re)connect sends the whole

@@ -232,6 +232,9 @@ export class Connection extends EventTarget {
 
   // Heartbeats: one when nothing was sent for an interval, and a deadline
   // for the server's echo, which detects a connection that died silently.
+  // NOTE: browsers may throttle the timers of a hidden tab to about one a
+  // minute, so a heartbeat can come late and the server close the
+  // connection. The page then reconnects and syncs once its timers run.
 
   write(bytes) {
     this.socket.send(bytes);

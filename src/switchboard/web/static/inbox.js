@@ -1,6 +1,6 @@
-// The device's position in the user's inbox (docs/protocol.md, "What a
-// client must do"): entries are stored by seq, and the cursor is the highest
-// seq up to which every entry is stored.
+// The device's position in the user's inbox (docs/protocol.md, "Reliability
+// rules for clients"): entries are stored by seq, and the cursor is the
+// highest seq up to which every entry is stored.
 
 export class Inbox {
   /** `cursor`: the highest seq stored without gaps, from the last session. */
