@@ -326,6 +326,7 @@ def create_app(services: Services) -> FastAPI:
     # These modules import this one, so they are imported here, not at the top.
     from switchboard.api import admin, changes, conversations, groups, receipts, search
     from switchboard.api.media import install_media
+    from switchboard.api.web import install_web
 
     app.include_router(admin.router)
     app.include_router(changes.router)
@@ -334,6 +335,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(receipts.router)
     app.include_router(search.router)
     install_media(app, services)
+    install_web(app)
 
     @app.websocket("/v1/ws")
     async def websocket(websocket: WebSocket) -> None:

@@ -1,0 +1,127 @@
+// Generated from proto/switchboard.proto and switchboard.protocol.frames by
+// `python -m switchboard.web.codegen`. Do not edit: change the sources and
+// regenerate. tests/web/test_codegen.py fails while this file is out of date.
+
+export const PACKAGE = "switchboard.v1";
+
+/** Enums: each value's name to its number. */
+export const ENUMS = Object.freeze({
+  "Platform": Object.freeze({
+    PLATFORM_UNSPECIFIED: 0,
+    PLATFORM_ANDROID: 1,
+    PLATFORM_IOS: 2,
+    PLATFORM_WEB: 3,
+    PLATFORM_DESKTOP: 4,
+    PLATFORM_CLI: 5,
+  }),
+});
+
+/**
+ * Messages: each field is [number, name, type, kind, repeated], where
+ * kind is "scalar", "enum" or "message", and type is the scalar type or
+ * the full name of the enum or message. Fields are in number order.
+ */
+export const MESSAGES = Object.freeze({
+  "Connect": [
+    [1, "version", "uint32", "scalar", false],
+    [2, "token", "string", "scalar", false],
+    [3, "device", "string", "scalar", false],
+    [4, "platform", "Platform", "enum", false],
+    [5, "last_seq", "uint64", "scalar", false],
+    [6, "heartbeat", "uint32", "scalar", false],
+    [7, "sync_limit", "uint32", "scalar", false],
+  ],
+  "Connected": [
+    [1, "user_id", "uint64", "scalar", false],
+    [2, "heartbeat", "uint32", "scalar", false],
+    [3, "max_heartbeat", "uint32", "scalar", false],
+    [4, "head_seq", "uint64", "scalar", false],
+    [5, "sync", "SyncResponse", "message", false],
+    [6, "last_client_id", "uint64", "scalar", false],
+    [7, "server_time", "uint64", "scalar", false],
+  ],
+  "Send": [
+    [1, "to", "uint64", "scalar", false],
+    [2, "client_id", "uint64", "scalar", false],
+    [3, "body", "bytes", "scalar", false],
+    [4, "content_type", "uint32", "scalar", false],
+    [5, "group", "uint64", "scalar", false],
+    [6, "mentions", "uint64", "scalar", true],
+  ],
+  "SendAck": [
+    [1, "client_id", "uint64", "scalar", false],
+    [2, "seq", "uint64", "scalar", false],
+    [3, "id", "uint64", "scalar", false],
+    [4, "sent_at", "uint64", "scalar", false],
+  ],
+  "Message": [
+    [1, "seq", "uint64", "scalar", false],
+    [2, "id", "uint64", "scalar", false],
+    [3, "sender", "uint64", "scalar", false],
+    [4, "recipient", "uint64", "scalar", false],
+    [5, "body", "bytes", "scalar", false],
+    [6, "content_type", "uint32", "scalar", false],
+    [7, "sent_at", "uint64", "scalar", false],
+    [8, "group", "uint64", "scalar", false],
+    [9, "mentions", "uint64", "scalar", true],
+  ],
+  "SyncRequest": [
+    [1, "after_seq", "uint64", "scalar", false],
+    [2, "limit", "uint32", "scalar", false],
+  ],
+  "SyncResponse": [
+    [1, "after_seq", "uint64", "scalar", false],
+    [2, "messages", "Message", "message", true],
+    [3, "has_more", "bool", "scalar", false],
+    [4, "head_seq", "uint64", "scalar", false],
+  ],
+  "Cursor": [
+    [1, "seq", "uint64", "scalar", false],
+  ],
+  "Error": [
+    [1, "code", "uint32", "scalar", false],
+    [2, "reason", "string", "scalar", false],
+    [3, "client_id", "uint64", "scalar", false],
+    [4, "fatal", "bool", "scalar", false],
+    [5, "retry_after", "uint32", "scalar", false],
+  ],
+  "Reconnect": [
+    [1, "delay", "uint32", "scalar", false],
+    [2, "reason", "string", "scalar", false],
+    [3, "addresses", "string", "scalar", true],
+  ],
+  "Heartbeat": [
+    [1, "interval", "uint32", "scalar", false],
+  ],
+});
+
+/** Frame type bytes (docs/protocol.md, "Frame types"). */
+export const FrameType = Object.freeze({
+  HEARTBEAT: 0,
+  CONNECT: 1,
+  CONNECTED: 2,
+  SEND: 3,
+  SEND_ACK: 4,
+  MESSAGE: 5,
+  SYNC: 6,
+  SYNC_RESPONSE: 7,
+  CURSOR: 8,
+  ERROR: 9,
+  RECONNECT: 10,
+  HEARTBEAT_INTERVAL: 11,
+});
+
+/** The payload message of each frame type but the heartbeat. */
+export const PAYLOAD_TYPES = Object.freeze({
+  1: "Connect",
+  2: "Connected",
+  3: "Send",
+  4: "SendAck",
+  5: "Message",
+  6: "SyncRequest",
+  7: "SyncResponse",
+  8: "Cursor",
+  9: "Error",
+  10: "Reconnect",
+  11: "Heartbeat",
+});
