@@ -14,6 +14,18 @@ export const ENUMS = Object.freeze({
     PLATFORM_DESKTOP: 4,
     PLATFORM_CLI: 5,
   }),
+  "MessageState": Object.freeze({
+    MESSAGE_STATE_NORMAL: 0,
+    MESSAGE_STATE_RECALLED: 1,
+    MESSAGE_STATE_DELETED: 2,
+  }),
+  "ChangeKind": Object.freeze({
+    CHANGE_NONE: 0,
+    CHANGE_READ: 1,
+    CHANGE_RECALL: 2,
+    CHANGE_EDIT: 3,
+    CHANGE_DELETE: 4,
+  }),
 });
 
 /**
@@ -30,6 +42,7 @@ export const MESSAGES = Object.freeze({
     [5, "last_seq", "uint64", "scalar", false],
     [6, "heartbeat", "uint32", "scalar", false],
     [7, "sync_limit", "uint32", "scalar", false],
+    [10, "conversations", "uint32", "scalar", false],
   ],
   "Connected": [
     [1, "user_id", "uint64", "scalar", false],
@@ -64,6 +77,11 @@ export const MESSAGES = Object.freeze({
     [7, "sent_at", "uint64", "scalar", false],
     [8, "group", "uint64", "scalar", false],
     [9, "mentions", "uint64", "scalar", true],
+    [10, "unread", "uint32", "scalar", false],
+    [11, "change", "ChangeKind", "enum", false],
+    [12, "target", "uint64", "scalar", false],
+    [13, "edited_at", "uint64", "scalar", false],
+    [14, "state", "MessageState", "enum", false],
   ],
   "SyncRequest": [
     [1, "after_seq", "uint64", "scalar", false],
@@ -84,6 +102,7 @@ export const MESSAGES = Object.freeze({
     [3, "client_id", "uint64", "scalar", false],
     [4, "fatal", "bool", "scalar", false],
     [5, "retry_after", "uint32", "scalar", false],
+    [10, "request_id", "uint64", "scalar", false],
   ],
   "Reconnect": [
     [1, "delay", "uint32", "scalar", false],
@@ -92,6 +111,67 @@ export const MESSAGES = Object.freeze({
   ],
   "Heartbeat": [
     [1, "interval", "uint32", "scalar", false],
+  ],
+  "ConversationsRequest": [
+    [1, "limit", "uint32", "scalar", false],
+    [2, "before", "uint64", "scalar", false],
+  ],
+  "ConversationList": [
+    [1, "conversations", "Conversation", "message", true],
+    [2, "has_more", "bool", "scalar", false],
+    [3, "head_seq", "uint64", "scalar", false],
+    [4, "total_unread", "uint32", "scalar", false],
+    [5, "before", "uint64", "scalar", false],
+  ],
+  "Conversation": [
+    [1, "peer", "uint64", "scalar", false],
+    [2, "group", "uint64", "scalar", false],
+    [3, "name", "string", "scalar", false],
+    [4, "last", "Message", "message", false],
+    [5, "unread", "uint32", "scalar", false],
+    [6, "read_id", "uint64", "scalar", false],
+    [7, "peer_read_id", "uint64", "scalar", false],
+    [8, "truncated", "bool", "scalar", false],
+  ],
+  "ChangeRequest": [
+    [1, "request_id", "uint64", "scalar", false],
+    [2, "kind", "ChangeKind", "enum", false],
+    [3, "message_id", "uint64", "scalar", false],
+    [4, "body", "bytes", "scalar", false],
+    [5, "peer", "uint64", "scalar", false],
+    [6, "group", "uint64", "scalar", false],
+  ],
+  "ChangeAck": [
+    [1, "request_id", "uint64", "scalar", false],
+    [2, "seq", "uint64", "scalar", false],
+    [3, "id", "uint64", "scalar", false],
+    [4, "changed_at", "uint64", "scalar", false],
+    [5, "unread", "uint32", "scalar", false],
+    [6, "read_id", "uint64", "scalar", false],
+  ],
+  "ReadReceipt": [
+    [1, "reader", "uint64", "scalar", false],
+    [2, "group", "uint64", "scalar", false],
+    [3, "message_id", "uint64", "scalar", false],
+    [4, "read_at", "uint64", "scalar", false],
+  ],
+  "Typing": [
+    [1, "to", "uint64", "scalar", false],
+    [2, "group", "uint64", "scalar", false],
+    [3, "active", "bool", "scalar", false],
+    [4, "sender", "uint64", "scalar", false],
+    [5, "ttl", "uint32", "scalar", false],
+  ],
+  "PresenceSubscribe": [
+    [1, "users", "uint64", "scalar", true],
+  ],
+  "PresenceUpdate": [
+    [1, "users", "UserPresence", "message", true],
+  ],
+  "UserPresence": [
+    [1, "user", "uint64", "scalar", false],
+    [2, "online", "bool", "scalar", false],
+    [3, "last_seen", "uint64", "scalar", false],
   ],
 });
 
@@ -109,6 +189,14 @@ export const FrameType = Object.freeze({
   ERROR: 9,
   RECONNECT: 10,
   HEARTBEAT_INTERVAL: 11,
+  CONVERSATIONS: 12,
+  CONVERSATION_LIST: 13,
+  CHANGE: 14,
+  CHANGE_ACK: 15,
+  READ_RECEIPT: 16,
+  TYPING: 20,
+  PRESENCE_SUBSCRIBE: 21,
+  PRESENCE: 22,
 });
 
 /** The payload message of each frame type but the heartbeat. */
@@ -124,4 +212,12 @@ export const PAYLOAD_TYPES = Object.freeze({
   9: "Error",
   10: "Reconnect",
   11: "Heartbeat",
+  12: "ConversationsRequest",
+  13: "ConversationList",
+  14: "ChangeRequest",
+  15: "ChangeAck",
+  16: "ReadReceipt",
+  20: "Typing",
+  21: "PresenceSubscribe",
+  22: "PresenceUpdate",
 });
