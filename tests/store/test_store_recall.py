@@ -353,3 +353,23 @@ async def test_read_skips_recalled_and_deleted(store: Store) -> None:
     )
 
     assert result.unread == 1
+
+
+async def test_out_of_range_ids(store: Store) -> None:
+    alice, bob = await make_users(store, "alice", "bob")
+    group_id = await make_group(store, alice, bob)
+    sent = await post(store, alice, group_id)
+    huge = 2**64
+
+    assert await store.get_message(MessageId(huge), alice.id) is None
+    assert await store.get_message(sent.message.id, UserId(huge)) is None
+    with pytest.raises(ValueError, match="message_id"):
+        await store.recall_message(alice.id, MessageId(huge), NOW)
+    with pytest.raises(ValueError, match="actor"):
+        await store.edit_message(UserId(-huge), sent.message.id, b"x", NOW)
+    with pytest.raises(ValueError, match="now"):
+        await store.delete_message_for(bob.id, sent.message.id, huge)
+    history, _ = await store.read_group_history(
+        group_id, None, LIMIT, viewer=UserId(huge)
+    )
+    assert sent.message.id in [m.id for m in history]

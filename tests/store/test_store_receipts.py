@@ -305,3 +305,29 @@ async def test_read_counts_of_other_group_are_empty(store: Store) -> None:
 
     assert await store.group_read_counts(other, [sent.message.id]) == []
     assert await store.group_read_counts(group_id, []) == []
+
+
+async def test_out_of_range_ids(store: Store) -> None:
+    alice, bob = await make_users(store, "alice", "bob")
+    group_id = await make_group(store, alice, bob)
+    sent = await post(store, alice, group_id)
+    huge = 2**64
+
+    page = await store.list_conversations(UserId(huge), None, LIMIT)
+    assert page.conversations == []
+    page = await store.list_conversations(bob.id, MessageId(huge), LIMIT)
+    assert len(page.conversations) == 1
+    page = await store.list_conversations(bob.id, MessageId(-huge), LIMIT)
+    assert page.conversations == []
+    assert await store.group_read_counts(GroupId(huge), [sent.message.id]) == []
+    counts = await store.group_read_counts(group_id, [MessageId(huge), sent.message.id])
+    assert [count.message_id for count in counts] == [sent.message.id]
+    with pytest.raises(ValueError, match="user_id"):
+        await store.mark_read(UserId(huge), ConversationKey(group=group_id), None, NOW)
+    with pytest.raises(ValueError, match="limit -1"):
+        await store.list_conversations(bob.id, None, -1)
+
+    result = await store.mark_read(
+        bob.id, ConversationKey(group=group_id), MessageId(huge), NOW
+    )
+    assert result.read_id == sent.message.id

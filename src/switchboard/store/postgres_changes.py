@@ -76,6 +76,8 @@ async def append_change_copies(
     seqs = await allocate_seqs(conn, ordered)
     unread: dict[UserId, int] = {}
     bodies: dict[UserId, bytes] = {}
+    # NOTE: a few queries per user, so a recall in a large group costs round
+    # trips in proportion to the holders in each database.
     for user in ordered:
         unread[user], body = await _apply(conn, user, change)
         if body != change.body:

@@ -137,6 +137,9 @@ async def insert_members(
 
     Messages up to that id were sent before they joined.
     """
+    # NOTE: a group message whose history copy still waits in an outbox (its
+    # relay failed) is missing here, so read counts take members who join
+    # before the relay for members of that message.
     joined = MessageId(
         await conn.fetchval(
             "SELECT coalesce(max(message_id), 0) FROM group_messages"
