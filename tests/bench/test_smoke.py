@@ -95,7 +95,7 @@ def test_wire_external_server_without_matplotlib(tmp_path: Path) -> None:
     assert record["target"]["embedded"] is False
     assert record["target"]["base_url"] == server.base_url
     # Tokens from POST /v1/sessions are as long as seeded ones.
-    assert record["results"]["tcp"]["totals"]["hello"]["both"] == 56
+    assert record["results"]["tcp"]["totals"]["hello"]["both"] == 58
     assert "pip install 'switchboard[bench]'" in stderr
     assert "pip install 'switchboard[bench]'" in record["chart_note"]
     assert record["charts"] == []

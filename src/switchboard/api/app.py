@@ -439,11 +439,6 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def validation_error(
         request: Request, exc: RequestValidationError
     ) -> JSONResponse:
-        problems = []
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error.get("loc", ()))
-            problems.append(f"{where}: {error.get('msg', 'invalid')}")
         return _error_response(
-            request, 422, "invalid_request", "invalid request: " + "; ".join(problems)
+            request, 422, "invalid_request", describe_problems(exc.errors())
         )
-        return _error_response(422, "invalid_request", describe_problems(exc.errors()))

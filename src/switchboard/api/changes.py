@@ -9,7 +9,6 @@ EDIT and DELETE. Each change reaches the devices concerned as a change entry.
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Awaitable
 
 from fastapi import APIRouter, Request
@@ -116,7 +115,7 @@ async def edit_message(
     else:
         try:
             new_body = base64.b64decode(body.body_b64 or "", validate=True)
-        except binascii.Error as exc:
+        except ValueError as exc:  # binascii.Error, or non-ASCII text
             raise ApiError(
                 400, "invalid_argument", f"body_b64 is not valid base64: {exc}"
             ) from exc
