@@ -162,7 +162,9 @@ async def test_upgrade_indexes_existing_messages(tmp_path: pathlib.Path) -> None
         " conv_lo, conv_hi, content_type, body, sent_at, sender_seq, recipient_seq)"
         " VALUES (1, 1, 'p', 1, 2, 1, 2, 0, CAST('old news' AS BLOB), 5, 1, 1)"
     )
-    conn.execute("INSERT INTO inbox VALUES (1, 1, 1), (2, 1, 1)")
+    conn.execute(
+        "INSERT INTO inbox (user_id, seq, message_id) VALUES (1, 1, 1), (2, 1, 1)"
+    )
     conn.close()
 
     store = SqliteStore(path)
