@@ -141,7 +141,7 @@ _VERSION_3: Final = (
     # Version 3: conversation peers and last-seen times, for typing and
     # presence, and full-text search of text messages.
     #
-    # A contacts row is kept in the database of user_id, whose inbox holds
+    # A contacts row is kept in the database of user_id, whose inbox contains
     # both directions of the conversation with peer_id: sent means user_id
     # sent peer_id a one-to-one message, received that peer_id sent one to
     # user_id. The two are peers when both are set. A trigger keeps the
@@ -195,9 +195,9 @@ _VERSION_3: Final = (
     )
     """,
     # search_fold prepares text for the 'simple' text search configuration,
-    # which only lowercases: it strips combining diacritical marks after
-    # Unicode decomposition (NFD) and turns ASCII punctuation into spaces,
-    # so "foo.bar" and "e-mail" are two words each, as in the SQLite store.
+    # which only lowercases. It strips combining diacritical marks after
+    # Unicode decomposition (NFD) and turns ASCII punctuation into spaces.
+    # So "foo.bar" and "e-mail" are two words each, as in the SQLite store.
     r"""
     CREATE FUNCTION search_fold(content text) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
@@ -220,7 +220,7 @@ _VERSION_3: Final = (
     $$
     """,
     # A message matches when it matches every term. A term matches a phrase
-    # of its words whose last word is a prefix; a term without words is left
+    # of its words whose last word is a prefix. A term without words is left
     # out, and a query left without terms is NULL, which matches nothing.
     # search_fold turns quotes and backslashes into spaces, so the words put
     # into the tsquery text cannot change its syntax.
