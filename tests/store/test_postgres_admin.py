@@ -72,8 +72,15 @@ async def test_add_database_keeps_data(clean: ScratchDatabases) -> None:
         users[1], PHONE, ClientMessageId(100), change.group.id, 1, b"hi", 0
     )
     await store.mark_read(users[2], ConversationKey(group=change.group.id), None, 0)
+    await store.append_message(
+        users[1], PHONE, ClientMessageId(200), users[3], 0, b"moving day", 0
+    )
+    for user in users:
+        await store.set_last_seen(user, 1_000 + user)
     before = {user: await read_whole_inbox(store, user) for user in users}
     lists = {user: await store.list_conversations(user, None, 100) for user in users}
+    peers = {user: await store.peers_among(user, users) for user in users}
+    assert peers[users[1]] == set(users) - {users[1]}
     await store.close()
 
     # Add a second database and move the odd shards to it.
@@ -92,6 +99,12 @@ async def test_add_database_keeps_data(clean: ScratchDatabases) -> None:
         assert lists[users[2]].conversations[0].unread == 0
         assert lists[users[3]].conversations[0].unread == 1
         assert len(await store.list_members(change.group.id)) == 6
+        for user in users:
+            assert await store.peers_among(user, users) == peers[user]
+        assert await store.last_seen(users) == {user: 1_000 + user for user in users}
+        for user in (users[1], users[3]):
+            found, _ = await store.search_messages(user, ["moving"], None, 10)
+            assert [entry.message.body for entry in found] == [b"moving day"]
         assert [g.id for g in await store.groups_of(users[3])] == [change.group.id]
 
         # Sequences continue in both databases, and resends are still found.

@@ -562,6 +562,46 @@ async def test_upgrade_counts_old_messages_as_read(clean: ScratchDatabases) -> N
     assert posted.unread[bob] == 1
 
 
+async def test_upgrade_finds_peers_and_indexes_text(clean: ScratchDatabases) -> None:
+    # Alice (1) and Bob (2) wrote to each other, and Bob read Alice's
+    # message (a change entry, 13). Carol (3) wrote to Alice only. Message
+    # 14 is a media message, which search leaves out.
+    copy = (
+        "INSERT INTO inbox (user_id, seq, message_id, sender, recipient, peer,"
+        " content_type, body, sent_at, change, target) VALUES "
+    )
+    await create_version_1(
+        clean.dsns[0],
+        *MIGRATIONS[1],
+        "INSERT INTO schema_version (version) VALUES (2)",
+        "INSERT INTO users VALUES (1, 'alice', 'h', 0), (2, 'bob', 'h', 0),"
+        " (3, 'carol', 'h', 0)",
+        "SELECT setval('message_ids', 14)",
+        copy + "(1, 1, 10, 1, 2, 2, 0, 'old news', 0, NULL, NULL),"
+        " (2, 1, 10, 1, 2, 1, 0, 'old news', 0, NULL, NULL),"
+        " (1, 2, 11, 2, 1, 2, 0, 'Café?', 0, NULL, NULL),"
+        " (2, 2, 11, 2, 1, 1, 0, 'Café?', 0, NULL, NULL),"
+        " (1, 3, 12, 3, 1, 3, 0, 'old gossip', 0, NULL, NULL),"
+        " (2, 3, 13, 2, 1, 1, 0, '', 0, 1, 10),"
+        " (1, 4, 14, 1, 2, 2, 1, 'news', 0, NULL, NULL)",
+        "INSERT INTO inbox_heads VALUES (1, 4), (2, 3)",
+    )
+    alice, bob, carol = UserId(1), UserId(2), UserId(3)
+
+    async with opened(ShardMap.even(clean.dsns[:1])) as store:
+        peers = await store.peers_among(alice, [bob, carol])
+        carol_peers = await store.peers_among(carol, [alice])
+        news, _ = await store.search_messages(alice, ["news"], None, 10)
+        cafe, _ = await store.search_messages(bob, ["CAFE"], None, 10)
+        gossip, _ = await store.search_messages(bob, ["gossip"], None, 10)
+
+    assert peers == {bob}
+    assert carol_peers == set()
+    assert [entry.message.id for entry in news] == [10]
+    assert [(entry.message.id, entry.seq) for entry in cafe] == [(11, 2)]
+    assert gossip == []
+
+
 async def test_newer_schema_version_raises(clean: ScratchDatabases) -> None:
     shard_map = ShardMap.even(clean.dsns[:1])
     async with opened(shard_map):

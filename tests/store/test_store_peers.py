@@ -6,7 +6,7 @@ import pathlib
 import sqlite3
 
 from switchboard.ids import UserId
-from switchboard.store.base import Store
+from switchboard.store.base import ConversationKey, Store
 from switchboard.store.migrations import MIGRATIONS
 from switchboard.store.sqlite import SqliteStore
 from tests.store.test_store_conformance import send
@@ -100,3 +100,12 @@ async def test_upgrade_finds_existing_peers(tmp_path: pathlib.Path) -> None:
         await store.close()
 
     assert peers == {UserId(2)}
+
+
+async def test_read_receipt_makes_no_peers(store: Store) -> None:
+    alice, bob = await make_users(store, "alice", "bob")
+    await send(store, alice, bob, 1)
+    await store.mark_read(bob.id, ConversationKey(peer=alice.id), None, 10)
+
+    assert await store.peers_among(alice.id, [bob.id]) == set()
+    assert await store.peers_among(bob.id, [alice.id]) == set()

@@ -162,7 +162,9 @@ async def test_upgrade_indexes_existing_messages(tmp_path: pathlib.Path) -> None
         " conv_lo, conv_hi, content_type, body, sent_at, sender_seq, recipient_seq)"
         " VALUES (1, 1, 'p', 1, 2, 1, 2, 0, CAST('old news' AS BLOB), 5, 1, 1)"
     )
-    conn.execute("INSERT INTO inbox VALUES (1, 1, 1), (2, 1, 1)")
+    conn.execute(
+        "INSERT INTO inbox (user_id, seq, message_id) VALUES (1, 1, 1), (2, 1, 1)"
+    )
     conn.close()
 
     store = SqliteStore(path)
@@ -190,3 +192,56 @@ async def test_search_reads_fts_newest_first(tmp_path: pathlib.Path) -> None:
     assert details[0].startswith("SCAN s VIRTUAL TABLE"), details
     assert any("inbox_by_message" in detail for detail in details), details
     assert not any("TEMP B-TREE" in detail for detail in details), details
+
+
+async def test_recall_and_edit_change_matches(store: Store) -> None:
+    alice, bob = await make_users(store, "alice", "bob")
+    recalled = await say(store, alice, bob, "pizza tonight")
+    edited = await say(store, alice, bob, "pasta tomorrow")
+    await store.recall_message(alice.id, recalled, 10)
+    await store.edit_message(alice.id, edited, b"risotto tomorrow", 11)
+
+    for user in (alice, bob):
+        assert await texts(store, user, "pizza") == []
+        assert await texts(store, user, "pasta") == []
+        entries, _ = await store.search_messages(user.id, ["risotto"], None, 10)
+        assert [entry.message.id for entry in entries] == [edited]
+        assert [entry.message.change for entry in entries] == [0]
+
+
+async def test_group_recall_leaves_every_inbox(store: Store) -> None:
+    alice, bob, carol = await make_users(store, "alice", "bob", "carol")
+    change = await store.create_group(
+        "g", alice.id, [bob.id, carol.id], 1, max_members=LIMIT
+    )
+    result = await store.append_group_message(
+        bob.id, PHONE, ClientMessageId(7), change.group.id, 0, b"secret word", 2
+    )
+    await store.recall_message(bob.id, result.message.id, 3)
+
+    for user in (alice, bob, carol):
+        assert await texts(store, user, "secret") == []
+
+
+async def test_deleted_for_self_is_not_found(store: Store) -> None:
+    alice, bob = await make_users(store, "alice", "bob")
+    message_id = await say(store, alice, bob, "forget this")
+    await store.delete_message_for(bob.id, message_id, 10)
+
+    assert await texts(store, bob, "forget") == []
+    assert await texts(store, alice, "forget") == ["forget this"]
+
+
+async def test_punctuation_splits_words(store: Store) -> None:
+    alice, bob = await make_users(store, "alice", "bob")
+    await say(store, alice, bob, "write to me@example.org, or see e-mail.txt")
+
+    assert len(await texts(store, bob, "example")) == 1
+    assert len(await texts(store, bob, "org")) == 1
+    assert len(await texts(store, bob, "mail")) == 1
+    assert len(await texts(store, bob, "e-mail")) == 1
+    assert len(await texts(store, bob, "txt", "!!!")) == 1
+    assert await texts(store, bob, "!!!") == []
+    assert await texts(store, bob, "mail-e") == []
+    assert await texts(store, bob, "it's") == []
+    assert await texts(store, bob, "back\\slash") == []

@@ -307,6 +307,27 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         END
         """,
     ),
+    # Version 9: change entries (a read, for example) are not messages, so
+    # they no longer make contacts. The trigger of version 7 counted them,
+    # so the table is rebuilt from the messages alone.
+    (
+        "DROP TRIGGER contacts_after_message",
+        """
+        CREATE TRIGGER contacts_after_message AFTER INSERT ON messages
+        WHEN NEW.recipient IS NOT NULL AND NEW.recipient != NEW.sender
+            AND NEW.change IS NULL
+        BEGIN
+            INSERT OR IGNORE INTO contacts (user_id, peer_id)
+            VALUES (NEW.sender, NEW.recipient);
+        END
+        """,
+        "DELETE FROM contacts",
+        """
+        INSERT OR IGNORE INTO contacts (user_id, peer_id)
+        SELECT DISTINCT sender, recipient FROM messages
+        WHERE recipient IS NOT NULL AND recipient != sender AND change IS NULL
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -43,8 +43,10 @@ from switchboard.ids import (
 from switchboard.store import postgres_conversations as conversations_sql
 from switchboard.store import postgres_groups as groups_sql
 from switchboard.store import postgres_inbox as inbox_sql
+from switchboard.store import postgres_peers as peers_sql
 from switchboard.store import postgres_recall as recall_sql
 from switchboard.store import postgres_receipts as receipts_sql
+from switchboard.store import postgres_search as search_sql
 from switchboard.store.base import (
     AlreadyMember,
     AppendResult,
@@ -58,6 +60,7 @@ from switchboard.store.base import (
     GroupFull,
     GroupNotice,
     HeldMessage,
+    InboxEntry,
     InboxPage,
     InvalidMention,
     Member,
@@ -718,6 +721,114 @@ class PostgresStore(Store):
             )
 
         return await self._run("delete_message_for", work)
+
+    async def inbox_seqs(
+        self, user_id: UserId, message_ids: Sequence[MessageId]
+    ) -> dict[MessageId, Seq]:
+        if not _fits_int64(user_id):
+            return {}
+        ids = list(dict.fromkeys(m for m in message_ids if _fits_int64(m)))
+        if not ids:
+            return {}
+
+        async def work(conns: ConnectionSet) -> dict[MessageId, Seq]:
+            conn = await conns.get(self._database_of(user_id))
+            return await inbox_sql.select_inbox_seqs(conn, user_id, ids)
+
+        return await self._run("inbox_seqs", work)
+
+    # Peers and presence.
+
+    async def peers_among(
+        self, user_id: UserId, candidates: Sequence[UserId]
+    ) -> set[UserId]:
+        if not _fits_int64(user_id):
+            return set()
+        users = [
+            u for u in dict.fromkeys(candidates) if _fits_int64(u) and u != user_id
+        ]
+        if not users:
+            return set()
+
+        async def work(conns: ConnectionSet) -> set[UserId]:
+            # Contacts are kept with the user's inbox, and memberships with
+            # each group, so every database is asked about groups.
+            await conns.get_all()
+            user_conn = await conns.get(self._database_of(user_id))
+            peers = await peers_sql.select_mutual_contacts(user_conn, user_id, users)
+            for database in range(len(self.shard_map.dsns)):
+                rest = [user for user in users if user not in peers]
+                if not rest:
+                    break
+                conn = await conns.get(database)
+                peers |= await peers_sql.select_group_peers(conn, user_id, rest)
+            return peers
+
+        return await self._run("peers_among", work)
+
+    async def set_last_seen(self, user_id: UserId, seen_at: int) -> None:
+        _check_int64(user_id=user_id, seen_at=seen_at)
+
+        async def work(conns: ConnectionSet) -> None:
+            conn = await conns.get(self._database_of(user_id))
+            await peers_sql.raise_last_seen(conn, user_id, seen_at)
+
+        await self._run("set_last_seen", work)
+
+    async def last_seen(self, user_ids: Sequence[UserId]) -> dict[UserId, int]:
+        by_database: dict[int, list[UserId]] = {}
+        for user in dict.fromkeys(user_ids):
+            if _fits_int64(user):
+                by_database.setdefault(self._database_of(user), []).append(user)
+        if not by_database:
+            return {}
+
+        async def work(conns: ConnectionSet) -> dict[UserId, int]:
+            await conns.get_many(by_database)
+            seen: dict[UserId, int] = {}
+            for database, users in by_database.items():
+                conn = await conns.get(database)
+                seen |= await peers_sql.select_last_seen(conn, users)
+            return seen
+
+        return await self._run("last_seen", work)
+
+    # Search.
+
+    async def search_messages(
+        self,
+        user_id: UserId,
+        terms: Sequence[str],
+        before_id: MessageId | None,
+        limit: int,
+        *,
+        peer_id: UserId | None = None,
+        group_id: GroupId | None = None,
+    ) -> tuple[list[InboxEntry], bool]:
+        _check_limit(limit)
+        if not terms:
+            raise ValueError("search_messages needs at least one term")
+        if not all(
+            _fits_int64(value) for value in (user_id, peer_id or 0, group_id or 0)
+        ):
+            return [], False
+        before_id = _clamp_before_id(before_id)
+        if before_id is not None and before_id < _INT64_MIN:
+            return [], False
+        search = search_sql.Search(
+            user_id,
+            tuple(terms),
+            before_id,
+            min(limit, _INT64_MAX - 1),
+            peer_id,
+            group_id,
+        )
+
+        async def work(conns: ConnectionSet) -> tuple[list[InboxEntry], bool]:
+            conn = await conns.get(self._database_of(user_id))
+            return await search_sql.select_matches(conn, search)
+
+        return await self._run("search_messages", work)
 
     # Groups.
 

@@ -46,6 +46,7 @@ __all__ = [
     "select_deleted_ids",
     "select_head_seq",
     "select_inbox_page",
+    "select_inbox_seqs",
     "select_outbox",
     "select_outbox_ids",
 ]
@@ -404,3 +405,16 @@ async def select_deleted_ids(
         list(message_ids),
     )
     return {MessageId(row["message_id"]) for row in rows}
+
+
+async def select_inbox_seqs(
+    conn: Connection, user_id: UserId, message_ids: Sequence[MessageId]
+) -> dict[MessageId, Seq]:
+    """Return {message id: seq} for those of ``message_ids`` in the user's inbox."""
+    rows = await conn.fetch(
+        "SELECT message_id, seq FROM inbox"
+        " WHERE user_id = $1 AND message_id = ANY($2::bigint[])",
+        user_id,
+        list(message_ids),
+    )
+    return {MessageId(row["message_id"]): Seq(row["seq"]) for row in rows}

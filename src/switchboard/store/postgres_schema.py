@@ -137,6 +137,134 @@ _VERSION_2: Final = (
     f" WHERE o.group_id IS NOT NULL AND {_notice_of('o')}",
 )
 
+_VERSION_3: Final = (
+    # Version 3: conversation peers and last-seen times, for typing and
+    # presence, and full-text search of text messages.
+    #
+    # A contacts row is kept in the database of user_id, whose inbox contains
+    # both directions of the conversation with peer_id: sent means user_id
+    # sent peer_id a one-to-one message, received that peer_id sent one to
+    # user_id. The two are peers when both are set. A trigger keeps the
+    # table current, so no write path needs to. Change entries (reads,
+    # recalls, edits, deletions) are not messages and never count.
+    """
+    CREATE TABLE contacts (
+        user_id  bigint  NOT NULL,
+        peer_id  bigint  NOT NULL,
+        sent     boolean NOT NULL,
+        received boolean NOT NULL,
+        PRIMARY KEY (user_id, peer_id)
+    )
+    """,
+    """
+    INSERT INTO contacts (user_id, peer_id, sent, received)
+    SELECT user_id, peer, bool_or(sender = user_id), bool_or(sender <> user_id)
+    FROM inbox
+    WHERE peer IS NOT NULL AND peer <> user_id AND change IS NULL
+    GROUP BY user_id, peer
+    """,
+    # The WHERE clause skips the update, and a new row version, when the
+    # flags are set already, which is the case for most messages.
+    """
+    CREATE FUNCTION contacts_after_inbox_insert() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO contacts (user_id, peer_id, sent, received)
+        VALUES (NEW.user_id, NEW.peer, NEW.sender = NEW.user_id,
+            NEW.sender <> NEW.user_id)
+        ON CONFLICT (user_id, peer_id) DO UPDATE
+            SET sent = contacts.sent OR excluded.sent,
+                received = contacts.received OR excluded.received
+            WHERE (excluded.sent AND NOT contacts.sent)
+                OR (excluded.received AND NOT contacts.received);
+        RETURN NULL;
+    END
+    $$
+    """,
+    """
+    CREATE TRIGGER contacts_after_inbox_insert AFTER INSERT ON inbox
+    FOR EACH ROW
+    WHEN (NEW.peer IS NOT NULL AND NEW.peer <> NEW.user_id AND NEW.change IS NULL)
+    EXECUTE FUNCTION contacts_after_inbox_insert()
+    """,
+    # Kept in the database of user_id.
+    """
+    CREATE TABLE last_seen (
+        user_id bigint PRIMARY KEY,
+        seen_at bigint NOT NULL
+    )
+    """,
+    # search_fold prepares text for the 'simple' text search configuration,
+    # which only lowercases. It strips combining diacritical marks after
+    # Unicode decomposition (NFD) and turns ASCII punctuation into spaces.
+    # So "foo.bar" and "e-mail" are two words each, as in the SQLite store.
+    r"""
+    CREATE FUNCTION search_fold(content text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+        SELECT regexp_replace(
+            regexp_replace(normalize(content, NFD), '[\u0300-\u036f]+', '', 'g'),
+            '[!-/:-@\[-`{-~]+', ' ', 'g')
+    $$
+    """,
+    # NULL, so no match, for a body that is not valid UTF-8 or whose words
+    # exceed the 1 MB limit of a tsvector. STABLE because convert_from is.
+    """
+    CREATE FUNCTION search_vector(body bytea) RETURNS tsvector
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
+    BEGIN
+        RETURN to_tsvector('simple', search_fold(convert_from(body, 'UTF8')));
+    EXCEPTION
+        WHEN character_not_in_repertoire OR program_limit_exceeded THEN
+            RETURN NULL;
+    END
+    $$
+    """,
+    # A message matches when it matches every term. A term matches a phrase
+    # of its words whose last word is a prefix. A term without words is left
+    # out, and a query left without terms is NULL, which matches nothing.
+    # search_fold turns quotes and backslashes into spaces, so the words put
+    # into the tsquery text cannot change its syntax.
+    """
+    CREATE FUNCTION search_query(terms text[]) RETURNS tsquery
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+        SELECT string_agg(
+            '(' || regexp_replace(phrase::text, '''$', ''':*') || ')', ' & '
+        )::tsquery
+        FROM unnest(terms) AS term,
+            LATERAL phraseto_tsquery('simple', search_fold(term)) AS phrase
+        WHERE numnode(phrase) > 0
+    $$
+    """,
+    # The words of a text message (content type 0); NULL for other content
+    # and for change entries. A trigger keeps the column in step with every
+    # insert and every change of the body, so a recall (empty body) drops
+    # the message from the results.
+    "ALTER TABLE inbox ADD COLUMN search tsvector",
+    """
+    UPDATE inbox SET search = search_vector(body)
+    WHERE content_type = 0 AND change IS NULL
+    """,
+    """
+    CREATE FUNCTION inbox_search_before_write() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NEW.content_type = 0 AND NEW.change IS NULL THEN
+            NEW.search := search_vector(NEW.body);
+        ELSE
+            NEW.search := NULL;
+        END IF;
+        RETURN NEW;
+    END
+    $$
+    """,
+    """
+    CREATE TRIGGER inbox_search_before_write
+    BEFORE INSERT OR UPDATE OF body, content_type, change ON inbox
+    FOR EACH ROW EXECUTE FUNCTION inbox_search_before_write()
+    """,
+    "CREATE INDEX inbox_search ON inbox USING gin (search) WHERE search IS NOT NULL",
+)
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # Version 1: accounts, sessions, devices, inboxes and groups.
     (
@@ -280,6 +408,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
     ),
     _VERSION_2,
+    _VERSION_3,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -59,6 +59,12 @@ def select_matches(
     if search.group_id is not None:
         filters += " AND m.group_id = ?"
         params.append(search.group_id)
+    # Messages the user deleted for themselves are left out.
+    filters += (
+        " AND NOT EXISTS (SELECT 1 FROM deleted_messages AS d"
+        " WHERE d.user_id = ? AND d.message_id = s.rowid)"
+    )
+    params.append(search.user_id)
     params.append(search.limit + 1)
 
     # NOTE: FTS5 returns the matches of every inbox, newest first, and the
