@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from switchboard.api.directory import GatewayDirectory
 from switchboard.api.errors import ERROR_RESPONSES
 from switchboard.config import Settings
 from switchboard.errors import ErrorCode, RequestError
@@ -50,8 +51,12 @@ class Services:
     store: Store
     auth: AuthService
     chat: ChatService
-    gateway: Gateway
+    gateway: Gateway | None
+    """The gateway of this process; None in a cluster's dispatcher, which
+    serves no WebSocket clients."""
     tcp_port: int
+    directory: GatewayDirectory | None = None
+    """A cluster's gateways; None: list this process's own listeners."""
 
 
 class ApiError(Exception):
@@ -278,11 +283,14 @@ def create_app(services: Services) -> FastAPI:
         settings = services.settings
         host = settings.advertise_host or request.url.hostname or settings.tcp_host
         http_port = request.url.port or settings.http_port
+        listing: list[dict[str, str]] = [
+            {"transport": "tcp", "address": f"{host}:{services.tcp_port}"},
+            {"transport": "ws", "url": f"ws://{host}:{http_port}/v1/ws"},
+        ]
+        if services.directory is not None:
+            listing = await services.directory.listing()
         return {
-            "gateways": [
-                {"transport": "tcp", "address": f"{host}:{services.tcp_port}"},
-                {"transport": "ws", "url": f"ws://{host}:{http_port}/v1/ws"},
-            ],
+            "gateways": listing,
             "heartbeat": settings.heartbeat,
             "max_heartbeat": settings.max_heartbeat,
         }
@@ -295,9 +303,12 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(groups.router)
     install_media(app, services)
 
-    @app.websocket("/v1/ws")
-    async def websocket(websocket: WebSocket) -> None:
-        await serve_websocket(services.gateway, websocket)
+    gateway = services.gateway
+    if gateway is not None:
+
+        @app.websocket("/v1/ws")
+        async def websocket(websocket: WebSocket) -> None:
+            await serve_websocket(gateway, websocket)
 
     return app
 

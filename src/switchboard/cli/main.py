@@ -31,6 +31,7 @@ from switchboard.client import (
     Unauthorized,
     UserNotFound,
 )
+from switchboard.cluster.cli import add_cluster_commands
 from switchboard.config import Settings, parse_address
 from switchboard.errors import ErrorCode, SwitchboardError
 
@@ -46,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "serve":
         sys.exit(_serve(args, parser))
+    if hasattr(args, "run_server"):  # the clustered mode's role commands
+        sys.exit(args.run_server(args, parser))
     _configure_logging(args.log_level)
     try:
         status = asyncio.run(args.handler(args))
@@ -109,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_login(subcommands, client)
     _add_messaging(subcommands, client, socket)
     add_verify(subcommands)
+    add_cluster_commands(subcommands)
     return parser
 
 

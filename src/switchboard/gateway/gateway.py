@@ -97,6 +97,10 @@ class Gateway:
                 users.add(UserId(session.user_id))
         return GatewayLoad(self.name, address, by_platform, users, self.draining)
 
+    def forwarding(self) -> int:
+        """Return the number of connections whose frames still wait for the bus."""
+        return sum(1 for session in self._sessions.values() if session.forwarding)
+
     def next_connection_id(self) -> ConnectionId:
         return ConnectionId(next(self._ids))
 
