@@ -1,4 +1,4 @@
-"""Commands of the clustered mode: ``gateway``, ``logic`` and ``dispatcher``.
+"""Commands of the clustered mode: ``gateway``, ``logic``, ``dispatcher``, ``cluster``.
 
 This module imports no client of NATS, Redis or PostgreSQL, so that
 ``switchboard serve`` runs without the ``cluster`` extra. A command imports
@@ -34,7 +34,7 @@ Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def add_cluster_commands(subcommands: Subcommands) -> None:
-    """Add the role commands to the ``switchboard`` parser."""
+    """Add the role commands and ``cluster up`` to the ``switchboard`` parser."""
     common = argparse.ArgumentParser(add_help=False)
     _add_common_options(common)
     _add_role(
@@ -55,6 +55,9 @@ def add_cluster_commands(subcommands: Subcommands) -> None:
         "dispatcher",
         "serve a cluster's HTTP API and its gateway list (GET /v1/gateways)",
     )
+    from switchboard.cluster.launcher_cli import add_cluster_up
+
+    add_cluster_up(subcommands)
 
 
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
