@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -181,3 +182,31 @@ async def test_other_partition_count_is_rejected(namespace: str) -> None:
 async def test_invalid_namespace_is_rejected(name: str) -> None:
     with pytest.raises(ValueError, match="invalid namespace"):
         await NatsBus.connect(NATS_URL, name)
+
+
+async def test_released_partitions_are_not_taken_back(
+    namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def ignore(item: Inbound) -> None:
+        return None
+
+    caplog.set_level(logging.INFO, logger="switchboard.bus")
+    first = await NatsBus.connect(
+        NATS_URL, namespace, worker="first", lease_ttl_s=LEASE_TTL_S
+    )
+    first.subscribe_inbound(ignore)
+    await eventually(lambda: len(first.owned_partitions) == 16)
+    second = await connect(namespace)
+    second.subscribe_inbound(ignore)
+    try:
+        await eventually(lambda: len(second.owned_partitions) == 8)
+        # Several renewal rounds later, the split still holds.
+        await asyncio.sleep(LEASE_TTL_S * 2)
+        assert len(first.owned_partitions) == 8
+        assert len(second.owned_partitions) == 8
+    finally:
+        await first.close()
+        await second.close()
+
+    claims = [r for r in caplog.messages if r.startswith("logic worker first claimed")]
+    assert len(claims) == 16

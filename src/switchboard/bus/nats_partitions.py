@@ -160,18 +160,10 @@ class PartitionWorker:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        results = await asyncio.gather(
-            *(self._release(claim) for claim in self.claims()), return_exceptions=True
-        )
-        failures = [r for r in results if isinstance(r, Exception)]
-        if failures:
-            # The keys expire by themselves within lease_ttl_s.
-            logger.warning(
-                "logic worker %s could not release %d partitions: %r",
-                self.name,
-                len(failures),
-                failures[0],
-            )
+        tasks = [claim.task for claim in self.claims() if claim.task is not None]
+        for claim in self.claims():
+            claim.stopping = True
+        await asyncio.gather(*tasks, return_exceptions=True)
         kv = self._require_kv()
         with contextlib.suppress(Exception):
             await kv.delete(self._worker_key)
@@ -200,7 +192,11 @@ class PartitionWorker:
             await asyncio.sleep(interval)
 
     async def _rebalance(self) -> None:
-        """Renew this worker's keys, then release or claim toward a fair share."""
+        """Renew this worker's keys, then release or claim toward a fair share.
+
+        Partitions being released stay owned, and renewed, until their
+        consumers have acknowledged what they handled.
+        """
         kv = self._require_kv()
         started = asyncio.get_running_loop().time()
         await kv.put(self._worker_key, b"")
@@ -210,15 +206,27 @@ class PartitionWorker:
         keys = await _keys(kv)
         workers = sum(1 for key in keys if key.startswith("workers."))
         share = math.ceil(self._partitions / max(1, workers))
-        surplus = len(self._claims) - share
+        active = sorted(
+            (c for c in self.claims() if not c.stopping), key=lambda c: c.partition
+        )
+        surplus = len(active) - share
         if surplus > 0:
-            for claim in sorted(self.claims(), key=lambda c: c.partition)[-surplus:]:
-                await self._release(claim)
+            for claim in active[-surplus:]:
+                logger.info(
+                    "logic worker %s releases partition %d for %d workers",
+                    self.name,
+                    claim.partition,
+                    workers,
+                )
+                claim.stopping = True
             return
 
+        wanted = share - len(self._claims)
+        if wanted <= 0:
+            return
         free = [p for p in range(self._partitions) if f"p{p}" not in keys]
         random.shuffle(free)
-        for partition in free[: share - len(self._claims)]:
+        for partition in free[:wanted]:
             await self._claim(partition, started)
 
     async def _renew(self, claim: _Claim, started: float) -> None:
@@ -256,13 +264,23 @@ class PartitionWorker:
         logger.info("logic worker %s claimed partition %d", self.name, partition)
 
     async def _release(self, claim: _Claim) -> None:
-        claim.stopping = True
-        if claim.task is not None:
-            await claim.task
+        """Forget ``claim`` and delete its key unless another worker wrote it."""
+        if self._claims.get(claim.partition) is claim:
+            del self._claims[claim.partition]
         kv = self._require_kv()
-        # The key may have expired already, and another worker own it.
-        with contextlib.suppress(APIError):
+        try:
             await kv.delete(f"p{claim.partition}", last=claim.revision)
+        except APIError:
+            return  # the key expired, and another worker may own it already
+        except Exception as exc:
+            logger.warning(
+                "logic worker %s could not release partition %d; it is free"
+                " once its key expires: %r",
+                self.name,
+                claim.partition,
+                exc,
+            )
+            return
         logger.info("logic worker %s released partition %d", self.name, claim.partition)
 
     async def _open_consumer(
@@ -320,15 +338,12 @@ class PartitionWorker:
                 claim.partition,
             )
         finally:
-            # Unless released, the partition's key expires and any worker,
-            # this one included, claims it again with a new consumer.
             claim.stopping = True
-            if self._claims.get(claim.partition) is claim:
-                del self._claims[claim.partition]
             if acks is not None:
                 await acks
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+            await self._release(claim)
 
     async def _handle(self, data: bytes) -> None:
         try:
