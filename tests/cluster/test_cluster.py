@@ -1,20 +1,21 @@
 """A real cluster: one dispatcher, two gateways and two logic workers.
 
 The processes run against the local PostgreSQL, Redis and NATS, in a
-database and namespace of their own. One cluster serves the whole module;
-tests that kill or drain a process start it again before they end.
+database and namespace of their own. One cluster, with a Redis of its own, serves the
+whole module; tests that kill or drain a process start it again before
+they end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-import subprocess
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+import redis.asyncio as redis
 
 from switchboard.client import (
     Client,
@@ -31,8 +32,10 @@ from switchboard.cluster.launcher import LocalCluster, RoleProcess
 from switchboard.protocol import pb
 from switchboard.protocol.frames import FrameType
 from tests.support.nats import start_nats
-from tests.support.postgres import ROOT, start_postgres
+from tests.support.postgres import start_postgres
 from tests.support.rawclient import RawClient, create_user
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import eventually_async
 
 CLUSTER_ENV = {
     "SWITCHBOARD_SEND_RATE": "0",
@@ -44,12 +47,24 @@ LEASE_TTL_S = 3.0
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A Redis of the module's own, which a test stops and starts again."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
+) -> Iterator[LocalCluster]:
     start_postgres()
     start_nats()
-    subprocess.run([str(ROOT / "scripts" / "services"), "redis"], check=True)
     work_dir = tmp_path_factory.mktemp("cluster")
-    local = LocalCluster(work_dir, lease_ttl=LEASE_TTL_S, env=CLUSTER_ENV)
+    local = LocalCluster(
+        work_dir, lease_ttl=LEASE_TTL_S, env=CLUSTER_ENV, redis_url=redis_server.url
+    )
     local.start()
     yield local
     local.stop()
@@ -422,3 +437,55 @@ async def listed_addresses(cluster: LocalCluster) -> list[str]:
         response = await http.get(f"{cluster.base_url}/v1/gateways", timeout=5)
     gateways = response.json()["gateways"]
     return [g["address"] for g in gateways if g["transport"] == "tcp"]
+
+
+# Redis down: slower, not failing.
+
+
+async def routes_stored(cluster: LocalCluster, clients: list[Client]) -> bool:
+    """Return whether Redis has a route for every client's device."""
+    keys = redis.Redis.from_url(cluster.redis_url)
+    try:
+        for client in clients:
+            key = f"{cluster.namespace}:routes:{client.user_id}"
+            if not await keys.hexists(key, client.device):
+                return False
+        return True
+    finally:
+        await keys.aclose()
+
+
+async def test_redis_outage_slows_but_does_not_stop(
+    cluster: LocalCluster, clients: list[Client], redis_server: RedisServer
+) -> None:
+    first, second = cluster.gateways
+    names = {key: unique(key) for key in ("ann", "bob", "cat")}
+    ann = await sdk_client(
+        cluster, clients, names["ann"], pinned_first(tcp_address(first), [])
+    )
+    bob = await sdk_client(
+        cluster, clients, names["bob"], pinned_first(tcp_address(second), [])
+    )
+    await ann.send(names["bob"], "before")
+    assert await receive(bob, 1) == ["before"]
+
+    # Without Redis, deliveries go through every gateway.
+    await asyncio.to_thread(redis_server.kill)
+    for number in range(10):
+        await ann.send(names["bob"], f"down{number}")
+    assert await receive(bob, 10) == [f"down{n}" for n in range(10)]
+    # New clients still get a gateway from the dispatcher, and connect.
+    cat = await sdk_client(cluster, clients, names["cat"])
+    await bob.send(names["cat"], "while down")
+    assert await receive(cat, 1) == ["while down"]
+
+    # Redis comes back empty; the gateways store their routes again.
+    await asyncio.to_thread(redis_server.start)
+    await asyncio.to_thread(cluster.wait_listed, 2)
+    await eventually_async(lambda: routes_stored(cluster, [ann, bob, cat]))
+    for number in range(5):
+        await ann.send(names["bob"], f"up{number}")
+        await ann.send(names["cat"], f"up{number}")
+    assert await receive(bob, 5) == [f"up{n}" for n in range(5)]
+    assert await receive(cat, 5) == [f"up{n}" for n in range(5)]
+    await assert_no_more_messages(bob)

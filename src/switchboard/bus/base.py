@@ -19,6 +19,7 @@ from switchboard.errors import SwitchboardError
 from switchboard.ids import ConnectionId, DeviceId, UserId
 
 __all__ = [
+    "BROADCAST",
     "CONNECTION_CLOSED",
     "Action",
     "Bus",
@@ -62,6 +63,12 @@ class GatewayLoad:
     def connections(self) -> int:
         return sum(self.by_platform.values())
 
+
+BROADCAST: Final = "*"
+"""``Endpoint.gateway`` that addresses every gateway. ``Endpoint.connection``
+is then a user id, and each gateway writes the item to every authenticated
+connection of that user. A clustered logic layer delivers this way while it
+cannot read the routing table."""
 
 CONNECTION_CLOSED: Final = 255
 """``Inbound.frame_type`` of the notice a gateway sends when it closes an

@@ -19,15 +19,17 @@ partition of a hash of its gateway and connection number. The gateway holds
 the connection's later frames until Connected arrives, so a connection's
 frames still reach the logic layer in order.
 
-Deliveries (outbound) use core NATS on ``<namespace>.out.<gateway>``, which
-is at most once: a delivery published while the gateway is disconnected from
-NATS is lost. The protocol recovers each kind. A lost Message push is
-fetched by the client's next sync, which runs when a later push shows a gap
-in sequences, and on every reconnect. A lost SendAck leaves the message
-pending in the client until it reconnects and resends it, and the logic
-layer answers the resend as a duplicate. A lost Connected makes the client
-time out and reconnect. A lost close of a replaced connection leaves it open,
-without pushes, until its heartbeat times out.
+Deliveries (outbound) use core NATS on ``<namespace>.out.<gateway>``, and
+on ``<namespace>.broadcast`` for those addressed to every gateway
+(``bus.base.BROADCAST``). Core NATS is at most once: a delivery published
+while the gateway is disconnected from NATS is lost. The protocol recovers
+each kind. A lost Message push is fetched by the client's next sync, which
+runs when a later push shows a gap in sequences, and on every reconnect. A
+lost SendAck leaves the message pending in the client until it reconnects
+and resends it, and the logic layer answers the resend as a duplicate. A
+lost Connected makes the client time out and reconnect. A lost close of a
+replaced connection leaves it open, without pushes, until its heartbeat
+times out.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from nats.js import api
 from nats.js.errors import NotFoundError as JsNotFoundError
 
 from switchboard.bus.base import (
+    BROADCAST,
     Action,
     Bus,
     BusUnavailable,
@@ -142,7 +145,7 @@ class NatsBus(Bus):
         self._publisher = secrets.token_hex(6)
         self._sequence = itertools.count(1)
         self._worker: PartitionWorker | None = None
-        self._subscriptions: dict[str, Subscription] = {}
+        self._subscriptions: dict[str, list[Subscription]] = {}
         self._pending: set[asyncio.Task[None]] = set()
         self._outgoing: collections.deque[tuple[str, bytes]] = collections.deque()
         self._outgoing_ready = asyncio.Event()
@@ -300,14 +303,19 @@ class NatsBus(Bus):
             except Exception:
                 logger.exception("delivering to %s failed", item.endpoint)
 
-        subject = self.names.outbound_subject(gateway)
-        self._subscriptions[gateway] = await self._client.subscribe(
-            subject, cb=deliver, pending_msgs_limit=1_000_000
-        )
+        subscriptions = [
+            await self._client.subscribe(
+                subject, cb=deliver, pending_msgs_limit=1_000_000
+            )
+            for subject in (
+                self.names.outbound_subject(gateway),
+                self.names.broadcast_subject,
+            )
+        ]
+        self._subscriptions[gateway] = subscriptions
 
     def unsubscribe_outbound(self, gateway: str) -> None:
-        subscription = self._subscriptions.pop(gateway, None)
-        if subscription is not None:
+        for subscription in self._subscriptions.pop(gateway, []):
             self._spawn(subscription.unsubscribe())
 
     async def wait_subscribed(self) -> None:
@@ -325,7 +333,11 @@ class NatsBus(Bus):
                 len(self._outgoing),
             )
             return
-        subject = self.names.outbound_subject(item.endpoint.gateway)
+        gateway = item.endpoint.gateway
+        if gateway == BROADCAST:
+            subject = self.names.broadcast_subject
+        else:
+            subject = self.names.outbound_subject(gateway)
         self._outgoing.append((subject, encode_outbound(item)))
         self._outgoing_ready.set()
 

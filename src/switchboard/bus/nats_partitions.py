@@ -16,8 +16,8 @@ free when their keys expire, so another worker takes them over within about
 Claiming a partition deletes the consumers of earlier owners and creates a
 new one. The stream has work-queue retention, so it contains exactly the
 messages no owner has acknowledged, and the new consumer starts with the
-oldest of them: frames keep their order across a takeover, and those the
-old owner handled but had not acknowledged are handled again. A deleted
+oldest of them. So frames keep their order across a takeover. Those the old
+owner handled but had not acknowledged are handled again. A deleted
 consumer also stops an old owner that lost its lease but still runs (a
 paused process, for example) from taking more messages.
 """
@@ -80,6 +80,11 @@ class BusNames:
 
     def outbound_subject(self, gateway: str) -> str:
         return f"{self.namespace}.out.{gateway}"
+
+    @property
+    def broadcast_subject(self) -> str:
+        """Subject of deliveries to every gateway (``bus.base.BROADCAST``)."""
+        return f"{self.namespace}.broadcast"
 
 
 @dataclass(slots=True)
@@ -221,12 +226,12 @@ class PartitionWorker:
                 claim.stopping = True
             return
 
-        wanted = share - len(self._claims)
-        if wanted <= 0:
+        missing = share - len(self._claims)
+        if missing <= 0:
             return
         free = [p for p in range(self._partitions) if f"p{p}" not in keys]
         random.shuffle(free)
-        for partition in free[:wanted]:
+        for partition in free[:missing]:
             await self._claim(partition, started)
 
     async def _renew(self, claim: _Claim, started: float) -> None:

@@ -22,6 +22,7 @@ from switchboard.api.app import Services, create_app
 from switchboard.bus.nats import NatsBus
 from switchboard.cluster.directory import RedisDirectory
 from switchboard.cluster.registry import GatewayRegistry
+from switchboard.cluster.routing import ResilientRoutingTable
 from switchboard.cluster.serving import HttpServer, stop_requested
 from switchboard.cluster.settings import ClusterSettings
 from switchboard.config import Settings
@@ -41,8 +42,12 @@ async def run_dispatcher(settings: Settings, cluster: ClusterSettings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = PostgresStore(cluster.dsns, pool_size=cluster.postgres_pool_size)
     await store.open()
-    routing = RedisRoutingTable(
-        cluster.redis_url, prefix=cluster.redis_prefix, lease_ttl_s=cluster.lease_ttl
+    routing = ResilientRoutingTable(
+        RedisRoutingTable(
+            cluster.redis_url,
+            prefix=cluster.redis_prefix,
+            lease_ttl_s=cluster.lease_ttl,
+        )
     )
     registry = GatewayRegistry(
         cluster.redis_url, prefix=cluster.redis_prefix, ttl_s=cluster.lease_ttl

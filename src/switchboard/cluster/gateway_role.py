@@ -8,7 +8,8 @@ It keeps no state beyond its connections.
 Every ``lease_ttl / 3`` seconds it renews its routing lease and reports its
 addresses and load to the registry in Redis, where the dispatcher finds it.
 If it stops renewing (a crash), its routes stop counting and it drops out
-of the dispatcher's list within ``lease_ttl``.
+of the dispatcher's list within ``lease_ttl``. When Redis was unreachable,
+or its lease was gone, it stores the routes of all its connections again.
 
 SIGTERM, SIGINT or an admin's drain request drains the gateway. It first
 reports itself draining, so the dispatcher stops listing it. Then it stops
@@ -154,13 +155,18 @@ async def _report_periodically(
     """Renew the routing lease and report the load until cancelled."""
     failures = RateLimitedLog(logger)
     interval = registry.ttl_s / 3
+    restore = False
     while True:
         try:
-            await leases.renew_lease(gateway.name)
+            if not await leases.renew_lease(gateway.name) or restore:
+                await _restore_routes(gateway, leases)
+                restore = False
             if await _report(gateway, report, registry):
                 logger.info("gateway %s: an admin requested a drain", gateway.name)
                 drain_requested.set()
         except (RedisError, OSError) as exc:
+            # Routes added meanwhile were not stored, so restore them later.
+            restore = True
             failures.warning(
                 "report",
                 "gateway %s could not report to Redis, retrying in %.1f s: %r",
@@ -169,6 +175,18 @@ async def _report_periodically(
                 exc,
             )
         await asyncio.sleep(interval)
+
+
+async def _restore_routes(gateway: Gateway, leases: RedisRoutingTable) -> None:
+    """Store the routes of every authenticated connection again."""
+    routes = gateway.routes()
+    if routes:
+        await leases.restore(routes)
+        logger.info(
+            "gateway %s restored the routes of %d connections",
+            gateway.name,
+            len(routes),
+        )
 
 
 async def _report(

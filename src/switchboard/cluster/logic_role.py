@@ -19,6 +19,7 @@ import logging
 from fastapi import FastAPI, Response
 
 from switchboard.bus.nats import NatsBus
+from switchboard.cluster.routing import ResilientRoutingTable
 from switchboard.cluster.serving import HttpServer, stop_requested
 from switchboard.cluster.settings import ClusterSettings
 from switchboard.config import Settings
@@ -40,8 +41,12 @@ async def run_logic(settings: Settings, cluster: ClusterSettings) -> None:
     name = cluster.process_name("logic", unique=True)
     store = PostgresStore(cluster.dsns, pool_size=cluster.postgres_pool_size)
     await store.open()
-    routing = RedisRoutingTable(
-        cluster.redis_url, prefix=cluster.redis_prefix, lease_ttl_s=cluster.lease_ttl
+    routing = ResilientRoutingTable(
+        RedisRoutingTable(
+            cluster.redis_url,
+            prefix=cluster.redis_prefix,
+            lease_ttl_s=cluster.lease_ttl,
+        )
     )
     bus = await NatsBus.connect(
         cluster.nats_url,
