@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from switchboard.bus.base import Action, Endpoint, Inbound, Outbound
@@ -43,16 +43,19 @@ outbound_items = st.builds(
 
 
 @given(inbound_items)
+@settings(deadline=None)  # a loaded machine must not fail these
 def test_inbound_round_trip(item: Inbound) -> None:
     assert decode_inbound(encode_inbound(item)) == item
 
 
 @given(outbound_items)
+@settings(deadline=None)  # a loaded machine must not fail these
 def test_outbound_round_trip(item: Outbound) -> None:
     assert decode_outbound(encode_outbound(item)) == item
 
 
 @given(inbound_items, st.data())
+@settings(deadline=None)  # a loaded machine must not fail these
 def test_truncated_inbound_is_rejected_or_shorter(
     item: Inbound, data: st.DataObject
 ) -> None:
@@ -68,6 +71,7 @@ def test_truncated_inbound_is_rejected_or_shorter(
 
 
 @given(st.binary(max_size=64))
+@settings(deadline=None)  # a loaded machine must not fail these
 def test_random_bytes_decode_or_raise_value_error(data: bytes) -> None:
     for decode in (decode_inbound, decode_outbound):
         with contextlib.suppress(ValueError):

@@ -24,6 +24,7 @@ from tests.support.nats import (
     new_namespace,
     start_nats,
 )
+from tests.support.nats_server import NatsServer
 from tests.support.waiting import eventually, eventually_async
 
 WORKER_SCRIPT = Path(__file__).with_name("nats_worker.py")
@@ -210,3 +211,34 @@ async def test_released_partitions_are_not_taken_back(
 
     claims = [r for r in caplog.messages if r.startswith("logic worker first claimed")]
     assert len(claims) == 16
+
+
+async def test_bus_recovers_after_nats_restart(tmp_path: Path) -> None:
+    server = NatsServer(tmp_path)
+    await asyncio.to_thread(server.start)
+    received: list[Inbound] = []
+
+    async def record(item: Inbound) -> None:
+        received.append(item)
+
+    gateway = await NatsBus.connect(server.url, "restart", lease_ttl_s=LEASE_TTL_S)
+    logic = await NatsBus.connect(server.url, "restart", lease_ttl_s=LEASE_TTL_S)
+    logic.subscribe_inbound(record)
+    try:
+        await gateway.publish_inbound(frame(1))
+        await eventually(lambda: len(received) == 1)
+
+        # Frames published while NATS restarts are retried, then handled.
+        await asyncio.to_thread(server.kill)
+        late = asyncio.create_task(gateway.publish_inbound(frame(2)))
+        await asyncio.sleep(LEASE_TTL_S * 2)  # past the partition leases
+        await asyncio.to_thread(server.start)
+        await late
+        await gateway.publish_inbound(frame(3))
+        await eventually(lambda: len(received) >= 3, within=30)
+    finally:
+        await gateway.close()
+        await logic.close()
+        server.kill()
+
+    assert [item.payload for item in received] == [frame(n).payload for n in (1, 2, 3)]

@@ -85,6 +85,8 @@ DEFAULT_PARTITIONS: Final = 16
 MAX_OUTGOING: Final = 100_000
 """Deliveries queued for NATS before new ones are dropped (clients recover
 them by sync)."""
+CONNECT_TIMEOUT_S: Final = 10.0
+"""Time connect() tries to reach NATS before it gives up."""
 CLOSE_TIMEOUT_S: Final = 5.0
 """Time close() waits for queued deliveries to reach NATS."""
 _DESCRIPTION: Final = "switchboard inbound frames; partitions={}"
@@ -169,19 +171,27 @@ class NatsBus(Bus):
         """Connect to NATS at ``url`` and create the stream unless it exists.
 
         Raises ValueError if the stream exists with another partition count,
-        and nats' errors if the server cannot be reached.
+        and BusUnavailable if the server cannot be reached.
         """
         names = BusNames(check_name("namespace", namespace))
         events = _ConnectionEvents()
-        client = await nats.connect(
-            url,
-            name=f"switchboard-{namespace}",
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-            error_cb=events.error,
-            disconnected_cb=events.disconnected,
-            reconnected_cb=events.reconnected,
-        )
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                # Once connected, the client reconnects for as long as it takes.
+                client = await nats.connect(
+                    url,
+                    name=f"switchboard-{namespace}",
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    error_cb=events.error,
+                    disconnected_cb=events.disconnected,
+                    reconnected_cb=events.reconnected,
+                )
+        except TimeoutError:
+            raise BusUnavailable(
+                f"cannot connect to NATS at {url} within {CONNECT_TIMEOUT_S:g} s;"
+                " check that it runs, with JetStream enabled"
+            ) from None
         bus = cls(
             client,
             names,
@@ -401,9 +411,10 @@ class _ConnectionEvents:
 
     def __init__(self) -> None:
         self.closing = False
+        self._log = RateLimitedLog(logger)
 
     async def error(self, exc: Exception) -> None:
-        logger.warning("NATS connection error: %r", exc)
+        self._log.warning("error", "NATS connection error: %r", exc)
 
     async def disconnected(self) -> None:
         if not self.closing:

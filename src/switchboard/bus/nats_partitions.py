@@ -203,10 +203,9 @@ class PartitionWorker:
         consumers have acknowledged what they handled.
         """
         kv = self._require_kv()
-        started = asyncio.get_running_loop().time()
         await kv.put(self._worker_key, b"")
         for claim in self.claims():
-            await self._renew(claim, started)
+            await self._renew(claim)
 
         keys = await _keys(kv)
         workers = sum(1 for key in keys if key.startswith("workers."))
@@ -232,10 +231,12 @@ class PartitionWorker:
         free = [p for p in range(self._partitions) if f"p{p}" not in keys]
         random.shuffle(free)
         for partition in free[:missing]:
-            await self._claim(partition, started)
+            await self._claim(partition)
 
-    async def _renew(self, claim: _Claim, started: float) -> None:
+    async def _renew(self, claim: _Claim) -> None:
         kv = self._require_kv()
+        # The key lives lease_ttl_s from its write, which comes after this.
+        started = asyncio.get_running_loop().time()
         try:
             claim.revision = await kv.update(
                 f"p{claim.partition}", self.name.encode(), last=claim.revision
@@ -251,8 +252,9 @@ class PartitionWorker:
             return
         claim.valid_until = started + self._lease_ttl_s
 
-    async def _claim(self, partition: int, started: float) -> None:
+    async def _claim(self, partition: int) -> None:
         kv = self._require_kv()
+        started = asyncio.get_running_loop().time()
         try:
             revision = await kv.create(f"p{partition}", self.name.encode())
         except KeyWrongLastSequenceError:

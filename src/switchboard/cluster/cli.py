@@ -16,6 +16,7 @@ from typing import Final, TypeAlias
 
 from switchboard.cluster.settings import ClusterSettings
 from switchboard.config import Settings, parse_address
+from switchboard.errors import SwitchboardError
 from switchboard.logs import configure_logging
 
 __all__ = ["add_cluster_commands"]
@@ -200,8 +201,20 @@ def _run_role(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         run_until_stopped(main)
     except Exception as exc:
-        # Unreachable services and bad credentials end here, at start-up.
-        logger.error("the %s failed", role, exc_info=True)
-        print(f"switchboard: error: the {role} failed: {exc!r}", file=sys.stderr)
+        if not _is_service_error(exc):
+            logger.error("the %s crashed", role, exc_info=True)
+        print(f"switchboard: error: the {role} failed: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _is_service_error(exc: Exception) -> bool:
+    """Return whether ``exc`` is a failure of a service, not of Switchboard.
+
+    Unreachable services and rejected credentials end a role this way, at
+    start-up, and need no traceback.
+    """
+    if isinstance(exc, SwitchboardError | OSError | ValueError):
+        return True
+    package = type(exc).__module__.split(".")[0]
+    return package in ("asyncpg", "nats", "redis")
