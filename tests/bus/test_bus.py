@@ -41,10 +41,10 @@ class Buses:
     logic: Bus
 
 
-async def nats_bus(namespace: str, **options: object) -> Bus:
+async def nats_bus(namespace: str) -> Bus:
     from switchboard.bus.nats import NatsBus
 
-    return await NatsBus.connect(NATS_URL, namespace, lease_ttl_s=1.5, **options)  # type: ignore[arg-type]
+    return await NatsBus.connect(NATS_URL, namespace, lease_ttl_s=1.5)
 
 
 @pytest.fixture(scope="session")

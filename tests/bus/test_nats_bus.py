@@ -43,13 +43,8 @@ def namespace() -> Iterator[str]:
     delete_namespace_sync(name)
 
 
-async def connect(namespace: str, **options: float) -> NatsBus:
-    return await NatsBus.connect(
-        NATS_URL,
-        namespace,
-        lease_ttl_s=LEASE_TTL_S,
-        **options,  # type: ignore[arg-type]
-    )
+async def connect(namespace: str) -> NatsBus:
+    return await NatsBus.connect(NATS_URL, namespace, lease_ttl_s=LEASE_TTL_S)
 
 
 def frame(number: int, user: int = 5) -> Inbound:

@@ -37,7 +37,9 @@ from tests.support.rawclient import RawClient, create_user
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import eventually_async
 
+ADMIN = "root"
 CLUSTER_ENV = {
+    "SWITCHBOARD_ADMINS": ADMIN,
     "SWITCHBOARD_SEND_RATE": "0",
     "SWITCHBOARD_FRAME_RATE": "0",
     "SWITCHBOARD_DRAIN_WINDOW": "1",
@@ -386,6 +388,37 @@ async def test_gateway_drain_loses_nothing(
     assert opened["bob"] == [drained_address, other_address]
     assert opened["cat"] == [other_address]
 
+    await asyncio.to_thread(drained.start)
+    await asyncio.to_thread(cluster.wait_listed, 2)
+
+
+async def test_admin_drain_unlists_gateway(cluster: LocalCluster) -> None:
+    drained = cluster.gateways[1]
+    async with httpx.AsyncClient(base_url=cluster.base_url, timeout=10) as http:
+        await http.post("/v1/accounts", json={"name": ADMIN, "password": "x" * 12})
+        login = await http.post(
+            "/v1/sessions",
+            json={"name": ADMIN, "password": "x" * 12, "device": "console"},
+        )
+        token = login.json()["token"]
+        health = await http.get(f"{drained.http_url}/healthz")
+        name = health.json()["gateway"]
+
+        response = await http.post(
+            f"/v1/admin/gateways/{name}/drain",
+            headers={"authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 200, response.text
+        assert response.json() == {"gateway": name, "drain_requested": True}
+
+    await asyncio.to_thread(cluster.wait_listed, 1)
+    assert tcp_address(drained) not in await listed_addresses(cluster)
+    async with httpx.AsyncClient() as http:
+        health = await http.get(f"{drained.http_url}/healthz", timeout=5)
+    assert health.json()["status"] == "draining"
+    assert drained.running
+
+    assert await asyncio.to_thread(drained.terminate) == 0
     await asyncio.to_thread(drained.start)
     await asyncio.to_thread(cluster.wait_listed, 2)
 

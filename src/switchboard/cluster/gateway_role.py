@@ -17,7 +17,8 @@ accepting and reading, hands the frames already read to the bus, and tells
 every client to reconnect after a random delay within ``drain_window``. A
 client gets another gateway from the dispatcher and resends the messages
 that have no SendAck yet; the logic layer drops those it stored already.
-Finally the gateway ends its lease, so its routes stop counting at once.
+After an admin's drain the gateway stays up, unlisted, until SIGTERM. When
+it stops, it ends its lease, so its routes stop counting at once.
 """
 
 from __future__ import annotations
@@ -95,19 +96,17 @@ async def run_gateway(settings: Settings, cluster: ClusterSettings) -> None:
     )
 
     stop = stop_requested()
-    waiters = [
-        asyncio.create_task(stop.wait()),
-        asyncio.create_task(drain_requested.wait()),
-    ]
-    await asyncio.wait([*waiters, reporter], return_when=asyncio.FIRST_COMPLETED)
-    for waiter in waiters:
-        waiter.cancel()
+    await _wait_any([stop, drain_requested], reporter)
+    await _drain(gateway, report, registry, settings.drain_window, tcp_server)
+    if not stop.is_set() and not reporter.done():
+        # Drained by an admin: stay up, unlisted, like the embedded server.
+        logger.info("gateway %s drained; it stays unlisted until SIGTERM", name)
+        await _wait_any([stop], reporter)
     if reporter.done():
         error = reporter.exception()
         logger.error("gateway %s stopped reporting", name, exc_info=error)
     reporter.cancel()
 
-    await _drain(gateway, report, registry, settings.drain_window, tcp_server)
     await http.stop()
     await gateway.stop()
     try:
@@ -125,6 +124,14 @@ async def run_gateway(settings: Settings, cluster: ClusterSettings) -> None:
     await registry.close()
     await leases.close()
     logger.info("gateway %s stopped", name)
+
+
+async def _wait_any(events: list[asyncio.Event], task: asyncio.Task[None]) -> None:
+    """Return when one of ``events`` is set or ``task`` ends."""
+    waiters = [asyncio.create_task(event.wait()) for event in events]
+    await asyncio.wait([*waiters, task], return_when=asyncio.FIRST_COMPLETED)
+    for waiter in waiters:
+        waiter.cancel()
 
 
 def _gateway_app(gateway: Gateway) -> FastAPI:
@@ -197,7 +204,9 @@ async def _report(
     report.connections = load.connections
     report.by_platform = load.by_platform
     report.users = len(load.users)
-    report.draining = gateway.draining
+    # Once reported draining, always: _drain() reports it before it marks
+    # the gateway, and a periodic report must not undo that meanwhile.
+    report.draining = report.draining or gateway.draining
     return await registry.report(report)
 
 
@@ -208,8 +217,9 @@ async def _drain(
     window: float,
     tcp_server: asyncio.Server,
 ) -> None:
-    # Unlisted first, so that no client is sent here from now on.
-    gateway.draining = True
+    # Unlisted first, so that no client is sent here once /healthz says
+    # "draining".
+    report.draining = True
     try:
         await _report(gateway, report, registry)
     except (RedisError, OSError) as exc:
@@ -219,6 +229,7 @@ async def _drain(
             gateway.name,
             exc,
         )
+    gateway.draining = True
     logger.info("gateway %s draining %d connections", gateway.name, len(gateway))
 
     tcp_server.close()
