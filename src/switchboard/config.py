@@ -6,8 +6,9 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-__all__ = ["ENV_PREFIX", "Settings", "parse_address"]
+__all__ = ["ENV_PREFIX", "Settings", "apply_environ", "parse_address"]
 
 ENV_PREFIX = "SWITCHBOARD_"
 
@@ -30,6 +31,27 @@ def parse_address(text: str, default_port: int) -> tuple[str, int]:
             f"invalid address {text!r}: expected HOST:PORT with a port from 0 to 65535"
         )
     return host, int(port_text)
+
+
+def apply_environ(settings: Any, environ: Mapping[str, str]) -> None:
+    """Override fields of the dataclass ``settings`` from ``SWITCHBOARD_<FIELD>``.
+
+    Each value is parsed by the type of the field's current value. Raises
+    ValueError naming the variable when a value does not parse.
+    """
+    for item in dataclasses.fields(settings):
+        name = ENV_PREFIX + item.name.upper()
+        text = environ.get(name)
+        if text is None:
+            continue
+        current = getattr(settings, item.name)
+        try:
+            value = type(current)(text)
+        except ValueError as exc:
+            raise ValueError(
+                f"invalid {name}={text!r}: expected {type(current).__name__}"
+            ) from exc
+        setattr(settings, item.name, value)
 
 
 @dataclass(slots=True)
@@ -166,19 +188,7 @@ class Settings:
         example. Raises ValueError naming the variable when a value does not
         parse as the field's type.
         """
-        for item in dataclasses.fields(self):
-            name = ENV_PREFIX + item.name.upper()
-            text = environ.get(name)
-            if text is None:
-                continue
-            current = getattr(self, item.name)
-            try:
-                value = type(current)(text)
-            except ValueError as exc:
-                raise ValueError(
-                    f"invalid {name}={text!r}: expected {type(current).__name__}"
-                ) from exc
-            setattr(self, item.name, value)
+        apply_environ(self, environ)
 
     @property
     def tls(self) -> bool:

@@ -198,3 +198,43 @@ async def test_tables_share_routes(redis_prefix: str, redis_keys: redis.Redis) -
 def test_invalid_lease_ttl_raises() -> None:
     with pytest.raises(ValueError, match="invalid lease_ttl_s 0"):
         RedisRoutingTable(REDIS_URL, lease_ttl_s=0)
+
+
+async def test_renew_lease_reports_missing_lease(
+    short_lease: RedisRoutingTable,
+) -> None:
+    assert await short_lease.renew_lease("g1") is False
+    assert await short_lease.renew_lease("g1") is True
+
+    await short_lease.release_lease("g1")
+    assert await short_lease.renew_lease("g1") is False
+
+    # A lease that a Connect started after a loss does not count either.
+    await short_lease.release_lease("g1")
+    await short_lease.add(ALICE, PHONE, endpoint("g1", 1))
+    assert await short_lease.renew_lease("g1") is False
+
+
+async def test_restore_keeps_newer_live_routes(
+    short_lease: RedisRoutingTable,
+) -> None:
+    await short_lease.add(ALICE, LAPTOP, endpoint("gone", 6))
+    await asyncio.sleep(0.5)  # the lease of "gone" has expired
+    await short_lease.renew_lease("g1")
+    await short_lease.add(ALICE, PHONE, endpoint("g2", 5))  # moved to g2
+
+    await short_lease.restore(
+        [
+            (ALICE, PHONE, endpoint("g1", 1)),
+            (ALICE, LAPTOP, endpoint("g1", 2)),
+            (BOB, PHONE, endpoint("g1", 3)),
+        ]
+    )
+
+    await short_lease.renew_lease("g1")
+    await short_lease.renew_lease("g2")
+    assert await short_lease.lookup(ALICE) == {
+        PHONE: endpoint("g2", 5),
+        LAPTOP: endpoint("g1", 2),
+    }
+    assert await short_lease.lookup(BOB) == {PHONE: endpoint("g1", 3)}

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from switchboard.api.app import ApiError, CurrentSession, Services
+from switchboard.api.directory import DrainOutcome, GatewayDirectory
 from switchboard.bus.base import GatewayLoad
 from switchboard.store.base import Session
 
@@ -32,8 +33,12 @@ router = APIRouter()
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def gateway_loads(services: Services) -> list[GatewayLoad]:
-    """Return the load of each gateway in this process (one, embedded)."""
+async def gateway_loads(services: Services) -> list[GatewayLoad]:
+    """Return the load of each gateway: this process's one, or the cluster's."""
+    if services.directory is not None:
+        return await services.directory.loads()
+    if services.gateway is None:
+        return []
     settings = services.settings
     host = settings.advertise_host or settings.tcp_host
     return [services.gateway.load(f"{host}:{services.tcp_port}")]
@@ -64,7 +69,7 @@ async def metrics(request: Request) -> Response:
     """Serve every statistic in the Prometheus text format."""
     services: Services = request.app.state.services
     stats = services.chat.stats
-    await stats.refresh(services.store, gateway_loads(services))
+    await stats.refresh(services.store, await gateway_loads(services))
     return Response(stats.metrics_text(), media_type=PROMETHEUS_TEXT)
 
 
@@ -73,7 +78,7 @@ async def admin_stats(request: Request, admin: AdminSession) -> dict[str, Any]:
     """Return the statistics and the last hour's history (admins only)."""
     services: Services = request.app.state.services
     stats = services.chat.stats
-    await stats.refresh(services.store, gateway_loads(services))
+    await stats.refresh(services.store, await gateway_loads(services))
     return stats.snapshot()
 
 
@@ -88,8 +93,10 @@ async def drain_gateway(
     nowhere to go, so it is refused with 409 unless ``force`` is set.
     """
     services: Services = request.app.state.services
+    if services.directory is not None:
+        return await _drain_remote(services.directory, name, admin, force)
     gateway = services.gateway
-    if name != gateway.name:
+    if gateway is None or name != gateway.name:
         raise ApiError(404, "gateway_not_found", f"no gateway named {name!r}")
     if gateway.draining:
         raise ApiError(409, "already_draining", f"gateway {name!r} is draining already")
@@ -108,3 +115,23 @@ async def drain_gateway(
         services.settings.drain_window, "drained by an admin"
     )
     return {"gateway": name, "clients_told": clients}
+
+
+async def _drain_remote(
+    directory: GatewayDirectory, name: str, admin: Session, force: bool
+) -> dict[str, Any]:
+    """Ask a cluster's gateway to drain; it does so within a report interval."""
+    outcome = await directory.drain(name, force=force)
+    if outcome is DrainOutcome.NOT_FOUND:
+        raise ApiError(404, "gateway_not_found", f"no gateway named {name!r}")
+    if outcome is DrainOutcome.ALREADY_DRAINING:
+        raise ApiError(409, "already_draining", f"gateway {name!r} is draining already")
+    if outcome is DrainOutcome.LAST_GATEWAY:
+        raise ApiError(
+            409,
+            "last_gateway",
+            f"gateway {name!r} is the only one accepting clients; start another"
+            " gateway first, or drain with force=true",
+        )
+    logger.info("admin user %d asked gateway %s to drain", admin.user_id, name)
+    return {"gateway": name, "drain_requested": True}

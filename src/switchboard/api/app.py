@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from switchboard.api.bodylimit import BodyLimit
+from switchboard.api.directory import GatewayDirectory
 from switchboard.api.errors import ERROR_RESPONSES
 from switchboard.api.validation import describe_problems
 from switchboard.config import Settings
@@ -56,8 +57,12 @@ class Services:
     store: Store
     auth: AuthService
     chat: ChatService
-    gateway: Gateway
+    gateway: Gateway | None
+    """The gateway of this process; None in a cluster's dispatcher, which
+    serves no WebSocket clients."""
     tcp_port: int
+    directory: GatewayDirectory | None = None
+    """A cluster's gateways; None: list this process's own listeners."""
 
 
 class ApiError(Exception):
@@ -312,11 +317,14 @@ def create_app(services: Services) -> FastAPI:
         if settings.tls:
             tcp["tls"] = True
         ws_scheme = "wss" if settings.tls else "ws"
+        listing: list[dict[str, Any]] = [
+            tcp,
+            {"transport": "ws", "url": f"{ws_scheme}://{host}:{http_port}/v1/ws"},
+        ]
+        if services.directory is not None:
+            listing = await services.directory.listing()
         return {
-            "gateways": [
-                tcp,
-                {"transport": "ws", "url": f"{ws_scheme}://{host}:{http_port}/v1/ws"},
-            ],
+            "gateways": listing,
             "heartbeat": settings.heartbeat,
             "max_heartbeat": settings.max_heartbeat,
             "max_frame_size": settings.max_frame_size,
@@ -337,9 +345,12 @@ def create_app(services: Services) -> FastAPI:
     install_media(app, services)
     install_web(app)
 
-    @app.websocket("/v1/ws")
-    async def websocket(websocket: WebSocket) -> None:
-        await serve_websocket(services.gateway, websocket)
+    gateway = services.gateway
+    if gateway is not None:
+
+        @app.websocket("/v1/ws")
+        async def websocket(websocket: WebSocket) -> None:
+            await serve_websocket(gateway, websocket)
 
     return app
 

@@ -15,19 +15,27 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
+from switchboard.errors import SwitchboardError
 from switchboard.ids import ConnectionId, DeviceId, UserId
 
 __all__ = [
+    "BROADCAST",
     "CONNECTION_CLOSED",
     "Action",
     "Bus",
+    "BusUnavailable",
     "Endpoint",
     "GatewayLoad",
     "Inbound",
     "InboundHandler",
     "Outbound",
     "OutboundHandler",
+    "SettledHook",
 ]
+
+
+class BusUnavailable(SwitchboardError):
+    """The bus could not take an item in time, because its broker is down."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +63,12 @@ class GatewayLoad:
     def connections(self) -> int:
         return sum(self.by_platform.values())
 
+
+BROADCAST: Final = "*"
+"""``Endpoint.gateway`` that addresses every gateway. ``Endpoint.connection``
+is then a user id, and each gateway writes the item to every authenticated
+connection of that user. A clustered logic layer delivers this way while it
+cannot read the routing table."""
 
 CONNECTION_CLOSED: Final = 255
 """``Inbound.frame_type`` of the notice a gateway sends when it closes an
@@ -106,12 +120,24 @@ class Outbound:
 
 InboundHandler = Callable[[Inbound], Awaitable[None]]
 OutboundHandler = Callable[[Outbound], None]
+SettledHook = Callable[[], Awaitable[None]]
+"""Returns once the work that the handler started for the frames handled so
+far has finished; later frames' work need not be waited for."""
 
 
 class Bus(abc.ABC):
     @abc.abstractmethod
-    def subscribe_inbound(self, handler: InboundHandler) -> None:
-        """Register the logic layer's handler for every gateway's frames."""
+    def subscribe_inbound(
+        self, handler: InboundHandler, settled: SettledHook | None = None
+    ) -> None:
+        """Register the logic layer's handler for every gateway's frames.
+
+        ``handler`` may return before a frame's work is done (a Send is
+        stored in the background). A durable bus awaits ``settled`` before it
+        acknowledges frames to its queue, so frames are redelivered after a
+        crash before then. Without ``settled`` it acknowledges frames once
+        ``handler`` returns.
+        """
 
     @abc.abstractmethod
     def subscribe_outbound(self, gateway: str, handler: OutboundHandler) -> None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from switchboard.bus.base import Bus, Inbound, InboundHandler, Outbound, OutboundHandler
+from switchboard.bus.base import (
+    Bus,
+    Inbound,
+    InboundHandler,
+    Outbound,
+    OutboundHandler,
+    SettledHook,
+)
 
 __all__ = ["InProcessBus"]
 
@@ -23,7 +30,10 @@ class InProcessBus(Bus):
         self._inbound: InboundHandler | None = None
         self._outbound: dict[str, OutboundHandler] = {}
 
-    def subscribe_inbound(self, handler: InboundHandler) -> None:
+    def subscribe_inbound(
+        self, handler: InboundHandler, settled: SettledHook | None = None
+    ) -> None:
+        # Nothing is queued, so there is nothing to acknowledge once settled.
         self._inbound = handler
 
     def subscribe_outbound(self, gateway: str, handler: OutboundHandler) -> None:

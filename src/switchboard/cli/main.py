@@ -36,6 +36,7 @@ from switchboard.client import (
     Unauthorized,
     UserNotFound,
 )
+from switchboard.cluster.cli import add_cluster_commands
 from switchboard.config import Settings, parse_address
 from switchboard.errors import ErrorCode, SwitchboardError
 from switchboard.tls import server_context
@@ -56,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         from switchboard.bench import run as run_bench
 
         sys.exit(run_bench(args, argv))
+    if hasattr(args, "run_server"):  # the clustered mode's role commands
+        sys.exit(args.run_server(args, parser))
     _configure_logging(args.log_level)
     try:
         status = asyncio.run(args.handler(args))
@@ -131,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_conversations(subcommands, client)
     _add_changes(subcommands, client)
     add_group_parser(subcommands, client)
+    add_cluster_commands(subcommands)
     return parser
 
 

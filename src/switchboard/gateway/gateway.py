@@ -10,9 +10,11 @@ import random
 from dataclasses import dataclass
 
 from switchboard.bus.base import (
+    BROADCAST,
     CONNECTION_CLOSED,
     Action,
     Bus,
+    Endpoint,
     GatewayLoad,
     Inbound,
     Outbound,
@@ -20,7 +22,7 @@ from switchboard.bus.base import (
 from switchboard.config import Settings
 from switchboard.gateway.session import PAUSE_DRAIN, Session
 from switchboard.gateway.wheel import TimingWheel
-from switchboard.ids import ConnectionId, UserId
+from switchboard.ids import ConnectionId, DeviceId, UserId
 from switchboard.logs import RateLimitedLog
 from switchboard.protocol import pb
 from switchboard.protocol.frames import encode
@@ -97,6 +99,10 @@ class Gateway:
                 users.add(UserId(session.user_id))
         return GatewayLoad(self.name, address, by_platform, users, self.draining)
 
+    def forwarding(self) -> int:
+        """Return the number of connections whose frames still wait for the bus."""
+        return sum(1 for session in self._sessions.values() if session.forwarding)
+
     def next_connection_id(self) -> ConnectionId:
         return ConnectionId(next(self._ids))
 
@@ -136,6 +142,9 @@ class Gateway:
         task.add_done_callback(self._notices.discard)
 
     def _on_outbound(self, item: Outbound) -> None:
+        if item.endpoint.gateway == BROADCAST:
+            self._deliver_to_user(UserId(item.endpoint.connection), item)
+            return
         session = self._sessions.get(item.endpoint.connection)
         if session is not None:
             session.deliver(item)
@@ -160,6 +169,21 @@ class Gateway:
                     "",
                 )
             )
+
+    def _deliver_to_user(self, user_id: UserId, item: Outbound) -> None:
+        # NOTE: walks every connection; add an index by user if broadcasts
+        # (made only while the routing table is unreachable) become common.
+        for session in list(self._sessions.values()):
+            if session.user_id == user_id:
+                session.deliver(item)
+
+    def routes(self) -> list[tuple[UserId, DeviceId, Endpoint]]:
+        """Return (user, device, endpoint) of every authenticated connection."""
+        return [
+            (UserId(session.user_id), DeviceId(session.device), session.endpoint)
+            for session in self._sessions.values()
+            if session.authenticated
+        ]
 
     def tick(self) -> int:
         """Advance the timing wheel one tick and close the connections it expires.

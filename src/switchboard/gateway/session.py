@@ -123,6 +123,11 @@ class Session:
     def authenticated(self) -> bool:
         return self.user_id != 0
 
+    @property
+    def forwarding(self) -> bool:
+        """Whether frames read from the client still wait to go on the bus."""
+        return bool(self._queue) or self._worker is not None
+
     def opened(self) -> bool:
         """Register with the gateway; call once the transport is up.
 

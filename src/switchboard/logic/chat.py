@@ -159,7 +159,7 @@ class ChatService:
         self._handlers[FrameType.CHANGE] = changes.handle
 
     def start(self) -> None:
-        self._bus.subscribe_inbound(self.handle)
+        self._bus.subscribe_inbound(self.handle, self.settled)
 
     async def handle(self, item: Inbound) -> None:
         """Handle one frame; frames of one connection arrive in order."""
@@ -186,6 +186,17 @@ class ChatService:
         """Wait until every accepted Send is stored and acknowledged."""
         while self._tasks:
             await asyncio.wait(set(self._tasks))
+
+    async def settled(self) -> None:
+        """Wait for the work started by the frames handled so far.
+
+        Unlike wait_idle, work that starts meanwhile is not waited for, so
+        this returns under a steady load. A durable bus calls it before it
+        acknowledges the frames it handed to handle().
+        """
+        pending = set(self._tasks)
+        if pending:
+            await asyncio.wait(pending)
 
     # Connect: authenticate and catch up in one round trip.
 

@@ -33,6 +33,10 @@ __all__ = ["RedisRoutingTable"]
 logger = logging.getLogger("switchboard.logic")
 
 DEFAULT_LEASE_TTL_S: Final = 30.0
+_RENEWED: Final = b"renewed"
+"""Value of a lease key that renew_lease() wrote; add() writes '1'."""
+REDIS_TIMEOUT_S: Final = 2.0
+"""Time one Redis call may take before it fails with a TimeoutError."""
 
 # KEYS[1] = routes hash. ARGV = device, route, lease key of the route,
 # lease TTL in ms, prefix of lease keys. Returns the replaced live route or nil.
@@ -77,6 +81,19 @@ return live
 """
 
 
+# KEYS[1] = routes hash. ARGV = device, route, prefix of lease keys. Sets the
+# route unless the device has another one whose gateway's lease exists.
+_RESTORE: Final = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old and old ~= ARGV[2] then
+  local gateway = string.sub(old, string.find(old, ':', 1, true) + 1)
+  if redis.call('EXISTS', ARGV[3] .. gateway) == 1 then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+
 class RedisRoutingTable(RoutingTable):
     """user -> device -> endpoint in Redis, with routes tied to gateway leases.
 
@@ -98,10 +115,15 @@ class RedisRoutingTable(RoutingTable):
 
         self.prefix = prefix
         self.lease_ttl_s = lease_ttl_s
-        self._client: redis.Redis = redis.Redis.from_url(url)
+        self._client: redis.Redis = redis.Redis.from_url(
+            url,
+            socket_timeout=REDIS_TIMEOUT_S,
+            socket_connect_timeout=REDIS_TIMEOUT_S,
+        )
         self._add = self._client.register_script(_ADD)
         self._remove = self._client.register_script(_REMOVE)
         self._lookup = self._client.register_script(_LOOKUP)
+        self._restore = self._client.register_script(_RESTORE)
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -141,9 +163,36 @@ class RedisRoutingTable(RoutingTable):
 
     # Gateway leases.
 
-    async def renew_lease(self, gateway: str) -> None:
-        """Start or extend the gateway's lease by ``lease_ttl_s``."""
-        await self._client.set(self._lease_key(gateway), b"1", px=self._lease_ttl_ms)
+    async def renew_lease(self, gateway: str) -> bool:
+        """Start or extend the gateway's lease by ``lease_ttl_s``.
+
+        Returns whether the lease existed since an earlier renewal. When it
+        did not, the gateway's routes may be gone (an expired lease, or a
+        Redis that lost its data), and the gateway should restore() them. A
+        lease that add() started does not count, because add() starts one
+        after such a loss too.
+        """
+        previous = await self._client.set(
+            self._lease_key(gateway), _RENEWED, px=self._lease_ttl_ms, get=True
+        )
+        return previous == _RENEWED
+
+    async def restore(self, routes: list[tuple[UserId, DeviceId, Endpoint]]) -> None:
+        """Add each (user, device, endpoint) route, unless the device has a
+        route to another live gateway.
+
+        A gateway calls this with all its authenticated connections after
+        Redis was unreachable or lost its data. A device that connected to
+        another gateway meanwhile keeps that newer route.
+        """
+        async with self._client.pipeline(transaction=False) as pipe:
+            for user_id, device, endpoint in routes:
+                await self._restore(
+                    keys=[self._routes_key(user_id)],
+                    args=[device, _encode(endpoint), self._lease_key("")],
+                    client=pipe,
+                )
+            await pipe.execute()
 
     async def release_lease(self, gateway: str) -> None:
         """End the lease, so every route to the gateway stops counting at once."""

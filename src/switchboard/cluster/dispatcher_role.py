@@ -1,0 +1,93 @@
+"""``switchboard dispatcher``: the access point and HTTP API of a cluster.
+
+Clients use the dispatcher's URL as their server URL. It serves the same
+HTTP API as the embedded server (accounts, logins, history, groups, media,
+admin), except ``/v1/ws``. It builds ``GET /v1/gateways`` from the gateway
+registry in Redis: the live gateways that are not draining, least loaded
+first. A Send over HTTP, a logout or a group change is stored in PostgreSQL
+and delivered to the gateways over NATS, as a logic worker would.
+
+Any number of dispatchers can run behind a load balancer. Each keeps its own
+login-failure and HTTP send-rate counters, and media in its own
+``data_dir``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from switchboard.api.admin import gateway_loads
+from switchboard.api.app import Services, create_app
+from switchboard.bus.nats import NatsBus
+from switchboard.cluster.directory import RedisDirectory
+from switchboard.cluster.registry import GatewayRegistry
+from switchboard.cluster.routing import ResilientRoutingTable
+from switchboard.cluster.serving import HttpServer, stop_requested
+from switchboard.cluster.settings import ClusterSettings
+from switchboard.config import Settings
+from switchboard.logic.auth import AuthService
+from switchboard.logic.chat import ChatService
+from switchboard.logic.routing_redis import RedisRoutingTable
+from switchboard.logic.stats import Stats
+from switchboard.store.postgres import PostgresStore
+
+__all__ = ["run_dispatcher"]
+
+logger = logging.getLogger("switchboard.cluster")
+
+
+async def run_dispatcher(settings: Settings, cluster: ClusterSettings) -> None:
+    """Run a dispatcher until SIGTERM or SIGINT."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = PostgresStore(cluster.dsns, pool_size=cluster.postgres_pool_size)
+    await store.open()
+    routing = ResilientRoutingTable(
+        RedisRoutingTable(
+            cluster.redis_url,
+            prefix=cluster.redis_prefix,
+            lease_ttl_s=cluster.lease_ttl,
+        )
+    )
+    registry = GatewayRegistry(
+        cluster.redis_url, prefix=cluster.redis_prefix, ttl_s=cluster.lease_ttl
+    )
+    # Publishes deliveries only: the dispatcher consumes no inbound frames.
+    bus = await NatsBus.connect(
+        cluster.nats_url, cluster.namespace, partitions=cluster.partitions
+    )
+    auth = AuthService(store, settings)
+    chat = ChatService(
+        settings, store, bus, routing, auth, Stats(settings.stats_interval)
+    )
+    services = Services(
+        settings, store, auth, chat, None, 0, directory=RedisDirectory(registry)
+    )
+    http = HttpServer(create_app(services), settings)
+    http_port = await http.start()
+    sampler = asyncio.create_task(_sample_stats(chat.stats, services))
+    logger.info(
+        "dispatcher serving http=%s:%d data_dir=%s",
+        settings.http_host,
+        http_port,
+        settings.data_dir,
+    )
+
+    await stop_requested().wait()
+    logger.info("dispatcher stopping")
+    sampler.cancel()
+    await http.stop()
+    await chat.wait_idle()
+    await bus.close()
+    await registry.close()
+    await routing.close()
+    await store.close()
+    logger.info("dispatcher stopped")
+
+
+async def _sample_stats(stats: Stats, services: Services) -> None:
+    """Record a point of the statistics history every ``stats.interval`` s."""
+    while True:
+        loads = await gateway_loads(services)
+        stats.sample(sum(load.connections for load in loads))
+        await asyncio.sleep(stats.interval)
