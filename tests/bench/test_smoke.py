@@ -58,10 +58,11 @@ def test_wire_counts_protocol_bytes(tmp_path: Path) -> None:
     for step in tcp["steps"] + record["results"]["ws"]["steps"]:
         assert step["kernel_agrees"] is True, step
     # One heartbeat byte each way, and the frames of docs/protocol.md's
-    # example exchange: Send 13, SendAck 15, Message 24, Cursor 4.
+    # example exchange: Send 13, SendAck 15, Message 26 (with its unread
+    # count), Cursor 4.
     assert tcp["totals"]["heartbeat"] == {"sent": 1, "received": 1, "both": 2}
-    assert tcp["totals"]["hello"]["both"] == 13 + 15 + 24 + 4
-    assert record["results"]["ws"]["totals"]["hello"]["both"] > 56
+    assert tcp["totals"]["hello"]["both"] == 13 + 15 + 26 + 4
+    assert record["results"]["ws"]["totals"]["hello"]["both"] > 58
     assert [check["met"] for check in record["checks"]].count(None) == 0
     assert (tmp_path / "out" / "wire.json").exists()
     assert (tmp_path / "out" / "wire-bytes.png").exists()
