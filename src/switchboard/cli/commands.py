@@ -256,10 +256,10 @@ async def inbox(args: argparse.Namespace) -> int:
         await client.health()
         await client.connect(args.transport, timeout=args.timeout)
         async for event in _inbox_events(client, args.wait, args.timeout):
-            if isinstance(event, Message):
-                await print_message(client, event, args.json)
-            elif args.json:
+            if args.json:
                 print_json(event_json(event))
+            elif isinstance(event, Message):
+                await print_message(client, event, as_json=False)
             else:
                 print(format_event(event, _name_lookup(client)), flush=True)
     return 0
