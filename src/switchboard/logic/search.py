@@ -51,7 +51,9 @@ def parse_terms(text: str) -> list[str]:
         )
     if _has_surrogate(text):
         raise _invalid("the search text contains a character that is not valid Unicode")
-    terms = [term for term in text.split() if any(c.isalnum() for c in term)]
+    # SQLite ends an FTS5 query string at a NUL, so NUL separates words.
+    words = text.replace("\x00", " ").split()
+    terms = [term for term in words if any(c.isalnum() for c in term)]
     if not terms:
         raise _invalid("the search text has no word: give at least one letter or digit")
     if len(terms) > MAX_TERMS:
