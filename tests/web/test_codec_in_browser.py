@@ -100,7 +100,8 @@ def random_value(field: FieldDescriptor, rng: random.Random, depth: int) -> Any:
 
 
 def random_message(descriptor: Descriptor, rng: random.Random, depth: int = 0) -> Any:
-    message = PAYLOAD_CLASSES[descriptor.name]()
+    # Every message of the schema is a top-level class of the generated module.
+    message = getattr(pb, descriptor.name)()
     for field in descriptor.fields:
         if field.type == FieldDescriptor.TYPE_MESSAGE and depth > 1:
             continue
@@ -114,11 +115,6 @@ def random_message(descriptor: Descriptor, rng: random.Random, depth: int = 0) -
         else:
             setattr(message, field.name, random_value(field, rng, depth))
     return message
-
-
-PAYLOAD_CLASSES: dict[str, type[ProtobufMessage]] = {
-    cls.DESCRIPTOR.name: cls for cls in PAYLOAD_TYPES.values()
-} | {"Message": pb.Message}
 
 
 def expected_plain(message: ProtobufMessage) -> dict[str, Any]:
