@@ -19,6 +19,11 @@ partition of a hash of its gateway and connection number. The gateway holds
 the connection's later frames until Connected arrives, so a connection's
 frames still reach the logic layer in order.
 
+NOTE: a Connect may therefore reach another worker than the user's frames,
+and it does not wait for the device's Sends that worker is still storing.
+Connected then reports a lower ``last_client_id``, the client resends those
+messages, and the user's worker answers the resends as duplicates.
+
 Deliveries (outbound) use core NATS on ``<namespace>.out.<gateway>``, and
 on ``<namespace>.broadcast`` for those addressed to every gateway
 (``bus.base.BROADCAST``). Core NATS is at most once: a delivery published

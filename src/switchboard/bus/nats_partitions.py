@@ -54,6 +54,9 @@ ACK_WAIT_S: Final = 300.0
 to the same consumer. Handling a batch takes far less, and a crashed owner's
 frames are redelivered by the next owner's new consumer instead."""
 
+STOP_TIMEOUT_S: Final = 60.0
+"""Time stop() waits for the partitions to finish and acknowledge their frames."""
+
 ErrorHandler = Callable[[Inbound], None]
 
 
@@ -168,7 +171,18 @@ class PartitionWorker:
         tasks = [claim.task for claim in self.claims() if claim.task is not None]
         for claim in self.claims():
             claim.stopping = True
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_S)
+            if late:
+                logger.error(
+                    "logic worker %s: %d partitions did not stop within %.0f s;"
+                    " their unacknowledged frames are handled again",
+                    self.name,
+                    len(late),
+                    STOP_TIMEOUT_S,
+                )
+                for task in late:
+                    task.cancel()
         kv = self._require_kv()
         with contextlib.suppress(Exception):
             await kv.delete(self._worker_key)
@@ -183,7 +197,9 @@ class PartitionWorker:
         interval = self._lease_ttl_s / 3
         while True:
             try:
-                await self._rebalance()
+                # A round slower than a lease is of no use, so it is cut off.
+                async with asyncio.timeout(self._lease_ttl_s):
+                    await self._rebalance()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -387,7 +403,9 @@ async def _fetch(
     subscription: JetStreamContext.PullSubscription, batch: int
 ) -> list[Msg]:
     try:
-        return list(await subscription.fetch(batch, timeout=FETCH_WAIT_S))
+        # The outer timeout guards against a fetch that outlives its own.
+        async with asyncio.timeout(FETCH_WAIT_S * 3):
+            return list(await subscription.fetch(batch, timeout=FETCH_WAIT_S))
     except TimeoutError:
         return []
 
