@@ -172,7 +172,7 @@ class EmbeddedServer:
         return f"http://127.0.0.1:{self.http_port}"
 
     def start(self) -> Target:
-        """Start the server and wait until it answers; return its Target."""
+        """Start the server and wait until it responds; return its Target."""
         command = [
             sys.executable,
             "-m",
@@ -213,7 +213,7 @@ class EmbeddedServer:
             time.sleep(0.05)
         self.stop()
         raise BenchError(
-            f"the embedded server did not answer within {READY_TIMEOUT:.0f} s;"
+            f"the embedded server did not respond within {READY_TIMEOUT:.0f} s;"
             f" its log ends with:\n{self.log_tail()}"
         )
 

@@ -48,11 +48,11 @@ class Endpoint:
 
 @dataclass(slots=True)
 class GatewayLoad:
-    """What a gateway reports of itself, for statistics and the dispatcher."""
+    """A gateway's report of its own load, for statistics and the dispatcher."""
 
     name: str
     address: str
-    """Where clients reach it, ``host:port``."""
+    """Address clients connect to, ``host:port``."""
     by_platform: dict[int, int]
     """Authenticated connections by ``Platform`` value."""
     users: set[UserId]

@@ -667,7 +667,7 @@ class ChatService:
         self._bus.publish_outbound(Outbound(item.endpoint, data))
 
     def reject(self, item: Inbound, exc: RequestError, *, request_id: int) -> None:
-        """Answer the ChangeRequest ``request_id`` of ``item`` with an Error."""
+        """Reject the ChangeRequest ``request_id`` of ``item`` with an Error frame."""
         self._reject(item, exc, 0, request_id)
 
     def _reject(

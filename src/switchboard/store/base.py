@@ -325,7 +325,7 @@ class ReadResult:
 
 @dataclass(frozen=True, slots=True)
 class HeldMessage:
-    """A message as one user who holds it in the inbox sees it."""
+    """A message as seen by one user whose inbox contains it."""
 
     message: StoredMessage
     deleted: bool
