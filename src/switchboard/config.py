@@ -89,12 +89,23 @@ class Settings:
     down by reading less, not disconnected. 0: no limit."""
     byte_rate: float = 4 * 1024 * 1024
     """Bytes per second read from one connection, likewise."""
-    login_failures_per_account: int = 10
-    """Failed logins per account in login_failure_window before logins of
-    that account are rejected; 0: no limit."""
+    login_failures_per_account_ip: int = 10
+    """Failed logins of one account from one IP address in
+    login_failure_window before that address's logins to that account are
+    rejected; 0: no limit."""
     login_failures_per_ip: int = 50
-    """Failed logins per IP address in login_failure_window, likewise."""
+    """Failed logins from one IP address in login_failure_window before its
+    logins to any account are rejected, with a wait that doubles on each
+    rejection in a row; 0: no limit."""
+    login_failures_per_account: int = 100
+    """Failed logins of one account from all addresses in
+    login_failure_window before each login to it is slowed down by
+    login_slowdown, not rejected; 0: no limit."""
+    login_slowdown: float = 2.0
+    """Seconds each login to an account over login_failures_per_account waits
+    before its password is checked."""
     login_failure_window: float = 300.0
+    """Seconds over which the login limits refill."""
 
     max_frame_size: int = 64 * 1024
     """Largest frame accepted, in bytes after the length prefix."""
@@ -210,7 +221,12 @@ class Settings:
                 f" <= max_heartbeat; got {self.min_heartbeat}, {self.heartbeat},"
                 f" {self.max_heartbeat}"
             )
-        for name in ("auth_timeout", "http_body_timeout", "stats_interval"):
+        for name in (
+            "auth_timeout",
+            "http_body_timeout",
+            "stats_interval",
+            "login_failure_window",
+        ):
             if not getattr(self, name) > 0:
                 raise ValueError(
                     f"invalid {name}={getattr(self, name)}: use a number of"

@@ -86,12 +86,7 @@ class KeyedLimiter(Generic[K]):
         """Spend from ``key``'s bucket; return 0.0 or the seconds to wait."""
         if not self.enabled:
             return 0.0
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            if len(self._buckets) >= self._max_keys:
-                self._drop_full(now)
-            bucket = self._buckets[key] = TokenBucket(self.rate, self.burst, now)
-        return bucket.take(now, cost)
+        return self._bucket(key, now).take(now, cost)
 
     def wait(self, key: K, now: float, cost: float = 1.0) -> float:
         """Return the seconds until ``key`` may spend ``cost``; spend nothing."""
@@ -99,6 +94,20 @@ class KeyedLimiter(Generic[K]):
         if not self.enabled or bucket is None:
             return 0.0
         return bucket.wait(now, cost)
+
+    def debit(self, key: K, now: float, cost: float) -> float:
+        """Spend from ``key``'s bucket even into debt; return the seconds of debt."""
+        if not self.enabled:
+            return 0.0
+        return self._bucket(key, now).debit(now, cost)
+
+    def _bucket(self, key: K, now: float) -> TokenBucket:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= self._max_keys:
+                self._drop_full(now)
+            bucket = self._buckets[key] = TokenBucket(self.rate, self.burst, now)
+        return bucket
 
     def _drop_full(self, now: float) -> None:
         # NOTE: a linear scan; it runs only when max_keys buckets exist, and

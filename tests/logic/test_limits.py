@@ -20,8 +20,10 @@ from tests.support.server import ServerProcess
 LIMITS = {
     "SWITCHBOARD_SEND_RATE": "10",
     "SWITCHBOARD_SEND_BURST": "5",
-    "SWITCHBOARD_LOGIN_FAILURES_PER_ACCOUNT": "3",
+    "SWITCHBOARD_LOGIN_FAILURES_PER_ACCOUNT_IP": "3",
     "SWITCHBOARD_LOGIN_FAILURES_PER_IP": "6",
+    "SWITCHBOARD_LOGIN_FAILURES_PER_ACCOUNT": "8",
+    "SWITCHBOARD_LOGIN_SLOWDOWN": "1.5",
     "SWITCHBOARD_FRAME_RATE": "50",
 }
 
@@ -34,11 +36,16 @@ def limited_server(tmp_path: Path) -> Iterator[ServerProcess]:
     server.terminate()
 
 
-def login(server: ServerProcess, name: str, password: str) -> httpx.Response:
-    return httpx.post(
-        server.base_url + "/v1/sessions",
-        json={"name": name, "password": password, "device": "d"},
-    )
+def login(
+    server: ServerProcess, name: str, password: str, source: str = "127.0.0.1"
+) -> httpx.Response:
+    """Log in from the loopback address ``source`` (any of 127.0.0.0/8)."""
+    transport = httpx.HTTPTransport(local_address=source)
+    with httpx.Client(transport=transport) as client:
+        return client.post(
+            server.base_url + "/v1/sessions",
+            json={"name": name, "password": password, "device": "d"},
+        )
 
 
 def collect(client: RawClient, count: int) -> list[pb.SendAck | pb.Error]:
@@ -147,7 +154,9 @@ def test_flooding_user_does_not_slow_others(limited_server: ServerProcess) -> No
     assert time.monotonic() - started < 1.0
 
 
-def test_login_failures_lock_account(limited_server: ServerProcess) -> None:
+def test_login_failures_limit_account_per_address(
+    limited_server: ServerProcess,
+) -> None:
     create_user(limited_server.base_url, "ann")
     create_user(limited_server.base_url, "bob")
     for _ in range(3):
@@ -155,9 +164,12 @@ def test_login_failures_lock_account(limited_server: ServerProcess) -> None:
     response = login(limited_server, "ann", "password-ann")
     assert response.status_code == 429
     assert response.json()["error"]["code"] == "rate_limited"
+    assert "this account from this address" in response.json()["error"]["message"]
     assert int(response.headers["Retry-After"]) >= 1
     # Another account from the same address still logs in.
     assert login(limited_server, "bob", "password-bob").status_code == 200
+    # The owner, from another address, is not locked out.
+    assert login(limited_server, "ann", "password-ann", "127.0.0.2").status_code == 200
 
 
 def test_login_failures_limit_per_address(limited_server: ServerProcess) -> None:
@@ -169,6 +181,52 @@ def test_login_failures_limit_per_address(limited_server: ServerProcess) -> None
     response = login(limited_server, "ann", "password-ann")
     assert response.status_code == 429
     assert "address" in response.json()["error"]["message"]
+    assert login(limited_server, "ann", "password-ann", "127.0.0.2").status_code == 200
+
+
+def test_login_rejections_back_off_per_address(
+    limited_server: ServerProcess,
+) -> None:
+    for index in range(6):
+        login(limited_server, f"nobody{index}", "wrong-password")
+    waits = []
+    for _ in range(5):
+        response = login(limited_server, "ann", "password-ann")
+        assert response.status_code == 429
+        waits.append(int(response.headers["Retry-After"]))
+    # One failure refills in 50 s (6 per 300 s); each rejection in a row
+    # adds 1, 2, 4, 8 s.
+    assert waits == sorted(waits)
+    assert waits[-1] - waits[0] >= 14
+
+
+def test_login_failures_slow_account_down(limited_server: ServerProcess) -> None:
+    create_user(limited_server.base_url, "ann")
+    # 8 failures from 4 addresses: below the per-address limits, at the
+    # per-account one.
+    for index in range(8):
+        source = f"127.0.0.{10 + index % 4}"
+        assert login(limited_server, "ann", "wrong", source).status_code == 401
+    started = time.monotonic()
+    response = login(limited_server, "ann", "password-ann", "127.0.0.20")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200
+    assert elapsed >= 1.5
+    started = time.monotonic()
+    assert login(limited_server, "bob", "password-bob", "127.0.0.20").status_code == 401
+    assert time.monotonic() - started < 1.5
+
+
+def test_login_rejections_logged_once_per_interval(
+    limited_server: ServerProcess,
+) -> None:
+    create_user(limited_server.base_url, "ann")
+    for _ in range(3):
+        login(limited_server, "ann", "wrong-password")
+    for _ in range(20):
+        assert login(limited_server, "ann", "password-ann").status_code == 429
+    time.sleep(0.5)
+    assert limited_server.log().count("login rejected") == 1
 
 
 def test_fast_reader_is_slowed_not_dropped(limited_server: ServerProcess) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import math
 import re
 import secrets
 import time
@@ -22,7 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from switchboard.config import Settings
 from switchboard.errors import ErrorCode, RequestError
 from switchboard.ids import DeviceId, UserId
-from switchboard.ratelimit import KeyedLimiter
+from switchboard.logic.login_limits import LoginGuard
 from switchboard.store.base import NameTaken, Session, Store, User
 
 __all__ = ["PLATFORMS", "AuthService", "LoginResult", "token_digest"]
@@ -69,15 +68,7 @@ class AuthService:
         self._store = store
         self._token_ttl_ms = settings.token_ttl * 1000
         self._hasher = PasswordHasher()
-        window = settings.login_failure_window
-        per_account = settings.login_failures_per_account
-        per_ip = settings.login_failures_per_ip
-        self._failures_by_name: KeyedLimiter[str] = KeyedLimiter(
-            per_account / window if per_account else 0, max(per_account, 1)
-        )
-        self._failures_by_ip: KeyedLimiter[str] = KeyedLimiter(
-            per_ip / window if per_ip else 0, max(per_ip, 1)
-        )
+        self._guard = LoginGuard(settings)
 
     async def create_account(self, name: str, password: str) -> User:
         """Insert an account. Raises RequestError for an invalid or taken name."""
@@ -98,19 +89,19 @@ class AuthService:
     ) -> LoginResult:
         """Check the password and issue a token bound to ``device``.
 
-        Too many failed logins for ``name`` or from the address ``peer`` make
-        further attempts fail with RATE_LIMITED, before any password check.
+        Too many failed logins of ``name`` from the address ``peer``, or from
+        ``peer`` at all, make further attempts fail with RATE_LIMITED before
+        any password check. Too many of ``name`` from all addresses slow its
+        logins down (see :mod:`switchboard.logic.login_limits`).
         """
         _check_device(device)
         platform_number = _platform_number(platform)
         _check_encodable(name, "name")
         _check_encodable(password, "password")
-        self._check_failures(name, peer)
+        await self._guard.admit(name, peer)
         user = await self._store.get_user_by_name(name)
         if user is None or not await self._verify(user, password):
-            now = time.monotonic()
-            self._failures_by_name.take(name, now)
-            self._failures_by_ip.take(peer, now)
+            self._guard.failed(name, peer)
             logger.info("login failed name=%s device=%s peer=%s", name, device, peer)
             raise RequestError(ErrorCode.UNAUTHORIZED, "invalid name or password")
         # 128 random bits (22 characters) cannot be guessed, and keep the
@@ -128,23 +119,6 @@ class AuthService:
         await self._store.create_session(session)
         logger.info("login user=%d device=%s platform=%s", user.id, device, platform)
         return LoginResult(token, session)
-
-    def _check_failures(self, name: str, peer: str) -> None:
-        now = time.monotonic()
-        wait = max(
-            self._failures_by_name.wait(name, now),
-            self._failures_by_ip.wait(peer, now),
-        )
-        if wait > 0:
-            logger.warning(
-                "login rejected name=%s peer=%s: too many failures", name, peer
-            )
-            raise RequestError(
-                ErrorCode.RATE_LIMITED,
-                "too many failed logins for this account or address; try again"
-                " after retry_after",
-                retry_after_ms=math.ceil(wait * 1000),
-            )
 
     async def _verify(self, user: User, password: str) -> bool:
         try:
