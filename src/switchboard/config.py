@@ -171,7 +171,12 @@ class Settings:
     API returns; it keeps one hour of points."""
     admins: str = ""
     """Comma-separated account names allowed to use the admin API and the
-    dashboard; empty: nobody."""
+    dashboard; empty: nobody. POST /v1/accounts rejects these names unless
+    the request carries the admin key, so nobody else can register them."""
+    admin_key: str = ""
+    """Admin key in hex (64 digits) that creating an account named in
+    ``admins`` requires; empty: ``switchboard serve`` keeps a random key in
+    ``data_dir/admin.key``, and a cluster's dispatcher has none."""
     tls_cert: str = ""
     """PEM file with the server's certificate chain; set with ``tls_key`` to
     serve TLS on the TCP gateway and HTTPS and WSS on the HTTP port."""
@@ -252,7 +257,19 @@ class Settings:
                 f"invalid recall_window={self.recall_window:g} or edit_window="
                 f"{self.edit_window:g}: use 0 for no limit, or seconds"
             )
+        if self.admin_key and not _is_hex_key(self.admin_key):
+            raise ValueError(
+                "invalid admin_key: use 64 hex digits (32 bytes), for example"
+                " the output of `openssl rand -hex 32`"
+            )
         if self.synchronous not in ("normal", "full"):
             raise ValueError(
                 f"invalid synchronous={self.synchronous!r}: use 'normal' or 'full'"
             )
+
+
+def _is_hex_key(text: str) -> bool:
+    try:
+        return len(bytes.fromhex(text)) == 32
+    except ValueError:
+        return False

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from switchboard.api.adminkey import load_admin_key
 from switchboard.api.app import Services, create_app
 from switchboard.api.slowloris import deadline_protocol
 from switchboard.bus.memory import InProcessBus
@@ -85,7 +86,15 @@ async def run(settings: Settings) -> None:
         gateway, settings.tcp_host, settings.tcp_port, tls
     )
     tcp_port = tcp_server.sockets[0].getsockname()[1]
-    services = Services(settings, store, auth, chat, gateway, tcp_port)
+    services = Services(
+        settings,
+        store,
+        auth,
+        chat,
+        gateway,
+        tcp_port,
+        admin_key=load_admin_key(settings, settings.data_dir),
+    )
     http = _EmbeddedUvicorn(_uvicorn_config(settings, services))
     http_task = asyncio.create_task(http.serve())
     sampler = asyncio.create_task(_sample_stats(chat.stats, gateway))

@@ -51,7 +51,8 @@ def send_and_wait(client: RawClient, to: int, count: int) -> None:
 
 
 def admin_token(server: ServerProcess) -> str:
-    return create_user(server.base_url, "root")[1]
+    admin_key = (server.data_dir / "admin.key").read_bytes()
+    return create_user(server.base_url, "root", admin_key=admin_key)[1]
 
 
 def test_metrics_count_the_traffic(server: ServerProcess) -> None:

@@ -38,8 +38,10 @@ from tests.support.redis_server import RedisServer
 from tests.support.waiting import eventually_async
 
 ADMIN = "root"
+ADMIN_KEY = "ab" * 32
 CLUSTER_ENV = {
     "SWITCHBOARD_ADMINS": ADMIN,
+    "SWITCHBOARD_ADMIN_KEY": ADMIN_KEY,
     "SWITCHBOARD_SEND_RATE": "0",
     "SWITCHBOARD_FRAME_RATE": "0",
     "SWITCHBOARD_DRAIN_WINDOW": "1",
@@ -395,7 +397,12 @@ async def test_gateway_drain_loses_nothing(
 async def test_admin_drain_unlists_gateway(cluster: LocalCluster) -> None:
     drained = cluster.gateways[1]
     async with httpx.AsyncClient(base_url=cluster.base_url, timeout=10) as http:
-        await http.post("/v1/accounts", json={"name": ADMIN, "password": "x" * 12})
+        created = await http.post(
+            "/v1/accounts",
+            json={"name": ADMIN, "password": "x" * 12},
+            headers={"X-Admin-Key": ADMIN_KEY},
+        )
+        assert created.status_code == 201, created.text
         login = await http.post(
             "/v1/sessions",
             json={"name": ADMIN, "password": "x" * 12, "device": "console"},

@@ -23,11 +23,20 @@ def close_all() -> None:
         _open.pop().close()
 
 
-def create_user(base_url: str, name: str, device: str = "dev1") -> tuple[int, str]:
-    """Create an account and log it in; return (user id, token)."""
+def create_user(
+    base_url: str, name: str, device: str = "dev1", admin_key: bytes | None = None
+) -> tuple[int, str]:
+    """Create an account and log it in; return (user id, token).
+
+    ``admin_key`` is the server's admin key, needed for a name listed in
+    SWITCHBOARD_ADMINS.
+    """
     password = "password-" + name
+    headers = {} if admin_key is None else {"X-Admin-Key": admin_key.hex()}
     response = httpx.post(
-        base_url + "/v1/accounts", json={"name": name, "password": password}
+        base_url + "/v1/accounts",
+        json={"name": name, "password": password},
+        headers=headers,
     )
     assert response.status_code == 201, response.text
     response = httpx.post(

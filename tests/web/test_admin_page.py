@@ -32,6 +32,7 @@ def admin_account(web_server: ServerProcess) -> str:
     response = httpx.post(
         web_server.base_url + "/v1/accounts",
         json={"name": ADMIN, "password": ADMIN_PASSWORD},
+        headers={"X-Admin-Key": (web_server.data_dir / "admin.key").read_bytes().hex()},
     )
     assert response.status_code == 201, response.text
     return ADMIN
@@ -149,6 +150,7 @@ def _drain_from_the_page(
     httpx.post(
         server.base_url + "/v1/accounts",
         json={"name": ADMIN, "password": ADMIN_PASSWORD},
+        headers={"X-Admin-Key": (server.data_dir / "admin.key").read_bytes().hex()},
     ).raise_for_status()
     _, gus = create_user(server.base_url, "gus")
     client = RawClient(server.tcp_address)

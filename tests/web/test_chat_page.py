@@ -102,6 +102,7 @@ def test_two_browsers_chat(
     httpx.post(
         web_server.base_url + "/v1/accounts",
         json={"name": "root", "password": "password-root"},
+        headers={"X-Admin-Key": (web_server.data_dir / "admin.key").read_bytes().hex()},
     )
     ann, bob = users("ann"), users("bob")
 

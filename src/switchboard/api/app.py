@@ -11,13 +11,14 @@ import math
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request, WebSocket
+from fastapi import Depends, FastAPI, Header, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from switchboard.api.adminkey import check_admin_key
 from switchboard.api.bodylimit import BodyLimit
 from switchboard.api.directory import GatewayDirectory
 from switchboard.api.errors import ERROR_RESPONSES
@@ -63,6 +64,10 @@ class Services:
     tcp_port: int
     directory: GatewayDirectory | None = None
     """A cluster's gateways; None: list this process's own listeners."""
+    admin_key: bytes | None = None
+    """Key that POST /v1/accounts requires, in the X-Admin-Key header as hex,
+    for a name listed in the ``admins`` setting; None: such names cannot be
+    registered over HTTP."""
 
 
 class ApiError(Exception):
@@ -89,6 +94,11 @@ class AccountRequest(BaseModel):
 class AccountResponse(BaseModel):
     id: int
     name: str
+
+
+class PasswordChangeRequest(BaseModel):
+    current_password: str
+    new_password: str = Field(description="8 to 1024 characters")
 
 
 class LoginRequest(BaseModel):
@@ -206,7 +216,14 @@ def create_app(services: Services) -> FastAPI:
         return {"status": "ok"}
 
     @app.post("/v1/accounts", status_code=201, response_model=AccountResponse)
-    async def create_account(body: AccountRequest) -> AccountResponse:
+    async def create_account(
+        body: AccountRequest,
+        x_admin_key: Annotated[str | None, Header()] = None,
+    ) -> AccountResponse:
+        """Create an account. A name listed in the ``admins`` setting needs the
+        admin key in ``X-Admin-Key``, so only the operator can create it."""
+        if body.name in services.settings.admin_names:
+            check_admin_key(services.admin_key, body.name, x_admin_key)
         user = await auth.create_account(body.name, body.password)
         return AccountResponse(id=user.id, name=user.name)
 
@@ -234,6 +251,27 @@ def create_app(services: Services) -> FastAPI:
         await services.chat.kick(
             session.user_id, session.device, ErrorCode.TOKEN_REVOKED, "logged out"
         )
+        return Response(status_code=204)
+
+    @app.put("/v1/accounts/current/password", status_code=204)
+    async def change_password(
+        request: Request, body: PasswordChangeRequest, session: CurrentSession
+    ) -> Response:
+        """Change the caller's password and revoke every other token of the
+        account; the token of this request stays valid."""
+        peer = request.client.host if request.client else ""
+        try:
+            revoked = await auth.change_password(
+                session, body.current_password, body.new_password, peer
+            )
+        except RequestError as exc:
+            if exc.code is ErrorCode.UNAUTHORIZED:
+                raise ApiError(401, "invalid_credentials", exc.reason) from exc
+            raise
+        for device in {other.device for other in revoked} - {session.device}:
+            await services.chat.kick(
+                session.user_id, device, ErrorCode.TOKEN_REVOKED, "password changed"
+            )
         return Response(status_code=204)
 
     @app.post("/v1/messages", status_code=201, response_model=SendResponse)

@@ -140,8 +140,16 @@ def _read_password(args: argparse.Namespace) -> str:
 
 async def account_create(args: argparse.Namespace) -> int:
     password = _read_password(args)
+    admin_key = None
+    if args.admin_key_file is not None:
+        try:
+            admin_key = args.admin_key_file.read_bytes()
+        except OSError as exc:
+            raise UsageError(
+                f"cannot read the admin key file {args.admin_key_file}: {exc}"
+            ) from exc
     async with _client(args) as client:
-        user = await client.create_account(args.name, password)
+        user = await client.create_account(args.name, password, admin_key=admin_key)
     print(f"created account {user.name} (id {user.id})")
     return 0
 
@@ -163,6 +171,30 @@ async def logout(args: argparse.Namespace) -> int:
         name = client.name
         await client.logout()
     print(f"logged out {name}")
+    return 0
+
+
+async def password(args: argparse.Namespace) -> int:
+    if args.password_stdin:
+        current = sys.stdin.readline().rstrip("\r\n")
+        new = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        current = getpass.getpass("current password: ")
+        new = getpass.getpass("new password: ")
+    else:
+        raise UsageError(
+            "stdin is not a terminal: pass the current and the new password on"
+            " two lines of stdin with --password-stdin"
+        )
+    if not current or not new:
+        raise UsageError(
+            "a password is empty: write the current and the new password to"
+            " stdin, each followed by a newline"
+        )
+    async with open_client(args) as client:
+        await client.change_password(current, new)
+        name = client.name
+    print(f"changed the password of {name}; its other devices are logged out")
     return 0
 
 

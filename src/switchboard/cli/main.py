@@ -219,6 +219,13 @@ def _add_account(
     )
     create.add_argument("name", metavar="NAME")
     _add_password_option(create)
+    create.add_argument(
+        "--admin-key-file",
+        type=Path,
+        metavar="PATH",
+        help="the server's admin key (DATA_DIR/admin.key), needed for a name"
+        " listed in SWITCHBOARD_ADMINS",
+    )
     create.set_defaults(handler=commands.account_create)
 
 
@@ -253,6 +260,21 @@ def _add_login(
         "logout", parents=[client], help="revoke the stored token"
     )
     logout.set_defaults(handler=commands.logout)
+
+    password = subcommands.add_parser(
+        "password",
+        parents=[client],
+        help="change the password and log out the other devices",
+        description="Change the logged-in account's password. Every other"
+        " token of the account is revoked; this one stays valid.",
+    )
+    password.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the current password from the first line of stdin and the"
+        " new one from the second (default: prompt on the terminal)",
+    )
+    password.set_defaults(handler=commands.password)
 
 
 def _add_messaging(

@@ -261,9 +261,15 @@ class Client:
         succeeds."""
         await self._api.health()
 
-    async def create_account(self, name: str, password: str) -> User:
-        """Create an account; raise NameTaken or InvalidRequest when rejected."""
-        return await self._api.create_account(name, password)
+    async def create_account(
+        self, name: str, password: str, *, admin_key: bytes | None = None
+    ) -> User:
+        """Create an account; raise NameTaken or InvalidRequest when rejected.
+
+        A name listed in the server's ``admins`` setting needs the server's
+        ``admin_key`` (the bytes of ``DATA_DIR/admin.key``), else Forbidden.
+        """
+        return await self._api.create_account(name, password, admin_key)
 
     async def login(
         self,
@@ -323,6 +329,18 @@ class Client:
         self._api.token = None
         await self._save_state()
         logger.info("logged out user=%d device=%s", self.user_id, self.device)
+
+    async def change_password(self, current: str, new: str) -> None:
+        """Change the account's password; this client's token stays valid.
+
+        The server revokes every other token of the account and closes the
+        other devices' connections. Raises NotLoggedIn without a token and
+        InvalidCredentials when ``current`` is wrong.
+        """
+        if self._state.token is None:
+            raise NotLoggedIn("not logged in")
+        await self._api.change_password(current, new)
+        logger.info("changed the password of user=%d", self.user_id)
 
     # Connection.
 

@@ -101,9 +101,16 @@ class ApiClient:
 
     # Accounts and logins.
 
-    async def create_account(self, name: str, password: str) -> User:
+    async def create_account(
+        self, name: str, password: str, admin_key: bytes | None = None
+    ) -> User:
+        """Create an account; ``admin_key`` is needed for a name listed as admin."""
+        headers = {} if admin_key is None else {"X-Admin-Key": admin_key.hex()}
         body = await self._request(
-            "POST", "/v1/accounts", json={"name": name, "password": password}
+            "POST",
+            "/v1/accounts",
+            json={"name": name, "password": password},
+            headers=headers,
         )
         return User(id=body["id"], name=body["name"])
 
@@ -130,6 +137,15 @@ class ApiClient:
     async def logout(self) -> None:
         """Revoke the token; the server closes this device's live connection."""
         await self._request("DELETE", "/v1/sessions/current", auth=True)
+
+    async def change_password(self, current: str, new: str) -> None:
+        """Change the password; the server revokes every other token of the user."""
+        await self._request(
+            "PUT",
+            "/v1/accounts/current/password",
+            json={"current_password": current, "new_password": new},
+            auth=True,
+        )
 
     # Users.
 
@@ -301,8 +317,9 @@ class ApiClient:
         json: Any = None,
         params: Any = None,
         auth: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> Any:
-        headers = {}
+        headers = dict(headers or {})
         if auth:
             if not self.token:
                 raise NotLoggedIn("not logged in: log in to get a token first")

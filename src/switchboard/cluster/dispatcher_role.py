@@ -18,6 +18,7 @@ import asyncio
 import logging
 
 from switchboard.api.admin import gateway_loads
+from switchboard.api.adminkey import load_admin_key
 from switchboard.api.app import Services, create_app
 from switchboard.bus.nats import NatsBus
 from switchboard.cluster.directory import RedisDirectory
@@ -61,7 +62,14 @@ async def run_dispatcher(settings: Settings, cluster: ClusterSettings) -> None:
         settings, store, bus, routing, auth, Stats(settings.stats_interval)
     )
     services = Services(
-        settings, store, auth, chat, None, 0, directory=RedisDirectory(registry)
+        settings,
+        store,
+        auth,
+        chat,
+        None,
+        0,
+        directory=RedisDirectory(registry),
+        admin_key=load_admin_key(settings, None),
     )
     http = HttpServer(create_app(services), settings)
     http_port = await http.start()

@@ -150,6 +150,38 @@ class AuthService:
         logger.info("logout user=%d device=%s", session.user_id, session.device)
         return session
 
+    async def change_password(
+        self, session: Session, current: str, new: str, peer: str = ""
+    ) -> list[Session]:
+        """Replace the password of ``session``'s user and revoke its other tokens.
+
+        ``current`` must be the password in use, so a stolen token alone
+        cannot take the account over. A wrong one counts as a failed login
+        from ``peer`` and raises RequestError UNAUTHORIZED. Returns the
+        revoked sessions; ``session`` itself stays valid.
+        """
+        _check_encodable(current, "current password")
+        _check_password(new)
+        user = await self._store.get_user(session.user_id)
+        if user is None:
+            raise RequestError(ErrorCode.UNAUTHORIZED, "the account no longer exists")
+        await self._guard.admit(user.name, peer)
+        if not await self._verify(user, current):
+            self._guard.failed(user.name, peer)
+            logger.info("password change failed user=%d peer=%s", user.id, peer)
+            raise RequestError(ErrorCode.UNAUTHORIZED, "invalid current password")
+        password_hash = await asyncio.to_thread(self._hasher.hash, new)
+        revoked = await self._store.change_password(
+            user.id, password_hash, session.token_hash
+        )
+        logger.info(
+            "password changed user=%d device=%s revoked_sessions=%d",
+            user.id,
+            session.device,
+            len(revoked),
+        )
+        return revoked
+
     async def user_name(self, user_id: UserId) -> str | None:
         user = await self._store.get_user(user_id)
         return None if user is None else user.name

@@ -392,6 +392,16 @@ class Store(abc.ABC):
     async def delete_session(self, token_hash: bytes) -> Session | None:
         """Revoke a session; return it, or None if it did not exist."""
 
+    @abc.abstractmethod
+    async def change_password(
+        self, user_id: UserId, password_hash: str, keep_token_hash: bytes
+    ) -> list[Session]:
+        """Set the user's password hash and revoke its other sessions.
+
+        Every session of ``user_id`` but the one of ``keep_token_hash`` is
+        deleted in the same transaction; returns the deleted ones.
+        """
+
     # Devices.
 
     @abc.abstractmethod

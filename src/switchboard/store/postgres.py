@@ -383,21 +383,36 @@ class PostgresStore(Store):
             token_hash,
         )
 
+    async def change_password(
+        self, user_id: UserId, password_hash: str, keep_token_hash: bytes
+    ) -> list[Session]:
+        _check_int64(user_id=user_id)
+
+        async def work(conns: ConnectionSet) -> list[Session]:
+            conn = await conns.get(0)
+            async with conn.transaction():
+                await conn.execute(
+                    "UPDATE users SET password_hash = $1 WHERE id = $2",
+                    password_hash,
+                    user_id,
+                )
+                # NOTE: scans the sessions table, which has no index by user.
+                rows = await conn.fetch(
+                    "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2"
+                    " RETURNING *",
+                    user_id,
+                    keep_token_hash,
+                )
+            return [_session_from_record(row) for row in rows]
+
+        return await self._run("change_password", work)
+
     async def _session_query(
         self, name: str, query: str, token_hash: bytes
     ) -> Session | None:
         async def work(conns: ConnectionSet) -> Session | None:
             row = await (await conns.get(0)).fetchrow(query, token_hash)
-            if row is None:
-                return None
-            return Session(
-                token_hash=row["token_hash"],
-                user_id=UserId(row["user_id"]),
-                device=DeviceId(row["device"]),
-                platform=row["platform"],
-                created_at=row["created_at"],
-                expires_at=row["expires_at"],
-            )
+            return None if row is None else _session_from_record(row)
 
         return await self._run(name, work)
 
@@ -1348,3 +1363,14 @@ def _check_non_negative_int64(**values: int) -> None:
             raise ValueError(
                 f"invalid {name} {value}: expected an integer from 0 to {_INT64_MAX}"
             )
+
+
+def _session_from_record(row: asyncpg.Record) -> Session:
+    return Session(
+        token_hash=row["token_hash"],
+        user_id=UserId(row["user_id"]),
+        device=DeviceId(row["device"]),
+        platform=row["platform"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+    )

@@ -318,6 +318,17 @@ class SqliteStore(Store):
             "delete_session", lambda conn: _delete_session(conn, token_hash)
         )
 
+    async def change_password(
+        self, user_id: UserId, password_hash: str, keep_token_hash: bytes
+    ) -> list[Session]:
+        _check_int64(user_id=user_id)
+        return await self._write(
+            "change_password",
+            lambda conn: _change_password(
+                conn, user_id, password_hash, keep_token_hash
+            ),
+        )
+
     # Devices.
 
     async def get_device(self, user_id: UserId, device: DeviceId) -> DeviceState:
@@ -1033,6 +1044,25 @@ def _delete_session(conn: sqlite3.Connection, token_hash: bytes) -> Session | No
         (token_hash,),
     ).fetchone()
     return None if row is None else _session_from_row(row)
+
+
+def _change_password(
+    conn: sqlite3.Connection,
+    user_id: UserId,
+    password_hash: str,
+    keep_token_hash: bytes,
+) -> list[Session]:
+    conn.execute(
+        "UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id)
+    )
+    # NOTE: scans the sessions table, which has no index by user; add one if
+    # password changes become frequent.
+    rows = conn.execute(
+        "DELETE FROM sessions WHERE user_id = ? AND token_hash != ?"
+        f" RETURNING {_SESSION_COLUMNS}",
+        (user_id, keep_token_hash),
+    ).fetchall()
+    return [_session_from_row(row) for row in rows]
 
 
 def _select_device(
