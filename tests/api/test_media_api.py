@@ -22,7 +22,9 @@ from tests.support.server import ServerProcess
 
 MAX_SIZE = 200_000
 URL_TTL = 600
-KEY_PATTERN = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}(\.json|\.thumb)?")
+KEY_PATTERN = re.compile(
+    r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}(\.json|\.thumb|\.u[0-9a-z]{1,13})?"
+)
 
 
 @dataclass

@@ -7,6 +7,7 @@ tested elsewhere (token bound to its device, logout, expiry, signed URLs).
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -234,6 +235,77 @@ def test_group_changes_need_role(
     roles = {m["name"]: m["role"] for m in details["members"]}
     expected = {"owen": "owner", "adam": "admin", "carl": "member", "dan": "member"}
     assert roles == expected
+
+
+# Media.
+
+
+def upload(api: Api, data: bytes) -> str:
+    response = httpx.post(
+        api.base_url + "/v1/media",
+        content=data,
+        headers={"Authorization": f"Bearer {api.token}"},
+    )
+    assert response.status_code == 201, response.text
+    media_id: str = response.json()["id"]
+    return media_id
+
+
+def send_media(token: str, server: ServerProcess, media_id: str, **to: int) -> None:
+    """Send a media message naming ``media_id`` with ``to=`` or ``group=``."""
+    body = json.dumps(
+        {"media": media_id, "content_type": "text/plain", "size": 5}
+    ).encode()
+    client = RawClient(server.tcp_address)
+    client.connect(token)
+    client.send(pb.Send(client_id=1, content_type=1, body=body, **to))
+    ack = client.expect(FrameType.SEND_ACK, skip=(FrameType.MESSAGE,))
+    assert isinstance(ack, pb.SendAck)
+    client.close()
+
+
+def url_status(api: Api, media_id: str) -> int:
+    return api.call("GET", f"/v1/media/{media_id}/url").status_code
+
+
+def test_media_urls_only_for_those_sent_it(auth_server: ServerProcess) -> None:
+    people = users(auth_server, "ann", "bob", "eve", "carl", "gus")
+    _, ann = people["ann"]
+    bob_id, bob = people["bob"]
+    _, eve = people["eve"]
+    carl_id, carl = people["carl"]
+    _, gus = people["gus"]
+    media_id = upload(ann, b"ann's secret file")
+    assert url_status(ann, media_id) == 200
+
+    # Knowing the id is not enough, and the answer is the unknown-id one.
+    response = eve.call("GET", f"/v1/media/{media_id}/url")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "media_not_found"
+    # A message from a user who does not have the file grants nothing.
+    send_media(eve.token, auth_server, media_id, to=carl_id)
+    assert url_status(eve, media_id) == 404
+    assert url_status(carl, media_id) == 404
+
+    # The recipient of the uploader's message may, and so may anyone who
+    # uploads the same bytes.
+    send_media(ann.token, auth_server, media_id, to=bob_id)
+    assert url_status(bob, media_id) == 200
+    assert upload(gus, b"ann's secret file") == media_id
+    assert url_status(gus, media_id) == 200
+    assert url_status(eve, media_id) == 404
+
+
+def test_media_urls_for_group_members(auth_server: ServerProcess) -> None:
+    people = users(auth_server, "ann", "bob", "eve")
+    _, ann = people["ann"]
+    _, bob = people["bob"]
+    _, eve = people["eve"]
+    group = ann.call("POST", "/v1/groups", {"name": "g", "members": ["bob"]}).json()
+    media_id = upload(ann, b"for the group")
+    send_media(ann.token, auth_server, media_id, group=group["id"])
+    assert url_status(bob, media_id) == 200
+    assert url_status(eve, media_id) == 404
 
 
 # Tokens.

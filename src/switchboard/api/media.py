@@ -3,7 +3,8 @@
 - ``POST /v1/media`` (bearer token) takes the raw file as the request body,
   with an optional ``X-File-Name`` header (UTF-8, percent-encoded), and
   returns 201 with the media id (the SHA-256 of the bytes) and signed URLs.
-- ``GET /v1/media/{id}/url`` (bearer token) returns fresh signed URLs.
+- ``GET /v1/media/{id}/url`` (bearer token) returns fresh signed URLs, to
+  the file's uploaders and to users sent the file by an uploader.
 - ``GET /v1/media/{id}?expires=...&sig=...`` and
   ``GET /v1/media/{id}/thumbnail?expires=...&sig=...`` download, with
   ``Range`` support. They need no token: the signature is the authorization.
@@ -26,6 +27,7 @@ from PIL import Image
 from starlette.requests import ClientDisconnect
 
 from switchboard.api.errors import error_responses
+from switchboard.api.media_access import MediaAccess
 from switchboard.api.ranges import ByteRange, RangeNotSatisfiable, parse_range
 from switchboard.api.signing import UrlSigner, load_or_create_key
 from switchboard.api.uploads import EmptyUpload, MediaLibrary, UploadTooLarge
@@ -120,7 +122,8 @@ def install_media(
     )
     signer = UrlSigner(load_or_create_key(settings.data_dir / MEDIA_KEY_FILE))
     links = _Links(signer, settings.media_url_ttl)
-    app.include_router(_router(library, links, current_session))
+    access = MediaAccess(blobs, services.store)
+    app.include_router(_router(library, links, access, current_session))
 
     @app.exception_handler(MediaError)
     async def media_error(request: Request, exc: MediaError) -> JSONResponse:
@@ -196,6 +199,7 @@ class _Links:
 def _router(
     library: MediaLibrary,
     links: _Links,
+    access: MediaAccess,
     current_session: Callable[..., Awaitable[Session]],
 ) -> APIRouter:
     router = APIRouter()
@@ -229,6 +233,7 @@ def _router(
             raise MediaError(
                 400, "upload_incomplete", "the connection closed mid-upload"
             ) from exc
+        await access.record_upload(metadata.sha256, session.user_id)
         body = links.describe(request, metadata, name or metadata.name)
         return JSONResponse(body, 201)
 
@@ -236,11 +241,23 @@ def _router(
     async def media_url(
         media_id: str, request: Request, session: Session = authenticated
     ) -> dict[str, Any]:
-        """Return fresh signed URLs and the metadata of a media file."""
-        # NOTE: any logged-in user who knows a media id gets its URLs. The
-        # check that the user is in a conversation that refers to the file
-        # comes with groups.
+        """Return fresh signed URLs and the metadata of a media file.
+
+        Only for its uploaders and the users that a message from an uploader
+        sent it to (see :mod:`switchboard.api.media_access`). Others get the
+        same 404 as for an unknown id, so they learn nothing of the file.
+        """
         metadata = await _metadata(library, media_id)
+        if not await access.may_sign(session.user_id, metadata):
+            rejections.warning(
+                "media-url",
+                "signed URL rejected: user %d may not access media %s",
+                session.user_id,
+                media_id,
+            )
+            raise MediaError(
+                404, "media_not_found", f"no media with id {media_id[:80]!r}"
+            )
         return links.describe(request, metadata, metadata.name)
 
     @router.get("/v1/media/{media_id}", name="download_media", responses=_DOWNLOAD)

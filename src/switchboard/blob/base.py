@@ -34,8 +34,8 @@ CHUNK_SIZE = 64 * 1024
 """Bytes per chunk when blobs are streamed in or out."""
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_KEY = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})(\.[a-z]{1,16})?")
-_SUFFIX = re.compile(r"(\.[a-z]{1,16})?")
+_KEY = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})(\.[a-z][a-z0-9]{0,15})?")
+_SUFFIX = re.compile(r"(\.[a-z][a-z0-9]{0,15})?")
 
 
 class BlobNotFound(SwitchboardError):
@@ -54,8 +54,9 @@ def is_sha256(text: str) -> bool:
 def blob_key(sha256: str, suffix: str = "") -> str:
     """Return the key ``ab/cd/<sha256><suffix>`` of a digest.
 
-    ``suffix`` is empty or a dot and 1 to 16 of a-z. Raises ValueError for a
-    digest that is not 64 lowercase hex digits or for another suffix.
+    ``suffix`` is empty, or a dot, a letter a-z and up to 15 of a-z and 0-9.
+    Raises ValueError for a digest that is not 64 lowercase hex digits or for
+    another suffix.
     """
     if not is_sha256(sha256):
         raise ValueError(f"invalid SHA-256 {sha256[:80]!r}: expected 64 hex digits")

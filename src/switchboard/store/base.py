@@ -402,6 +402,16 @@ class Store(abc.ABC):
         deleted in the same transaction; returns the deleted ones.
         """
 
+    @abc.abstractmethod
+    async def find_in_bodies(
+        self, user_id: UserId, content_type: int, needle: bytes, limit: int
+    ) -> list[tuple[UserId, bytes]]:
+        """Return (sender, body) of messages of ``content_type`` in the user's
+        inbox whose body contains ``needle``, at most ``limit`` of them.
+
+        Recalled messages have an empty body, so they never match.
+        """
+
     # Devices.
 
     @abc.abstractmethod

@@ -407,6 +407,29 @@ class PostgresStore(Store):
 
         return await self._run("change_password", work)
 
+    async def find_in_bodies(
+        self, user_id: UserId, content_type: int, needle: bytes, limit: int
+    ) -> list[tuple[UserId, bytes]]:
+        if not _fits_int64(user_id):
+            return []
+
+        async def work(conns: ConnectionSet) -> list[tuple[UserId, bytes]]:
+            conn = await conns.get(self._database_of(user_id))
+            # NOTE: scans the user's whole inbox; index the bodies if this
+            # gets slow.
+            rows = await conn.fetch(
+                "SELECT sender, body FROM inbox WHERE user_id = $1"
+                " AND content_type = $2 AND position($3::bytea IN body) > 0"
+                " LIMIT $4",
+                user_id,
+                content_type,
+                needle,
+                limit,
+            )
+            return [(UserId(row["sender"]), bytes(row["body"])) for row in rows]
+
+        return await self._run("find_in_bodies", work)
+
     async def _session_query(
         self, name: str, query: str, token_hash: bytes
     ) -> Session | None:

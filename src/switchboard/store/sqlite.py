@@ -329,6 +329,17 @@ class SqliteStore(Store):
             ),
         )
 
+    async def find_in_bodies(
+        self, user_id: UserId, content_type: int, needle: bytes, limit: int
+    ) -> list[tuple[UserId, bytes]]:
+        if not _fits_int64(user_id):
+            return []
+        return await self._read(
+            lambda conn: sqlite_inbox.select_bodies_containing(
+                conn, user_id, content_type, needle, limit
+            )
+        )
+
     # Devices.
 
     async def get_device(self, user_id: UserId, device: DeviceId) -> DeviceState:
