@@ -14,6 +14,7 @@ import pytest
 from switchboard.ids import ClientMessageId, DeviceId, Seq
 from switchboard.store.base import InboxEntry, User
 from switchboard.store.sqlite import SqliteStore
+from tests.support.server import ServerProcess
 
 CHILD_SCRIPT = pathlib.Path(__file__).with_name("append_until_killed.py")
 MIN_ACKS = 300
@@ -131,3 +132,26 @@ async def test_acked_messages_survive_sigkill(
             assert repeat.recipient_seq == seq
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize(("synchronous", "pragma"), [("normal", 1), ("full", 2)])
+async def test_synchronous_reaches_connection(
+    tmp_path: pathlib.Path, synchronous: str, pragma: int
+) -> None:
+    store = SqliteStore(tmp_path / "switchboard.db", synchronous=synchronous)
+    await store.open()
+    try:
+        assert await store.synchronous_pragma() == pragma
+    finally:
+        await store.close()
+
+
+def test_server_applies_synchronous_setting(tmp_path: pathlib.Path) -> None:
+    server = ServerProcess(
+        tmp_path / "data", tmp_path / "server.log", {"SWITCHBOARD_SYNCHRONOUS": "full"}
+    )
+    server.start()
+    try:
+        assert "synchronous=full (PRAGMA synchronous=2)" in server.log()
+    finally:
+        server.terminate()

@@ -160,6 +160,15 @@ class SqliteStore(Store):
         """Orders a write's queueing against close() queueing the stop."""
         self._lifecycle_lock = asyncio.Lock()
 
+    async def synchronous_pragma(self) -> int:
+        """Return ``PRAGMA synchronous`` of the write connection: 1 for NORMAL,
+        2 for FULL, as SQLite reports it."""
+
+        def read(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("PRAGMA synchronous").fetchone()[0])
+
+        return await self._write("synchronous_pragma", read)
+
     @property
     def commits(self) -> int:
         """Number of write transactions committed since open()."""
@@ -189,10 +198,12 @@ class SqliteStore(Store):
 
             self._state = _State.OPEN
             logger.info(
-                "opened SQLite store %s: schema version %d, synchronous=%s",
+                "opened SQLite store %s: schema version %d, synchronous=%s"
+                " (PRAGMA synchronous=%d)",
                 self.path,
                 schema_version,
                 self.synchronous,
+                await self.synchronous_pragma(),
             )
 
     async def close(self) -> None:
