@@ -14,6 +14,7 @@ from switchboard.errors import ErrorCode
 from switchboard.protocol import pb
 from switchboard.protocol.connection import Connection, FrameReceived, Role
 from switchboard.protocol.frames import FrameType
+from switchboard.protocol.framing import encode_frame, encode_varint
 from tests.support.rawclient import RawClient, create_user
 from tests.support.server import ServerProcess
 
@@ -277,3 +278,60 @@ def test_send_rate_applies_to_http_sends(slow_refill_server: ServerProcess) -> N
             assert response.json()["error"]["code"] == "rate_limited"
             assert int(response.headers["Retry-After"]) >= 1
     assert statuses == [201, 201, 429, 429]
+
+
+@pytest.fixture
+def capped_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    environ = {
+        "SWITCHBOARD_MAX_CONNECTIONS_PER_IP": "3",
+        "SWITCHBOARD_FRAME_RATE": "100000",
+        "SWITCHBOARD_BYTE_RATE": "20000",
+    }
+    server = ServerProcess(tmp_path / "data", tmp_path / "server.log", environ)
+    server.start()
+    yield server
+    server.terminate()
+
+
+def test_connections_per_address_capped(capped_server: ServerProcess) -> None:
+    held = [RawClient(capped_server.tcp_address) for _ in range(3)]
+    for _ in range(5):
+        extra = RawClient(capped_server.tcp_address)
+        error = extra.expect(FrameType.ERROR)
+        assert isinstance(error, pb.Error)
+        assert error.code == ErrorCode.TOO_MANY_CONNECTIONS
+        assert error.retry_after > 0
+        extra.expect_closed()
+    # Five rejections within the interval make one log line.
+    assert capped_server.log().count("rejected connection from") == 1
+
+    held.pop().close()
+    _, ann = create_user(capped_server.base_url, "ann")
+    deadline = time.monotonic() + 5
+    while True:
+        client = RawClient(capped_server.tcp_address)
+        try:
+            assert client.connect(ann).user_id > 0
+            break
+        except AssertionError:
+            # The server may not have seen the close yet.
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+
+
+def test_byte_rate_slows_reader(capped_server: ServerProcess) -> None:
+    _, ann = create_user(capped_server.base_url, "ann")
+    client = RawClient(capped_server.tcp_address, timeout=10)
+    client.connect(ann)
+    # Ten 4000-byte frames: 20,000 bytes over the allowance of 20,000 a
+    # second, so reading pauses for about 1 s before the heartbeat.
+    padding = encode_varint((100 << 3) | 2) + encode_varint(3995) + b"p" * 3995
+    frame = encode_frame(FrameType.CURSOR, padding)
+    started = time.monotonic()
+    client.send_bytes(frame * 10)
+    time.sleep(0.1)
+    # Bytes already read are handled; the pause holds back the next read.
+    client.send_bytes(b"\x00")
+    assert client.receive(timeout=10) is None
+    elapsed = time.monotonic() - started
+    assert 0.8 <= elapsed <= 5.0
