@@ -170,6 +170,30 @@ async def test_delete_unknown_session_returns_none(store: Store) -> None:
     assert await store.delete_session(session.token_hash) is None
 
 
+async def test_change_password_revokes_other_sessions(store: Store) -> None:
+    alice, bob = await make_users(store, "alice", "bob")
+    kept = make_session(alice, b"\x11" * 32)
+    phone = make_session(alice, b"\x12" * 32)
+    laptop = make_session(alice, b"\x13" * 32, LAPTOP)
+    other_user = make_session(bob, b"\x14" * 32)
+    for session in (kept, phone, laptop, other_user):
+        await store.create_session(session)
+
+    revoked = await store.change_password(alice.id, "new-hash", kept.token_hash)
+
+    assert sorted(revoked, key=lambda s: s.token_hash) == [phone, laptop]
+    assert await store.get_session(kept.token_hash) == kept
+    assert await store.get_session(phone.token_hash) is None
+    assert await store.get_session(laptop.token_hash) is None
+    assert await store.get_session(other_user.token_hash) == other_user
+    changed = await store.get_user(alice.id)
+    assert changed is not None
+    assert changed.password_hash == "new-hash"
+    unchanged = await store.get_user(bob.id)
+    assert unchanged is not None
+    assert unchanged.password_hash == "hash-bob"
+
+
 async def test_get_session_returns_expired_session(store: Store) -> None:
     (alice,) = await make_users(store, "alice")
     session = Session(
@@ -716,3 +740,30 @@ async def test_calls_before_open_raise(store_factory: StoreFactory) -> None:
         await store.create_user("alice", "hash", 1)
 
     await store.close()
+
+
+async def test_find_in_bodies_matches_type_and_bytes(store: Store) -> None:
+    alice, bob, carol = await make_users(store, "alice", "bob", "carol")
+    needle = b"a" * 64
+    reference = b'{"m":"' + needle + b'"}'
+    media = 7
+    await store.append_message(
+        alice.id, PHONE, ClientMessageId(1), bob.id, media, reference, 1
+    )
+    await store.append_message(
+        alice.id, PHONE, ClientMessageId(2), bob.id, TEXT, b"text " + needle, 2
+    )
+    await store.append_message(
+        carol.id, PHONE, ClientMessageId(3), bob.id, media, b'{"m":"other"}', 3
+    )
+    await store.append_message(
+        carol.id, PHONE, ClientMessageId(4), alice.id, media, needle, 4
+    )
+
+    found = await store.find_in_bodies(bob.id, media, needle, 10)
+    assert found == [(alice.id, reference)]
+    assert await store.find_in_bodies(carol.id, media, b"b" * 64, 10) == []
+    # The sender's own copy is in the sender's inbox too.
+    mine = await store.find_in_bodies(alice.id, media, needle, 10)
+    assert sorted(mine) == sorted([(alice.id, reference), (carol.id, needle)])
+    assert len(await store.find_in_bodies(alice.id, media, needle, 1)) == 1
