@@ -654,3 +654,22 @@ def test_bigint_overflow_raises_value_error() -> None:
                 UserId(2**63), PHONE, ClientMessageId(1), UserId(1), 1, b"", 0
             )
         )
+
+
+async def test_commits_wait_for_wal_flush(clean: ScratchDatabases) -> None:
+    # Even where the database's default is off, the store turns it on.
+    conn = await asyncpg.connect(clean.dsns[0])
+    try:
+        database = await conn.fetchval("SELECT current_database()")
+        await conn.execute(f'ALTER DATABASE "{database}" SET synchronous_commit = off')
+    finally:
+        await conn.close()
+    try:
+        async with opened(ShardMap.even(clean.dsns)) as store:
+            assert await store.synchronous_commit() == ["on"] * len(clean.dsns)
+    finally:
+        conn = await asyncpg.connect(clean.dsns[0])
+        try:
+            await conn.execute(f'ALTER DATABASE "{database}" RESET synchronous_commit')
+        finally:
+            await conn.close()

@@ -210,9 +210,30 @@ class PostgresStore(Store):
             self._state = _State.CLOSED
             logger.info("closed PostgreSQL store")
 
+    async def synchronous_commit(self) -> list[str]:
+        """Return ``SHOW synchronous_commit`` of a pooled connection to each
+        database, in database order."""
+
+        async def work(conns: ConnectionSet) -> list[str]:
+            await conns.get_all()
+            return [
+                str(await (await conns.get(index)).fetchval("SHOW synchronous_commit"))
+                for index in range(len(self.shard_map.dsns))
+            ]
+
+        return await self._run("synchronous_commit", work)
+
     async def _connect(self) -> None:
         for index, dsn in enumerate(self.shard_map.dsns):
-            pool = await asyncpg.create_pool(dsn, min_size=1, max_size=self._pool_size)
+            # A commit returns once the database flushed its WAL, whatever the
+            # database's or role's default, so an acknowledged message
+            # survives a crash of PostgreSQL or of its host.
+            pool = await asyncpg.create_pool(
+                dsn,
+                min_size=1,
+                max_size=self._pool_size,
+                server_settings={"synchronous_commit": "on"},
+            )
             self._pools.append(pool)
             async with pool.acquire() as conn:
                 await migrate(conn)
