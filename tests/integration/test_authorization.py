@@ -21,10 +21,13 @@ from switchboard.client.errors import Forbidden, InvalidCredentials, Unauthorize
 from switchboard.errors import ErrorCode
 from switchboard.protocol import pb
 from switchboard.protocol.frames import FrameType
+from tests.integration.test_cli import ok, run_cli
 from tests.support.rawclient import RawClient, close_all, create_user
 from tests.support.server import ServerProcess
 
 ADMIN = "root"
+OLD = "old-password\n"
+NEW = "new-password\n"
 SETTINGS = {
     "SWITCHBOARD_ADMINS": ADMIN,
     "SWITCHBOARD_SEND_RATE": "0",
@@ -251,14 +254,16 @@ def upload(api: Api, data: bytes) -> str:
     return media_id
 
 
-def send_media(token: str, server: ServerProcess, media_id: str, **to: int) -> None:
-    """Send a media message naming ``media_id`` with ``to=`` or ``group=``."""
+def send_media(
+    token: str, server: ServerProcess, media_id: str, to: int = 0, group: int = 0
+) -> None:
+    """Send a media message naming ``media_id`` to user ``to`` or ``group``."""
     body = json.dumps(
         {"media": media_id, "content_type": "text/plain", "size": 5}
     ).encode()
     client = RawClient(server.tcp_address)
     client.connect(token)
-    client.send(pb.Send(client_id=1, content_type=1, body=body, **to))
+    client.send(pb.Send(client_id=1, content_type=1, body=body, to=to, group=group))
     ack = client.expect(FrameType.SEND_ACK, skip=(FrameType.MESSAGE,))
     assert isinstance(ack, pb.SendAck)
     client.close()
@@ -431,3 +436,38 @@ async def test_sdk_admin_account_needs_key(auth_server: ServerProcess) -> None:
         assert user.name == ADMIN
     finally:
         await client.close()
+
+
+# The command line.
+
+
+def test_cli_password_change(auth_server: ServerProcess, tmp_path: Path) -> None:
+    url = auth_server.base_url
+    phone, laptop = tmp_path / "phone", tmp_path / "laptop"
+    ok(run_cli(phone, url, "account", "create", "ann", "--password-stdin", stdin=OLD))
+    for home in (phone, laptop):
+        ok(run_cli(home, url, "login", "ann", "--password-stdin", stdin=OLD))
+
+    wrong_current = "wrong-password\n" + NEW
+    wrong = run_cli(phone, url, "password", "--password-stdin", stdin=wrong_current)
+    assert wrong.returncode != 0
+    output = ok(run_cli(phone, url, "password", "--password-stdin", stdin=OLD + NEW))
+    assert "other devices are logged out" in output
+
+    assert run_cli(laptop, url, "inbox").returncode != 0
+    ok(run_cli(phone, url, "inbox"))
+    ok(run_cli(laptop, url, "login", "ann", "--password-stdin", stdin=NEW))
+    ok(run_cli(laptop, url, "inbox"))
+
+
+def test_cli_admin_account_needs_key_file(
+    auth_server: ServerProcess, tmp_path: Path
+) -> None:
+    url = auth_server.base_url
+    home = tmp_path / "operator"
+    create = ["account", "create", ADMIN, "--password-stdin"]
+    refused = run_cli(home, url, *create, stdin=OLD)
+    assert refused.returncode != 0
+    assert "reserved" in refused.stderr
+    key_file = str(auth_server.data_dir / "admin.key")
+    ok(run_cli(home, url, *create, "--admin-key-file", key_file, stdin=OLD))
