@@ -1,4 +1,4 @@
-"""Who may get signed URLs of a media file.
+"""Access rule for signed media URLs.
 
 A user may sign URLs of a file when the user uploaded the same bytes, or
 when a media message in the user's inbox (one-to-one or group) refers to

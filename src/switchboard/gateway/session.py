@@ -181,6 +181,7 @@ class Session:
         # Spending into debt and pausing until it is paid back slows a fast
         # client to the configured rates without failing any of its frames.
         settings = self.gateway.settings
+        # NOTE: frame_rate 0 turns the byte rate off too.
         if settings.frame_rate <= 0 or self._pauses & PAUSE_RATE:
             return
         now = time.monotonic()

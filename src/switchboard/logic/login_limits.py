@@ -10,6 +10,10 @@ Three token buckets count failed logins, each refilled evenly over
 - per account, over all addresses: when empty, every attempt on the account
   waits ``login_slowdown`` seconds before its password is checked. This slows
   guessing from many addresses without locking the owner out.
+
+NOTE: the counts live in this process, so each of a cluster's dispatchers
+counts on its own; behind a reverse proxy every client has the proxy's
+address until the server reads the client's address from the proxy.
 """
 
 from __future__ import annotations
