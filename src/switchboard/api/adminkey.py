@@ -43,7 +43,11 @@ def load_admin_key(settings: Settings, data_dir: Path | None) -> bytes | None:
         return bytes.fromhex(settings.admin_key)
     if data_dir is None:
         return None
-    return load_or_create_key(data_dir / ADMIN_KEY_FILE)
+    return load_or_create_key(
+        data_dir / ADMIN_KEY_FILE,
+        "admin key",
+        "the old key no longer creates admin accounts",
+    )
 
 
 def check_admin_key(key: bytes | None, name: str, header: str | None) -> None:

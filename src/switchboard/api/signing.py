@@ -53,33 +53,38 @@ class UrlSigner:
         return hmac.compare_digest(expected, signature.lower())
 
 
-def load_or_create_key(path: Path) -> bytes:
+def load_or_create_key(
+    path: Path,
+    name: str = "media signing key",
+    replaced: str = "signed URLs issued before then stop working",
+) -> bytes:
     """Return the key stored at ``path``, after creating a random one if none.
 
     A new key file has mode 0600. Creation is atomic (written elsewhere, then
     hard-linked into place), so two processes starting at once read the same
     key. Raises ValueError when the file does not hold exactly
-    :data:`KEY_SIZE` bytes.
+    :data:`KEY_SIZE` bytes. ``name`` names the key in messages, and
+    ``replaced`` says what replacing the key breaks.
     """
     if not path.exists():
-        _create_key(path)
+        _create_key(path, name)
     data = path.read_bytes()
     if len(data) != KEY_SIZE:
         raise ValueError(
-            f"invalid media signing key {path}: {len(data)} bytes instead of"
-            f" {KEY_SIZE}; delete the file to make a new key (signed URLs issued"
-            " before then stop working)"
+            f"invalid {name} {path}: {len(data)} bytes instead of"
+            f" {KEY_SIZE}; delete the file to make a new key ({replaced})"
         )
     if path.stat().st_mode & 0o077:
         logger.warning(
-            "the media signing key %s is readable by other users; run chmod 600 %s",
+            "the %s %s is readable by other users; run chmod 600 %s",
+            name,
             path,
             path,
         )
     return data
 
 
-def _create_key(path: Path) -> None:
+def _create_key(path: Path, name: str) -> None:
     temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -89,6 +94,6 @@ def _create_key(path: Path) -> None:
             os.fsync(file.fileno())
         with contextlib.suppress(FileExistsError):
             os.link(temp, path)
-            logger.info("created the media signing key %s", path)
+            logger.info("created the %s %s", name, path)
     finally:
         temp.unlink()
