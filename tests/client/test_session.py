@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
@@ -466,6 +467,37 @@ async def test_rate_limited_send_is_retried(gateway: FakeGateway) -> None:
     assert retry.client_id == send.client_id
     connection.send(pb.SendAck(client_id=send.client_id, seq=1, id=3, sent_at=1))
     assert (await sending).id == 3
+    await client.close()
+
+
+async def test_repeated_rate_limits_warn_once(
+    gateway: FakeGateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_client(gateway)
+    connection, _ = await open_session(gateway, client, connected(0))
+    sending = asyncio.create_task(client.send(PEER, "slow down"))
+    with caplog.at_level(logging.WARNING, logger="switchboard.client"):
+        for _ in range(5):
+            send = await connection.expect(FrameType.SEND)
+            assert isinstance(send, pb.Send)
+            connection.send(
+                pb.Error(
+                    code=ErrorCode.RATE_LIMITED,
+                    reason="too fast",
+                    client_id=send.client_id,
+                    retry_after=5,
+                )
+            )
+        send = await connection.expect(FrameType.SEND)
+    connection.send(pb.SendAck(client_id=send.client_id, seq=1, id=3, sent_at=1))
+    assert (await sending).id == 3
+    warnings = [
+        r.getMessage() for r in caplog.records if "RATE_LIMITED" in r.getMessage()
+    ]
+    assert warnings == [
+        "1 request(s) failed with RATE_LIMITED since the last report; the latest"
+        " is sent again in 5 ms"
+    ]
     await client.close()
 
 
