@@ -379,6 +379,25 @@ async def test_reconnect_after_server_crash(
     assert alice.connected
 
 
+async def test_large_outbox_is_resent_over_websocket(
+    server: ServerProcess, clients: ClientFactory
+) -> None:
+    alice = await clients("alice", transport="ws")
+    bob = await clients("bob")
+    server.kill()
+    # Ten messages of 15 KiB wait in the outbox: 150 KiB, more than one
+    # WebSocket message of the 64 KiB frame limit may carry.
+    texts = [f"{n}:" + "x" * 15_000 for n in range(10)]
+    sending = [asyncio.create_task(alice.send(bob.user_id, text)) for text in texts]
+    await asyncio.sleep(0.5)
+    server.start()
+
+    sent = await asyncio.wait_for(asyncio.gather(*sending), 30)
+    received = await receive(bob, len(texts), within=30)
+    assert [m.text for m in received] == texts
+    assert [m.id for m in received] == [s.id for s in sent]
+
+
 async def test_drain_moves_clients_to_restarted_server(tmp_path: Path) -> None:
     server = ServerProcess(
         tmp_path / "data",

@@ -35,7 +35,12 @@ from switchboard.client.events import PresenceChanged, Signal, TypingChanged
 from switchboard.client.heartbeat import HeartbeatPolicy
 from switchboard.client.http import ApiClient
 from switchboard.client.inbox import Inbox
-from switchboard.client.limits import SendLimits, frame_size, reported_frame_limit
+from switchboard.client.limits import (
+    SendLimits,
+    frame_size,
+    pack_frames,
+    reported_frame_limit,
+)
 from switchboard.client.models import Gateway, InboxItem, ReadReceipt, Sent
 from switchboard.client.outbox import Outbox, PendingSend
 from switchboard.client.state import ClientState
@@ -483,15 +488,16 @@ class Session:
             heartbeat=self._heartbeat.requested_interval(),
             conversations=self._options.conversations_on_connect,
         )
-        # Connect and every unacknowledged Send and change leave in one
-        # write, because the server keeps them until authentication succeeds.
-        data = link.protocol.send(connect)
+        # Connect and every unacknowledged Send and change leave at once, in
+        # as few writes as fit, because the server keeps them until
+        # authentication succeeds.
+        frames = [link.protocol.send(connect)]
         for pending in self._outbox.to_write(link.number):
-            data += link.protocol.send(_send_frame(pending))
+            frames.append(link.protocol.send(_send_frame(pending)))
         for change in self._changes_to_write(link.number):
-            data += link.protocol.send(change.request)
+            frames.append(link.protocol.send(change.request))
         self._link = link
-        await self._write(link, data)
+        await self._write_frames(link, frames)
 
         try:
             async with asyncio.timeout(self._options.connect_timeout):
@@ -573,16 +579,21 @@ class Session:
             link.protocol.send(change.request)
             for change in self._changes_to_write(link.number)
         ]
-        if frames and self._link is link:
-            await self._write(link, b"".join(frames))
+        await self._write_frames(link, frames)
 
     async def _write_outbox(self, link: _Link) -> None:
         frames = [
             link.protocol.send(_send_frame(p))
             for p in self._outbox.to_write(link.number)
         ]
-        if frames and self._link is link:
-            await self._write(link, b"".join(frames))
+        await self._write_frames(link, frames)
+
+    async def _write_frames(self, link: _Link, frames: list[bytes]) -> None:
+        """Write ``frames`` in writes that fit the server's frame limit."""
+        for data in pack_frames(frames, self.limits.max_frame_size):
+            if self._link is not link:
+                return
+            await self._write(link, data)
 
     # Frames from the server.
 
