@@ -14,6 +14,7 @@ from switchboard.client import (
     Gateway,
     MemoryStateStore,
     Message,
+    NotConnected,
     NotLoggedIn,
     SendRejected,
     SessionEnded,
@@ -318,6 +319,14 @@ async def test_logout_forgets_token(clients: ClientFactory) -> None:
     assert not alice.connected
     with pytest.raises(NotLoggedIn):
         await alice.connect(timeout=5)
+    with pytest.raises(NotLoggedIn, match="call login"):
+        await alice.send(2, "after logout")
+
+
+async def test_send_before_connect_says_so(clients: ClientFactory) -> None:
+    alice = await clients("alice", connect=False)
+    with pytest.raises(NotConnected, match="call connect"):
+        await alice.send(2, "too early")
 
 
 async def test_second_connection_replaces_first(
