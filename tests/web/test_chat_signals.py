@@ -116,12 +116,13 @@ def test_stranger_typing_is_not_shown(
     dave.open_conversation("cleo")
     expect(dave.bubbles("hello, stranger")).to_have_count(1)
 
+    # Sending the first message paused typing to dave already: resume it.
+    paused = "window.switchboardChat.typingSender.pausedUntil"
+    cleo.page.evaluate(f"() => {paused}.clear()")
     cleo.page.locator("#composer [name=text]").press_sequentially("still there?")
 
     # The server rejects the Typing frame, and the page stops sending them.
-    cleo.page.wait_for_function(
-        "() => window.switchboardChat.typingSender.pausedUntil.size === 1"
-    )
+    cleo.page.wait_for_function(f"() => {paused}.size === 1")
     dave.page.wait_for_timeout(500)
     expect(dave.status()).to_have_text("")
     expect(cleo.status()).to_have_text("")
@@ -246,6 +247,12 @@ def test_group_read_counts(
     expect(receipt).to_have_text(" · read by 2 of 2")
     expect(gwen.mine("meeting at five")).to_have_attribute("data-read", "read")
     screenshot(gwen.page, "read-by-all")
+
+    # Typing in a group shows to the other members.
+    hank.page.locator("#composer [name=text]").press_sequentially("ok", delay=50)
+    for member in (gwen, ivan):
+        expect(member.status()).to_have_text("hank is typing…")
+        expect(member.listed("readers").locator(".preview")).to_have_text("typing…")
 
     # The server's own count agrees with the page.
     token = gwen.page.evaluate("() => window.switchboardChat.session.token")
