@@ -17,9 +17,10 @@ const FORBIDDEN_PAUSE_MS = 5000;
 /**
  * The Typing frames of this user: one with `active` true when typing starts
  * in a conversation, again every TYPING_REFRESH_MS while it goes on, and one
- * with `active` false on stop(). This stays within the server's limit of 2
- * frames a second. `send(message)` sends a Typing frame and returns whether
- * the connection was open.
+ * with `active` false on stop(). Steady typing thus sends one frame every 3
+ * seconds, well within the server's limit of 2 a second with bursts of 5,
+ * above which it drops frames without an answer. `send(message)` sends a
+ * Typing frame and returns whether the connection was open.
  */
 export class TypingSender {
   constructor(send) {
