@@ -10,17 +10,13 @@ within the drain window), then the process exits.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
-from collections.abc import Iterator
-
-import uvicorn
 
 from switchboard.api.adminkey import load_admin_key
 from switchboard.api.app import Services, create_app
-from switchboard.api.slowloris import deadline_protocol
+from switchboard.api.listener import HttpServer
 from switchboard.bus.memory import InProcessBus
 from switchboard.config import Settings
 from switchboard.gateway.gateway import Gateway
@@ -41,14 +37,6 @@ DRAIN_STORE_TIMEOUT = 10.0
 """Seconds a drain waits for accepted messages to be stored."""
 
 
-class _EmbeddedUvicorn(uvicorn.Server):
-    """uvicorn without its own signal handlers: the server drains first."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 def serve(settings: Settings) -> None:
     """Run the embedded server until SIGTERM or SIGINT.
 
@@ -67,6 +55,7 @@ def serve(settings: Settings) -> None:
 async def run(settings: Settings) -> None:
     """Start every part, wait for a stop signal, drain and stop."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    admin_key = load_admin_key(settings, settings.data_dir)
     store = SqliteStore(
         settings.data_dir / "switchboard.db", synchronous=settings.synchronous
     )
@@ -82,28 +71,33 @@ async def run(settings: Settings) -> None:
     gateway.start()
 
     tls = server_context(settings.tls_cert, settings.tls_key) if settings.tls else None
-    tcp_server = await start_tcp_server(
-        gateway, settings.tcp_host, settings.tcp_port, tls
-    )
+    try:
+        tcp_server = await start_tcp_server(
+            gateway, settings.tcp_host, settings.tcp_port, tls
+        )
+    except OSError:
+        await _close(gateway, bus, store)
+        raise
     tcp_port = tcp_server.sockets[0].getsockname()[1]
     services = Services(
-        settings,
-        store,
-        auth,
-        chat,
-        gateway,
-        tcp_port,
-        admin_key=load_admin_key(settings, settings.data_dir),
+        settings, store, auth, chat, gateway, tcp_port, admin_key=admin_key
     )
-    http = _EmbeddedUvicorn(_uvicorn_config(settings, services))
-    http_task = asyncio.create_task(http.serve())
+    http = HttpServer(create_app(services), settings)
+    try:
+        http_port = await http.start()
+    except OSError:
+        tcp_server.close()
+        await _close(gateway, bus, store)
+        raise
+    assert http.task is not None
+    http_task = http.task
     sampler = asyncio.create_task(_sample_stats(chat.stats, gateway))
     logger.info(
         "serving tcp=%s:%d http=%s:%d tls=%s data_dir=%s",
         settings.tcp_host,
         tcp_port,
         settings.http_host,
-        settings.http_port,
+        http_port,
         "on" if settings.tls else "off",
         settings.data_dir,
     )
@@ -133,13 +127,15 @@ async def run(settings: Settings) -> None:
     await asyncio.sleep(0.2)
 
     sampler.cancel()
-    http.should_exit = True
-    with contextlib.suppress(asyncio.CancelledError):
-        await http_task
+    await http.stop()
+    await _close(gateway, bus, store)
+    logger.info("stopped")
+
+
+async def _close(gateway: Gateway, bus: InProcessBus, store: SqliteStore) -> None:
     await gateway.stop()
     await bus.close()
     await store.close()
-    logger.info("stopped")
 
 
 async def _sample_stats(stats: Stats, gateway: Gateway) -> None:
@@ -147,23 +143,3 @@ async def _sample_stats(stats: Stats, gateway: Gateway) -> None:
     while True:
         stats.sample(len(gateway))
         await asyncio.sleep(stats.interval)
-
-
-def _uvicorn_config(settings: Settings, services: Services) -> uvicorn.Config:
-    return uvicorn.Config(
-        create_app(services),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        access_log=False,
-        http=deadline_protocol(settings.auth_timeout, settings.http_body_timeout),
-        h11_max_incomplete_event_size=16 * 1024,
-        ws="websockets-sansio",
-        ws_max_size=settings.max_frame_size + 16,
-        ws_ping_interval=None,
-        ws_per_message_deflate=False,
-        lifespan="off",
-        timeout_graceful_shutdown=5,
-        ssl_certfile=settings.tls_cert or None,
-        ssl_keyfile=settings.tls_key or None,
-    )

@@ -10,9 +10,16 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from switchboard.client import SendRejected
-from switchboard.client.limits import SendLimits, frame_size, reported_frame_limit
+from switchboard.client.limits import (
+    SendLimits,
+    frame_size,
+    pack_frames,
+    reported_frame_limit,
+)
 from switchboard.errors import ErrorCode
 from switchboard.protocol import pb
 from switchboard.protocol.frames import FrameType, encode
@@ -26,6 +33,30 @@ from tests.client.test_session import (
 )
 
 __all__ = ["gateway"]
+
+
+@given(
+    frames=st.lists(st.binary(min_size=1, max_size=300), max_size=30),
+    limit=st.integers(min_value=1, max_value=1000),
+)
+def test_packed_writes_keep_order_and_fit_the_limit(
+    frames: list[bytes], limit: int
+) -> None:
+    writes = pack_frames(frames, limit)
+    assert b"".join(writes) == b"".join(frames)
+    # Each write is whole frames: over the limit only when it is one frame.
+    assert all(len(w) <= limit or w in frames for w in writes)
+    assert len(writes) <= len(frames)
+
+
+def test_frames_are_packed_greedily() -> None:
+    frames = [b"a" * 40, b"b" * 40, b"c" * 40, b"d" * 200, b"e"]
+    assert pack_frames(frames, 100) == [
+        b"a" * 40 + b"b" * 40,
+        b"c" * 40,
+        b"d" * 200,
+        b"e",
+    ]
 
 
 def test_frame_size_counts_type_byte_and_payload() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
@@ -444,20 +445,22 @@ async def test_same_client_id_joins_pending_send(gateway: FakeGateway) -> None:
     await client.close()
 
 
+def rate_limited(client_id: int, retry_after_ms: int) -> pb.Error:
+    return pb.Error(
+        code=ErrorCode.RATE_LIMITED,
+        reason="too fast",
+        client_id=client_id,
+        retry_after=retry_after_ms,
+    )
+
+
 async def test_rate_limited_send_is_retried(gateway: FakeGateway) -> None:
     client = make_client(gateway)
     connection, _ = await open_session(gateway, client, connected(0))
     sending = asyncio.create_task(client.send(PEER, "slow down"))
     send = await connection.expect(FrameType.SEND)
     assert isinstance(send, pb.Send)
-    connection.send(
-        pb.Error(
-            code=ErrorCode.RATE_LIMITED,
-            reason="too fast",
-            client_id=send.client_id,
-            retry_after=50,
-        )
-    )
+    connection.send(rate_limited(send.client_id, retry_after_ms=50))
     loop = asyncio.get_running_loop()
     rejected_at = loop.time()
     retry = await connection.expect(FrameType.SEND)
@@ -466,6 +469,30 @@ async def test_rate_limited_send_is_retried(gateway: FakeGateway) -> None:
     assert retry.client_id == send.client_id
     connection.send(pb.SendAck(client_id=send.client_id, seq=1, id=3, sent_at=1))
     assert (await sending).id == 3
+    await client.close()
+
+
+async def test_repeated_rate_limits_warn_once(
+    gateway: FakeGateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_client(gateway)
+    connection, _ = await open_session(gateway, client, connected(0))
+    sending = asyncio.create_task(client.send(PEER, "slow down"))
+    with caplog.at_level(logging.WARNING, logger="switchboard.client"):
+        for _ in range(5):
+            send = await connection.expect(FrameType.SEND)
+            assert isinstance(send, pb.Send)
+            connection.send(rate_limited(send.client_id, retry_after_ms=5))
+        send = await connection.expect(FrameType.SEND)
+    connection.send(pb.SendAck(client_id=send.client_id, seq=1, id=3, sent_at=1))
+    assert (await sending).id == 3
+    warnings = [
+        r.getMessage() for r in caplog.records if "RATE_LIMITED" in r.getMessage()
+    ]
+    assert warnings == [
+        "1 request(s) failed with RATE_LIMITED since the last report; the latest"
+        " is sent again in 5 ms"
+    ]
     await client.close()
 
 

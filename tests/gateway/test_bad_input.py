@@ -118,6 +118,22 @@ def test_frame_before_connect_is_rejected(
     assert_others_unaffected(raw_server, users["ann"][1], users["bob"][0])
 
 
+def test_send_without_recipient_names_the_fields(
+    raw_server: ServerProcess, users: dict[str, tuple[int, str]]
+) -> None:
+    client = RawClient(raw_server.tcp_address)
+    client.connect(users["ann"][1])
+    client.send(pb.Send(client_id=3, body=b"to nobody"))
+    error = client.expect(FrameType.ERROR)
+    assert isinstance(error, pb.Error)
+    assert error.code == ErrorCode.INVALID_MESSAGE
+    assert error.reason == (
+        "the message names no recipient; set 'to' to a user id or 'group' to a group id"
+    )
+    assert (error.client_id, error.fatal) == (3, False)
+    assert_others_unaffected(raw_server, users["ann"][1], users["bob"][0])
+
+
 def test_unknown_recipient_keeps_connection(
     raw_server: ServerProcess, users: dict[str, tuple[int, str]]
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -299,3 +300,42 @@ def test_cli_usage_errors(homes: dict[str, Path], args: list[str]) -> None:
 def test_cli_password_needs_stdin_flag(homes: dict[str, Path]) -> None:
     result = run_cli(homes["alice"], "http://127.0.0.1:9", "login", "alice", stdin="")
     assert_one_line_error(result, 2, "--password-stdin")
+
+
+@pytest.mark.parametrize("option", ["--tcp", "--http"])
+def test_serve_on_a_port_in_use_fails_cleanly(
+    homes: dict[str, Path], tmp_path: Path, option: str
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        other = "--http" if option == "--tcp" else "--tcp"
+        result = run_cli(
+            homes["alice"],
+            "http://127.0.0.1:9",
+            *("serve", "--data-dir", str(tmp_path / "data")),
+            *(option, address, other, "127.0.0.1:0"),
+        )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert " serving " not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"switchboard: error: cannot run the server: cannot listen on {address}:"
+        " Address already in use"
+    )
+
+
+def test_serve_with_a_file_as_data_dir_is_a_usage_error(
+    homes: dict[str, Path], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.write_text("not a directory")
+    result = run_cli(
+        homes["alice"], "http://127.0.0.1:9", "serve", "--data-dir", str(data)
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"switchboard: error: the data directory {data} is a file")

@@ -14,6 +14,7 @@ from switchboard.client import (
     Gateway,
     MemoryStateStore,
     Message,
+    NotConnected,
     NotLoggedIn,
     SendRejected,
     SessionEnded,
@@ -318,6 +319,14 @@ async def test_logout_forgets_token(clients: ClientFactory) -> None:
     assert not alice.connected
     with pytest.raises(NotLoggedIn):
         await alice.connect(timeout=5)
+    with pytest.raises(NotLoggedIn, match="call login"):
+        await alice.send(2, "after logout")
+
+
+async def test_send_before_connect_says_so(clients: ClientFactory) -> None:
+    alice = await clients("alice", connect=False)
+    with pytest.raises(NotConnected, match="call connect"):
+        await alice.send(2, "too early")
 
 
 async def test_second_connection_replaces_first(
@@ -377,6 +386,25 @@ async def test_reconnect_after_server_crash(
     assert received.id == sent.id
     assert received.text == "during the outage"
     assert alice.connected
+
+
+async def test_large_outbox_is_resent_over_websocket(
+    server: ServerProcess, clients: ClientFactory
+) -> None:
+    alice = await clients("alice", transport="ws")
+    bob = await clients("bob")
+    server.kill()
+    # Ten messages of 15 KiB wait in the outbox: 150 KiB, more than one
+    # WebSocket message of the 64 KiB frame limit may carry.
+    texts = [f"{n}:" + "x" * 15_000 for n in range(10)]
+    sending = [asyncio.create_task(alice.send(bob.user_id, text)) for text in texts]
+    await asyncio.sleep(0.5)
+    server.start()
+
+    sent = await asyncio.wait_for(asyncio.gather(*sending), 30)
+    received = await receive(bob, len(texts), within=30)
+    assert [m.text for m in received] == texts
+    assert [m.id for m in received] == [s.id for s in sent]
 
 
 async def test_drain_moves_clients_to_restarted_server(tmp_path: Path) -> None:

@@ -94,9 +94,21 @@ def test_send_rate_rejects_excess_in_order(limited_server: ServerProcess) -> Non
     assert [m.body for m in connected.sync.messages] == [b"x"] * 20
 
 
+@pytest.fixture
+def slow_refill_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    # One token in 20 seconds: requests made one after another over several
+    # connections cannot earn a token back in between on a slow machine.
+    environ = LIMITS | {"SWITCHBOARD_SEND_RATE": "0.05"}
+    server = ServerProcess(tmp_path / "data", tmp_path / "server.log", environ)
+    server.start()
+    yield server
+    server.terminate()
+
+
 def test_send_rate_is_shared_by_tcp_and_websocket(
-    limited_server: ServerProcess,
+    slow_refill_server: ServerProcess,
 ) -> None:
+    limited_server = slow_refill_server
     _, ann_tcp = create_user(limited_server.base_url, "ann", device="tcp")
     bob_id, _ = create_user(limited_server.base_url, "bob")
     ann_ws = login(limited_server, "ann", "password-ann")
@@ -244,17 +256,6 @@ def test_fast_reader_is_slowed_not_dropped(limited_server: ServerProcess) -> Non
     assert client.receive(timeout=10) is None
     elapsed = time.monotonic() - started
     assert 1.5 <= elapsed <= 6.0
-
-
-@pytest.fixture
-def slow_refill_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    # One token a second: HTTP requests made one after another cannot earn
-    # a token back in between on a slow machine.
-    environ = LIMITS | {"SWITCHBOARD_SEND_RATE": "1"}
-    server = ServerProcess(tmp_path / "data", tmp_path / "server.log", environ)
-    server.start()
-    yield server
-    server.terminate()
 
 
 def test_send_rate_applies_to_http_sends(slow_refill_server: ServerProcess) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,7 @@ from tests.support.server import ServerProcess
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
 
-__all__ = ["WEB_SERVER_ENV", "ChatPage", "Screenshot", "start_server"]
+__all__ = ["WEB_SERVER_ENV", "ChatPage", "MakeUser", "Screenshot", "start_server"]
 
 WEB_SERVER_ENV = SHORT_TIMEOUTS | {
     "SWITCHBOARD_ADMINS": "root",
@@ -106,3 +107,23 @@ class ChatPage:
 
     def pending(self) -> Locator:
         return self.page.locator("#messages .message.pending")
+
+    def status(self) -> Locator:
+        """Return the open conversation's status line: typing or presence."""
+        return self.page.locator("#thread-status")
+
+    def listed(self, title: str) -> Locator:
+        """Return the conversation list's entry whose title is ``title``."""
+        pattern = re.compile(f"^{re.escape(title)}$")
+        title_locator = self.page.locator(".title", has_text=pattern)
+        return self.page.locator("#conversations li", has=title_locator)
+
+    def mine(self, text: str) -> Locator:
+        """Return this user's message bubbles whose text is ``text``."""
+        pattern = re.compile(f"^{re.escape(text)}$")
+        text_locator = self.page.locator(".text", has_text=pattern)
+        return self.page.locator("#messages .message.mine", has=text_locator)
+
+
+MakeUser = Callable[[str], ChatPage]
+"""Make a signed-up chat user with this name, online in its own browser context."""

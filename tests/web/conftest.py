@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.support.fixtures import close_raw_clients  # noqa: F401 (autouse fixture)
 from tests.support.server import ServerProcess
-from tests.support.web import Screenshot, start_server
+from tests.support.web import ChatPage, MakeUser, Screenshot, start_server
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, BrowserContext
+
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,3 +92,22 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
     server = start_server(tmp_path_factory.mktemp("web-server"))
     yield server
     server.terminate()
+
+
+@pytest.fixture
+def users(browser: Browser, web_server: ServerProcess) -> Iterator[MakeUser]:
+    """Make signed-up, online chat users; fail on any uncaught page error."""
+    contexts: list[BrowserContext] = []
+    errors: list[str] = []
+
+    def make(name: str) -> ChatPage:
+        context = browser.new_context(viewport={"width": 1100, "height": 700})
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(f"{name}: {error}"))
+        return ChatPage(page, web_server.base_url, name).sign_up()
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert errors == [], f"uncaught errors in the pages: {errors}"

@@ -12,48 +12,19 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from switchboard.protocol import pb
 from switchboard.protocol.frames import FrameType
-from tests.support.rawclient import RawClient, close_all, create_user
+from tests.support.rawclient import RawClient, create_user
 from tests.support.server import ServerProcess
-from tests.support.web import ChatPage, Screenshot
+from tests.support.web import ChatPage, MakeUser, Screenshot
 
 expect.set_options(timeout=10_000)
-
-MakeUser = Callable[[str], ChatPage]
-
-
-@pytest.fixture(autouse=True)
-def close_raw_clients() -> Iterator[None]:
-    yield
-    close_all()
-
-
-@pytest.fixture
-def users(browser: Browser, web_server: ServerProcess) -> Iterator[MakeUser]:
-    """Make signed-up, online chat users; fail on any uncaught page error."""
-    contexts: list[BrowserContext] = []
-    errors: list[str] = []
-
-    def make(name: str) -> ChatPage:
-        context = browser.new_context(viewport={"width": 1100, "height": 700})
-        contexts.append(context)
-        page = context.new_page()
-        page.on("pageerror", lambda error: errors.append(f"{name}: {error}"))
-        return ChatPage(page, web_server.base_url, name).sign_up()
-
-    yield make
-    for context in contexts:
-        context.close()
-    assert errors == [], f"uncaught errors in the pages: {errors}"
 
 
 def cli(home: Path, server: ServerProcess, *args: str, stdin: str = "") -> str:
@@ -96,6 +67,20 @@ def cursor_of(page: Page) -> int:
     return int(state["cursor"])
 
 
+def inbox_head(page: Page) -> int:
+    """Return the head of the page user's inbox, as the server reports it."""
+    head = page.evaluate(
+        """async () => {
+          const token = window.switchboardChat.session.token;
+          const response = await fetch("/v1/conversations?limit=1", {
+            headers: { Authorization: `Bearer ${token}` },
+          });
+          return (await response.json()).head_seq;
+        }"""
+    )
+    return int(head)
+
+
 def test_two_browsers_chat(
     users: MakeUser, web_server: ServerProcess, screenshot: Screenshot
 ) -> None:
@@ -131,6 +116,9 @@ def test_new_device_syncs_conversations(users: MakeUser, browser: Browser) -> No
     quin.open_conversation("pia")
     quin.send("reply to the first device")
     expect(pia.bubbles("reply to the first device")).to_have_count(1)
+    # The open conversation is read: pia's inbox holds the two messages and
+    # the read entry.
+    pia.page.wait_for_function("() => window.switchboardChat.client.inbox.cursor === 3")
 
     context = browser.new_context()
     second = ChatPage(context.new_page(), pia.base_url, "pia").log_in()
@@ -139,7 +127,7 @@ def test_new_device_syncs_conversations(users: MakeUser, browser: Browser) -> No
     expect(second.bubbles("first device")).to_have_count(1)
     expect(second.bubbles("reply to the first device")).to_have_count(1)
     expect(second.page.locator("#messages .message")).to_have_count(2)
-    assert cursor_of(second.page) == 2
+    assert cursor_of(second.page) == 3
     context.close()
 
 
@@ -287,7 +275,13 @@ def test_offline_user_sees_each_message_once(
     hugo.open_conversation("iris")
     for text in ("before the tunnel", "from iris 1", "from iris 3", "in the tunnel 2"):
         expect(hugo.bubbles(text)).to_have_count(1)
-    assert cursor_of(hugo.page) == 7
+    # Seven messages, and the read entries of the conversations hugo opened.
+    head = inbox_head(hugo.page)
+    assert head >= 9
+    hugo.page.wait_for_function(
+        f"() => window.switchboardChat.client.inbox.cursor === {head}"
+    )
+    assert cursor_of(hugo.page) == head
 
 
 def test_lost_ack_resends_without_duplicate(users: MakeUser) -> None:

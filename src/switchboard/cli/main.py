@@ -551,13 +551,21 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             server_context(settings.tls_cert, settings.tls_key)
     except ValueError as exc:
         parser.error(str(exc))
+    if settings.data_dir.exists() and not settings.data_dir.is_dir():
+        parser.error(
+            f"the data directory {settings.data_dir} is a file; pass --data-dir"
+            " with the path of a directory (it is created when missing)"
+        )
 
     from switchboard.server import serve
 
     try:
         serve(settings)
     except OSError as exc:
-        print(f"switchboard: error: cannot run the server: {exc}", file=sys.stderr)
+        reason = exc.strerror or str(exc)
+        if exc.filename:
+            reason = f"{exc.filename}: {reason}"
+        print(f"switchboard: error: cannot run the server: {reason}", file=sys.stderr)
         return 1
     return 0
 

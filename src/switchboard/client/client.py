@@ -1079,6 +1079,8 @@ class Client:
     def _require_session(self) -> Session:
         if self._closed:
             raise ClientClosed("the client is closed")
+        if self._session is None and self._state.token is None:
+            raise NotLoggedIn("not logged in: call login() first")
         if self._session is None:
             raise NotConnected("not connected: call connect() first")
         return self._session

@@ -17,7 +17,7 @@ from switchboard.errors import ErrorCode
 from switchboard.protocol import pb
 from switchboard.protocol.framing import DEFAULT_MAX_FRAME_SIZE
 
-__all__ = ["SendLimits", "frame_size", "reported_frame_limit"]
+__all__ = ["SendLimits", "frame_size", "pack_frames", "reported_frame_limit"]
 
 _MAX_CLIENT_ID = 2**63 - 1
 _LIMIT_IN_REASON = re.compile(r"limit of (\d+) bytes")
@@ -35,6 +35,28 @@ def frame_size(send: pb.Send) -> int:
     measured.CopyFrom(send)
     measured.client_id = _MAX_CLIENT_ID
     return 1 + measured.ByteSize()
+
+
+def pack_frames(frames: list[bytes], limit: int) -> list[bytes]:
+    """Join encoded ``frames``, in order, into writes of at most ``limit`` bytes.
+
+    A WebSocket gateway takes one message of at most its frame limit (plus
+    a frame header); a batch of queued messages written as one message
+    above that would be refused whole, again on every reconnect. A frame
+    longer than ``limit`` is a write of its own.
+    """
+    writes: list[bytes] = []
+    batch: list[bytes] = []
+    size = 0
+    for frame in frames:
+        if batch and size + len(frame) > limit:
+            writes.append(b"".join(batch))
+            batch, size = [], 0
+        batch.append(frame)
+        size += len(frame)
+    if batch:
+        writes.append(b"".join(batch))
+    return writes
 
 
 def reported_frame_limit(reason: str) -> int | None:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +35,12 @@ from switchboard.client.events import PresenceChanged, Signal, TypingChanged
 from switchboard.client.heartbeat import HeartbeatPolicy
 from switchboard.client.http import ApiClient
 from switchboard.client.inbox import Inbox
-from switchboard.client.limits import SendLimits, frame_size, reported_frame_limit
+from switchboard.client.limits import (
+    SendLimits,
+    frame_size,
+    pack_frames,
+    reported_frame_limit,
+)
 from switchboard.client.models import Gateway, InboxItem, ReadReceipt, Sent
 from switchboard.client.outbox import Outbox, PendingSend
 from switchboard.client.state import ClientState
@@ -57,6 +63,10 @@ RETRYABLE_SEND_CODES = frozenset(
 
 MIN_SEND_RETRY_DELAY = 1.0
 """Seconds before resending after a retryable error without ``retry_after``."""
+
+RETRY_LOG_INTERVAL = 10.0
+"""Seconds between two warnings about retried requests; retries in between
+are counted into the next warning."""
 
 
 @dataclass(slots=True)
@@ -187,6 +197,8 @@ class Session:
         self._changes: dict[int, _PendingChange] = {}
         self._request_ids = itertools.count(1)
         self._waiters: dict[int, asyncio.Future[Sent]] = {}
+        self._retries_unlogged = 0
+        self._retry_logged_at = -RETRY_LOG_INTERVAL
         self._backoff = Backoff(options.backoff_base, options.backoff_cap)
         self._link: _Link | None = None
         self._links = 0
@@ -476,15 +488,16 @@ class Session:
             heartbeat=self._heartbeat.requested_interval(),
             conversations=self._options.conversations_on_connect,
         )
-        # Connect and every unacknowledged Send and change leave in one
-        # write, because the server keeps them until authentication succeeds.
-        data = link.protocol.send(connect)
+        # Connect and every unacknowledged Send and change leave at once, in
+        # as few writes as fit, because the server keeps them until
+        # authentication succeeds.
+        frames = [link.protocol.send(connect)]
         for pending in self._outbox.to_write(link.number):
-            data += link.protocol.send(_send_frame(pending))
+            frames.append(link.protocol.send(_send_frame(pending)))
         for change in self._changes_to_write(link.number):
-            data += link.protocol.send(change.request)
+            frames.append(link.protocol.send(change.request))
         self._link = link
-        await self._write(link, data)
+        await self._write_frames(link, frames)
 
         try:
             async with asyncio.timeout(self._options.connect_timeout):
@@ -566,16 +579,21 @@ class Session:
             link.protocol.send(change.request)
             for change in self._changes_to_write(link.number)
         ]
-        if frames and self._link is link:
-            await self._write(link, b"".join(frames))
+        await self._write_frames(link, frames)
 
     async def _write_outbox(self, link: _Link) -> None:
         frames = [
             link.protocol.send(_send_frame(p))
             for p in self._outbox.to_write(link.number)
         ]
-        if frames and self._link is link:
-            await self._write(link, b"".join(frames))
+        await self._write_frames(link, frames)
+
+    async def _write_frames(self, link: _Link, frames: list[bytes]) -> None:
+        """Write ``frames`` in writes that fit the server's frame limit."""
+        for data in pack_frames(frames, self.limits.max_frame_size):
+            if self._link is not link:
+                return
+            await self._write(link, data)
 
     # Frames from the server.
 
@@ -758,12 +776,7 @@ class Session:
         name = _code_name(error.code)
         if error.code in RETRYABLE_SEND_CODES:
             delay = error.retry_after / 1000 or MIN_SEND_RETRY_DELAY
-            logger.warning(
-                "send client_id=%d failed with %s; retrying in %.1f s",
-                client_id,
-                name,
-                delay,
-            )
+            self._log_retry(name, delay)
             self._outbox.mark_unwritten(client_id)
             asyncio.get_running_loop().call_later(delay, self._retry_sends)
             return
@@ -815,12 +828,7 @@ class Session:
         name = _code_name(error.code)
         if error.code in RETRYABLE_SEND_CODES:
             delay = error.retry_after / 1000 or MIN_SEND_RETRY_DELAY
-            logger.warning(
-                "change request_id=%d failed with %s; retrying in %.1f s",
-                error.request_id,
-                name,
-                delay,
-            )
+            self._log_retry(name, delay)
             self._changes[error.request_id].written_on = 0
             asyncio.get_running_loop().call_later(delay, self._retry_changes)
             return
@@ -837,6 +845,22 @@ class Session:
             code = ErrorCode.INVALID_ARGUMENT
         if not change.future.done():
             change.future.set_exception(ChangeRejected(code, error.reason))
+
+    def _log_retry(self, code_name: str, delay: float) -> None:
+        """Warn about retried requests at most once per RETRY_LOG_INTERVAL."""
+        self._retries_unlogged += 1
+        now = time.monotonic()
+        if now - self._retry_logged_at < RETRY_LOG_INTERVAL:
+            return
+        logger.warning(
+            "%d request(s) failed with %s since the last report; the latest is"
+            " sent again in %.0f ms",
+            self._retries_unlogged,
+            code_name,
+            delay * 1000,
+        )
+        self._retries_unlogged = 0
+        self._retry_logged_at = now
 
     def _retry_changes(self) -> None:
         link = self._link

@@ -8,6 +8,7 @@ from typing import cast
 
 from switchboard.gateway.gateway import Gateway
 from switchboard.gateway.session import Session
+from switchboard.sockets import bind
 
 __all__ = ["TcpSession", "start_tcp_server"]
 
@@ -71,13 +72,14 @@ async def start_tcp_server(
     gateway: Gateway, host: str, port: int, tls: ssl.SSLContext | None = None
 ) -> asyncio.Server:
     """Listen for TCP clients of ``gateway`` on ``host:port``, over TLS if
-    ``tls`` is given."""
+    ``tls`` is given.
+
+    Raises OSError, naming the address, when it cannot be bound.
+    """
     loop = asyncio.get_running_loop()
     return await loop.create_server(
         lambda: TcpSession(gateway),
-        host,
-        port,
-        backlog=4096,
+        sock=bind(host, port, backlog=4096),
         ssl=tls,
         # The handshake counts against the auth timeout, but a client that
         # never finishes it must not hold the socket longer.

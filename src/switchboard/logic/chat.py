@@ -397,6 +397,12 @@ class ChatService:
                 raise RequestError(
                     ErrorCode.INVALID_MESSAGE, "mentions are only for group messages"
                 )
+            if send.to == 0:
+                raise RequestError(
+                    ErrorCode.INVALID_MESSAGE,
+                    "the message names no recipient; set 'to' to a user id"
+                    " or 'group' to a group id",
+                )
             await self._check_recipient(UserId(send.to))
 
     def _check_rate(self, item: Inbound, client_id: int) -> None:
@@ -429,12 +435,7 @@ class ChatService:
                     " resend rejected messages in client id order",
                 )
             rejected.insert(index, client_id)
-        raise RequestError(
-            ErrorCode.RATE_LIMITED,
-            f"more than {self._settings.send_rate:g} messages per second;"
-            " send again after retry_after",
-            retry_after_ms=max(1, math.ceil(wait * 1000)),
-        )
+        raise _rate_limited(self._settings.send_rate, wait)
 
     async def _check_recipient(self, user_id: UserId) -> None:
         if user_id in self._known_users:
@@ -584,12 +585,7 @@ class ChatService:
         """
         wait = self._send_limiter.take(user_id, time.monotonic())
         if wait > 0:
-            raise RequestError(
-                ErrorCode.RATE_LIMITED,
-                f"more than {self._settings.send_rate:g} messages per second;"
-                " send again after retry_after",
-                retry_after_ms=max(1, math.ceil(wait * 1000)),
-            )
+            raise _rate_limited(self._settings.send_rate, wait)
 
     async def _deliver(
         self, entry: InboxEntry, user_id: UserId, skip: Endpoint | None
@@ -733,3 +729,14 @@ def _clamp_heartbeat(requested: int, settings: Settings) -> int:
 
 def _now_ms() -> int:
     return time_ns() // 1_000_000
+
+
+def _rate_limited(rate: float, wait: float) -> RequestError:
+    """Return the RATE_LIMITED error for a sender over ``rate`` messages/s
+    that may send again in ``wait`` seconds."""
+    retry_after_ms = max(1, math.ceil(wait * 1000))
+    return RequestError(
+        ErrorCode.RATE_LIMITED,
+        f"more than {rate:g} messages per second; send again in {retry_after_ms} ms",
+        retry_after_ms=retry_after_ms,
+    )

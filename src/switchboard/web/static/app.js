@@ -7,7 +7,7 @@
 // waiting for its SendAck is shown from the outbox, keyed by client_id.
 
 import { ApiError, login, logout, randomDevice, request } from "./api.js";
-import { bubble } from "./bubbles.js";
+import { bubble, showReadState } from "./bubbles.js";
 import { ChatClient } from "./chat.js";
 import { State } from "./connection.js";
 import {
@@ -21,12 +21,17 @@ import {
   sortConversations,
 } from "./conversations.js";
 import { element, showOnly } from "./dom.js";
-import { hooks } from "./hooks.js";
+import { FrameType } from "./frames.js";
+import { PresenceWatch, describePresence } from "./presence.js";
+import { ENUMS } from "./proto.js";
+import { ReadReceipts, readState } from "./receipts.js";
 import { LocalState, deviceId } from "./storage.js";
+import { TypingIndicators, TypingSender, describeTyping } from "./typing.js";
 
 const SESSION_KEY = "switchboard.chat.session";
 const VIEWS = ["login-view", "chat-view"];
 const HISTORY_PAGE = 50;
+const FORBIDDEN = 27;
 
 const app = {
   session: null,
@@ -38,6 +43,10 @@ const app = {
   failed: new Map(),
   names: new Map(),
   open: null,
+  typingSender: null,
+  typing: null,
+  presence: null,
+  receipts: null,
   renderTimer: null,
   refreshTimer: null,
 };
@@ -109,6 +118,11 @@ function startChat() {
   app.client.addEventListener("outbox", scheduleRender);
   app.client.addEventListener("state", (event) => showConnection(event.detail));
   app.client.addEventListener("ended", (event) => sessionEnded(event.detail));
+  app.client.addEventListener("connected", connected);
+  app.client.addEventListener("change", (event) => applyChange(event.detail));
+  app.client.addEventListener("frame", (event) => applyFrame(event.detail));
+  app.client.addEventListener("error", (event) => serverError(event.detail));
+  startSignals();
   // For debugging from the browser console, and for the browser tests.
   window.switchboardChat = app;
 
@@ -124,7 +138,9 @@ function startChat() {
 }
 
 function stopChat() {
+  if (app.typingSender) app.typingSender.stop();
   if (app.client) app.client.stop();
+  stopSignals();
   app.client = null;
   app.conversations.clear();
   app.threads.clear();
@@ -197,13 +213,26 @@ function scheduleRefresh() {
 function upsertConversation(item) {
   const current = app.conversations.get(item.key);
   if (!current) {
-    app.conversations.set(item.key, { unread: 0, name: "", ...item });
+    app.conversations.set(item.key, { unread: 0, unreadSeq: 0, readId: 0, peerReadId: 0, name: "", ...item });
     return app.conversations.get(item.key);
   }
   if (item.name) current.name = item.name;
   if (item.last && (!current.last || item.last.id >= current.last.id)) current.last = item.last;
-  if (item.unread !== undefined && item.key !== app.open) current.unread = item.unread;
+  setUnread(current, item.unreadSeq || 0, item.unread);
+  current.readId = Math.max(current.readId, item.readId || 0);
+  current.peerReadId = Math.max(current.peerReadId, item.peerReadId || 0);
   return current;
+}
+
+/**
+ * Set the conversation's unread count to `unread`, the server's count as of
+ * inbox entry `seq`, unless a later entry set it already (docs/protocol.md,
+ * "Keeping counts exact").
+ */
+function setUnread(conversation, seq, unread) {
+  if (unread === undefined || seq <= conversation.unreadSeq) return;
+  conversation.unread = unread;
+  conversation.unreadSeq = seq;
 }
 
 function conversationTitle(conversation) {
@@ -253,16 +282,15 @@ async function createGroup(event) {
 }
 
 function openConversation(key) {
+  if (app.open !== key) app.typingSender.stop();
   app.open = key;
   const conversation = app.conversations.get(key);
-  conversation.unread = 0;
   document.getElementById("composer").hidden = false;
   document.getElementById("composer-error").textContent = "";
   scheduleRender();
   loadHistory(conversation).then(() => {
-    const thread = app.threads.get(key);
-    const newest = thread ? Math.max(0, ...[...thread.values()].map((view) => view.id || 0)) : 0;
-    hooks.conversationOpened(conversation, newest);
+    // Receipts of the group arrived while it was closed: count again.
+    if (conversation.group && app.open === key) countOwnReads(conversation, true);
   });
   document.querySelector("#composer [name=text]").focus();
 }
@@ -295,8 +323,12 @@ function addStored(entry, live) {
     group: entry.group,
     last: { id: entry.id, sent_at: entry.sent_at, preview: previewOf(entry.content_type, entry.text) },
   });
-  const fromOthers = entry.sender !== app.session.userId && entry.content_type !== NOTICE;
-  if (live && !known && fromOthers && key !== app.open) conversation.unread += 1;
+  setUnread(conversation, entry.seq, entry.unread);
+  if (live && !known && entry.sender !== app.session.userId) {
+    // A message from a user ends that user's typing indicator.
+    app.typing.ended(key, entry.sender);
+    app.typingSender.resume(key);
+  }
   wantNames([conversation.peer, entry.sender, ...noticeUsers(entry)]);
   if (entry.group && !conversation.name) scheduleRefresh();
   scheduleRender();
@@ -399,6 +431,7 @@ function submitMessage(event) {
   const text = input.value;
   if (!text.trim() || !app.open) return;
   app.client.send({ ...target(app.conversations.get(app.open)), contentType: TEXT, text });
+  app.typingSender.sent();
   input.value = "";
   scheduleRender();
 }
@@ -428,6 +461,166 @@ async function sendPicture(event) {
   }
 }
 
+// Typing, presence and read receipts (typing.js, presence.js, receipts.js).
+
+function startSignals() {
+  const sender = (type) => (message) => app.client.sendFrame(type, message);
+  app.typingSender = new TypingSender(sender(FrameType.TYPING));
+  app.typing = new TypingIndicators(scheduleRender);
+  app.presence = new PresenceWatch(
+    (users) => app.client.sendFrame(FrameType.PRESENCE_SUBSCRIBE, { users }),
+    scheduleRender,
+  );
+  app.receipts = new ReadReceipts({
+    send: sender(FrameType.CHANGE),
+    token: app.session.token,
+    changed: scheduleRender,
+  });
+}
+
+function stopSignals() {
+  for (const part of [app.typing, app.presence, app.receipts]) if (part) part.clear();
+  app.typingSender = app.typing = app.presence = app.receipts = null;
+}
+
+// The server drops a connection's watch list when the connection closes,
+// and a read sent on a lost connection may not have been applied.
+function connected() {
+  app.presence.connected();
+  app.receipts.connected();
+}
+
+function applyFrame({ type, message }) {
+  switch (type) {
+    case FrameType.TYPING:
+      app.typing.received(message, app.session.userId);
+      return;
+    case FrameType.PRESENCE:
+      app.presence.received(message);
+      return;
+    case FrameType.READ_RECEIPT:
+      applyReadReceipt(message);
+      return;
+    case FrameType.CHANGE_ACK: {
+      const read = app.receipts.acknowledged(message);
+      const conversation = read && app.conversations.get(read.key);
+      if (conversation) conversation.readId = Math.max(conversation.readId, read.readId);
+      return;
+    }
+    default:
+      // Other frames, of newer protocol versions included, are ignored.
+      return;
+  }
+}
+
+function serverError(error) {
+  if (app.receipts.rejected(error)) return;
+  if (error.code === FORBIDDEN) {
+    app.typingSender.forbidden();
+    return;
+  }
+  console.warn(`switchboard: error ${error.code} from the server: ${error.reason}`);
+}
+
+// A change entry of this user's inbox: a read on any of the user's devices,
+// or a recall, edit or delete, each with the conversation's unread count.
+function applyChange(entry) {
+  const conversation = app.conversations.get(conversationKey(entry, app.session.userId));
+  if (!conversation) return;
+  setUnread(conversation, entry.seq, entry.unread);
+  if (entry.change === ENUMS.ChangeKind.CHANGE_READ) {
+    conversation.readId = Math.max(conversation.readId, entry.target);
+  }
+  scheduleRender();
+}
+
+function applyReadReceipt(receipt) {
+  const group = Number(receipt.group);
+  const key = group ? `g:${group}` : `u:${Number(receipt.reader)}`;
+  const conversation = app.conversations.get(key);
+  if (!conversation) return;
+  if (group) {
+    if (key === app.open) countOwnReads(conversation, true);
+    return;
+  }
+  conversation.peerReadId = Math.max(conversation.peerReadId, Number(receipt.message_id));
+  scheduleRender();
+}
+
+// Read counts of the user's own messages in a group: those never asked
+// for, or with `all` every one, since a receipt may concern any of them.
+function countOwnReads(conversation, all) {
+  const me = app.session.userId;
+  const ids = [...thread(conversation.key).values()]
+    .filter((view) => view.sender === me && view.content_type !== NOTICE)
+    .map((view) => view.id)
+    .sort((a, b) => a - b);
+  app.receipts.countReads(conversation.group, ids, all);
+}
+
+// Move the read position over what the open conversation shows, while the
+// page is visible and a message from someone else is not read yet.
+function readOpenConversation() {
+  const conversation = app.conversations.get(app.open);
+  if (!conversation || document.visibilityState !== "visible") return;
+  const me = app.session.userId;
+  let newest = 0;
+  let unseen = false;
+  for (const view of thread(conversation.key).values()) {
+    newest = Math.max(newest, view.id);
+    if (view.sender !== me && view.content_type !== NOTICE && view.id > conversation.readId) unseen = true;
+  }
+  if (unseen) app.receipts.markRead(conversation, newest);
+}
+
+function composing(event) {
+  const conversation = app.conversations.get(app.open);
+  if (!conversation || !app.typingSender || conversation.peer === app.session.userId) return;
+  const typingTarget = { key: conversation.key, ...target(conversation) };
+  app.typingSender.composing(typingTarget, !event.target.value.trim());
+}
+
+// Presence is watched for the peers of one-to-one conversations, the most
+// recent first.
+function watchPeers() {
+  const me = app.session.userId;
+  const peers = sortConversations([...app.conversations.values()])
+    .map((conversation) => conversation.peer)
+    .filter((peer) => peer && peer !== me);
+  app.presence.watch(peers);
+}
+
+function presenceDot(conversation) {
+  if (!conversation.peer || conversation.peer === app.session.userId) return null;
+  const state = app.presence.state(conversation.peer);
+  if (!state) return null;
+  const description = describePresence(state);
+  return element("span", {
+    className: `presence ${state.online ? "online" : "offline"}`,
+    title: description,
+    "aria-label": description,
+  });
+}
+
+// The line under the thread's title: who is typing, else the peer's presence.
+function renderStatus(conversation) {
+  const status = document.getElementById("thread-status");
+  const typists = app.typing.typists(conversation.key);
+  let text = "";
+  let state = "";
+  if (typists.length) {
+    text = describeTyping(typists.map(nameOf));
+    state = "typing";
+  } else if (conversation.peer && conversation.peer !== app.session.userId) {
+    const presence = app.presence.state(conversation.peer);
+    text = describePresence(presence);
+    if (presence) state = presence.online ? "online" : "offline";
+    else app.presence.retryUnknown(conversation.peer);
+  }
+  status.textContent = text;
+  status.dataset.state = state;
+}
+
 // Rendering, batched so a burst of frames draws once.
 
 function scheduleRender() {
@@ -439,13 +632,20 @@ function scheduleRender() {
 }
 
 function render() {
+  watchPeers();
   renderConversations();
   renderThread();
+  readOpenConversation();
 }
 
 function renderConversations() {
+  const visible = document.visibilityState === "visible";
   const items = sortConversations([...app.conversations.values()]).map((conversation) => {
-    const preview = conversation.last ? conversation.last.preview : "";
+    const typing = app.typing.typists(conversation.key).length > 0;
+    let preview = conversation.last ? conversation.last.preview : "";
+    if (typing) preview = "typing…";
+    // The open conversation is read while the page is visible.
+    const unread = conversation.key === app.open && visible ? 0 : conversation.unread;
     return element(
       "li",
       {
@@ -453,9 +653,9 @@ function renderConversations() {
         className: conversation.key === app.open ? "active" : "",
         onclick: () => openConversation(conversation.key),
       },
-      element("span", { className: "title" }, conversationTitle(conversation)),
-      conversation.unread ? element("span", { className: "unread" }, String(conversation.unread)) : null,
-      element("span", { className: "preview" }, preview),
+      element("span", { className: "title" }, presenceDot(conversation), conversationTitle(conversation)),
+      unread ? element("span", { className: "unread" }, String(unread)) : null,
+      element("span", { className: typing ? "preview typing" : "preview" }, preview),
     );
   });
   document.getElementById("conversations").replaceChildren(...items);
@@ -466,7 +666,7 @@ function renderThread() {
   const box = document.getElementById("messages");
   if (!conversation) return;
   document.getElementById("thread-title").textContent = conversationTitle(conversation);
-  hooks.renderStatus(conversation, document.getElementById("thread-status"));
+  renderStatus(conversation);
 
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
   const context = {
@@ -482,6 +682,12 @@ function renderThread() {
   ].filter((view) => view.key === conversation.key);
   unsent.sort((a, b) => a.clientId - b.clientId);
   const nodes = [...stored, ...unsent].map((view) => cachedBubble(view, context));
+  for (const [index, view] of stored.entries()) {
+    if (view.sender === context.me && view.content_type !== NOTICE) {
+      showReadState(nodes[index], readState(view, conversation, app.receipts.counts));
+    }
+  }
+  if (conversation.group) countOwnReads(conversation, false);
   if (conversation.hasOlder) nodes.unshift(olderButton(conversation, stored));
   box.replaceChildren(...nodes);
   if (atBottom) box.scrollTop = box.scrollHeight;
@@ -540,9 +746,12 @@ function init() {
     document.getElementById("attach").click();
   });
   document.getElementById("attach").addEventListener("change", sendPicture);
-  document.querySelector("#composer [name=text]").addEventListener("input", () => {
-    if (app.open) hooks.composing(app.conversations.get(app.open));
+  const composer = document.querySelector("#composer [name=text]");
+  composer.addEventListener("input", composing);
+  composer.addEventListener("blur", () => {
+    if (app.typingSender) app.typingSender.stop();
   });
+  document.addEventListener("visibilitychange", scheduleRender);
 
   app.session = savedSession();
   if (app.session) startChat();

@@ -49,7 +49,10 @@ export function bubble(view, context) {
   }
   node.append(content(view, context.token));
   const time = view.sent_at ? formatClock(view.sent_at) : "";
-  node.append(element("span", { className: "meta" }, time));
+  // The read state of the user's own messages changes after the bubble is
+  // built, so showReadState fills this element in place.
+  const receipt = mine ? element("span", { className: "receipt" }) : null;
+  node.append(element("span", { className: "meta" }, time, receipt));
   if (view.reason) node.title = view.reason;
   return node;
 }
@@ -107,4 +110,14 @@ export function describeNotice(text, name) {
     default:
       return "The group changed";
   }
+}
+
+/** Show `read` ({state, text} or null, see readState) on the bubble `node` of an own message. */
+export function showReadState(node, read) {
+  const receipt = node.querySelector(".receipt");
+  if (!receipt) return;
+  const text = read ? ` · ${read.text}` : "";
+  if (receipt.textContent !== text) receipt.textContent = text;
+  if (read) node.dataset.read = read.state;
+  else delete node.dataset.read;
 }

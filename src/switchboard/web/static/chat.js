@@ -13,7 +13,6 @@
 import { Connection, socketUrl } from "./connection.js";
 import { conversationKey, previewOf } from "./conversations.js";
 import { FrameType, encodeFrame } from "./frames.js";
-import { hooks } from "./hooks.js";
 import { Inbox } from "./inbox.js";
 
 const SYNC_LIMIT = 200;
@@ -51,15 +50,20 @@ export function entryOf(message) {
     text: utf8.decode(message.body),
     sent_at: toNumber(message.sent_at),
     mentions: message.mentions.map(toNumber),
+    unread: message.unread || 0,
     change: message.change || 0,
+    target: toNumber(message.target || 0),
   };
 }
 
 /**
- * Events: "entry" (detail: an inbox entry, as entryOf returns), "ack"
- * ({clientId, entry}), "failed" ({clientId, reason, item}: the message left
- * the outbox unsent), "state" and "ended"
- * (from the Connection), "outbox" (the outbox changed).
+ * Events: "entry" (detail: an inbox entry, as entryOf returns), "change" (a
+ * change entry: one whose `change` is above 0), "ack" ({clientId, entry}),
+ * "failed" ({clientId, reason, item}: the message left the outbox unsent),
+ * "state" and "ended" (from the Connection), "outbox" (the outbox changed),
+ * "connected" (the Connected message, after its sync page is applied),
+ * "frame" ({type, message}: a frame this class does not handle) and "error"
+ * (an Error frame that refers to no Send).
  */
 export class ChatClient extends EventTarget {
   constructor({ token, userId, device, state }) {
@@ -115,6 +119,11 @@ export class ChatClient extends EventTarget {
     return item.client_id;
   }
 
+  /** Send one frame of `type` now; return false when not connected (nothing is queued). */
+  sendFrame(type, message) {
+    return this.connection.send(type, message);
+  }
+
   // Connecting: Connect carries the cursor; the outbox follows at once.
 
   opening() {
@@ -139,6 +148,7 @@ export class ChatClient extends EventTarget {
     if (lastClientId > this.state.lastClientId) this.state.lastClientId = lastClientId;
     this.inbox.seen(head);
     this.applyPage(connected.sync);
+    this.forward("connected", connected);
   }
 
   onFrame({ type, message, payload }) {
@@ -158,7 +168,7 @@ export class ChatClient extends EventTarget {
         this.onError(message);
         return;
       default:
-        hooks.frame(type, message, payload);
+        this.forward("frame", { type, message, payload });
     }
   }
 
@@ -191,7 +201,7 @@ export class ChatClient extends EventTarget {
       if (!this.inbox.add(entry.seq)) continue;
       this.index(entry);
       if (entry.change) {
-        hooks.changeEntry(entry);
+        this.forward("change", entry);
         continue;
       }
       this.forward("entry", entry);
@@ -239,7 +249,11 @@ export class ChatClient extends EventTarget {
       text: item.text,
       sent_at: toNumber(ack.sent_at),
       mentions: [],
+      // A SendAck carries no unread count, and the user's own message
+      // changes none (docs/protocol.md, "Keeping counts exact").
+      unread: undefined,
       change: 0,
+      target: 0,
     };
     // The sending connection gets no Message push for its own entry, so the
     // SendAck is what fills that seq (docs/protocol.md, "SendAck").
@@ -251,7 +265,7 @@ export class ChatClient extends EventTarget {
   onError(error) {
     const clientId = toNumber(error.client_id);
     if (!clientId) {
-      console.warn(`switchboard: error ${error.code} from the server: ${error.reason}`);
+      this.forward("error", error);
       return;
     }
     if (PERMANENT.has(error.code)) {

@@ -40,8 +40,10 @@ let serverLists = true;
 
 /**
  * Return the user's conversations, newest first, as
- * [{key, peer, group, name, last: {id, sent_at, preview}, unread}], where
- * unread is undefined when the server does not count.
+ * [{key, peer, group, name, last: {id, sent_at, preview}, unread, unreadSeq,
+ * readId, peerReadId}]. `unread` is the count as of inbox seq `unreadSeq`;
+ * it and the read positions are undefined when the server does not list
+ * conversations.
  *
  * The server's GET /v1/conversations has the complete list with unread
  * counts. On a server without it (404), the list is derived from what this
@@ -53,7 +55,7 @@ export async function loadConversations(token, localIndex) {
   if (serverLists) {
     try {
       const page = await request("GET", "/v1/conversations?limit=200", { token });
-      return page.conversations.map(fromServer);
+      return page.conversations.map((item) => fromServer(item, page.head_seq));
     } catch (error) {
       if (!(error instanceof ApiError) || (error.status !== 404 && error.status !== 405)) {
         throw error;
@@ -64,7 +66,7 @@ export async function loadConversations(token, localIndex) {
   return deriveConversations(token, localIndex);
 }
 
-function fromServer(item) {
+function fromServer(item, headSeq) {
   const group = item.group_id || 0;
   const peer = item.peer_id || 0;
   const last = item.last;
@@ -76,6 +78,9 @@ function fromServer(item) {
     name: item.name,
     last: { id: last.id, sent_at: last.sent_at, preview: previewOf(last.content_type, text) },
     unread: item.unread,
+    unreadSeq: headSeq,
+    readId: item.read_id,
+    peerReadId: item.peer_read_id,
   };
 }
 
