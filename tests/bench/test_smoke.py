@@ -58,11 +58,11 @@ def test_wire_counts_protocol_bytes(tmp_path: Path) -> None:
     for step in tcp["steps"] + record["results"]["ws"]["steps"]:
         assert step["kernel_agrees"] is True, step
     # One heartbeat byte each way, and the frames of docs/protocol.md's
-    # example exchange: Send 13, SendAck 15, Message 26 (with its unread
+    # example exchange: Send 13, SendAck 8, Message 17 (with its unread
     # count), Cursor 4.
     assert tcp["totals"]["heartbeat"] == {"sent": 1, "received": 1, "both": 2}
-    assert tcp["totals"]["hello"]["both"] == 13 + 15 + 26 + 4
-    assert record["results"]["ws"]["totals"]["hello"]["both"] > 58
+    assert tcp["totals"]["hello"]["both"] == 13 + 8 + 17 + 4
+    assert record["results"]["ws"]["totals"]["hello"]["both"] > 42
     assert [check["met"] for check in record["checks"]].count(None) == 0
     assert (tmp_path / "out" / "wire.json").exists()
     assert (tmp_path / "out" / "wire-bytes.png").exists()
@@ -96,7 +96,7 @@ def test_wire_external_server_without_matplotlib(tmp_path: Path) -> None:
     assert record["target"]["embedded"] is False
     assert record["target"]["base_url"] == server.base_url
     # Tokens from POST /v1/sessions are as long as seeded ones.
-    assert record["results"]["tcp"]["totals"]["hello"]["both"] == 58
+    assert record["results"]["tcp"]["totals"]["hello"]["both"] == 42
     assert "pip install 'switchboard[bench]'" in stderr
     assert "pip install 'switchboard[bench]'" in record["chart_note"]
     assert record["charts"] == []

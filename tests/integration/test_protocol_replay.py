@@ -1,8 +1,8 @@
 """Replay the example exchange of docs/protocol.md against a real server.
 
 The client frames are sent exactly as the document shows them. Each server
-frame must equal the document's bytes once its clock fields (server_time and
-sent_at, which no test can predict) are set to the document's values.
+frame must equal the document's bytes once its clock field (server_time,
+which no test can predict) is set to the document's value.
 """
 
 from __future__ import annotations
@@ -31,11 +31,7 @@ ALICE_TOKEN = "tok-alice-0123456789abcdef01234567"
 ALICE_DEVICE = "phone"
 BOB_TOKEN = "tok-bob-replay"
 BOB_DEVICE = "tablet"
-CLOCK_FIELDS = {
-    FrameType.CONNECTED: "server_time",
-    FrameType.SEND_ACK: "sent_at",
-    FrameType.MESSAGE: "sent_at",
-}
+CLOCK_FIELDS = {FrameType.CONNECTED: "server_time"}
 
 
 async def seed(data_dir: Path) -> None:

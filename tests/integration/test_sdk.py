@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,24 @@ async def test_send_across_transports(clients: ClientFactory) -> None:
     sent = await alice.send("bob", "tcp to ws")
     (received,) = await receive(bob, 1)
     assert received.id == sent.id
+
+
+async def test_live_messages_get_recipient_and_time(clients: ClientFactory) -> None:
+    alice = await clients("alice")
+    bob = await clients("bob")
+    alice_tablet = await clients("alice", device="tablet")
+    before = int(time.time() * 1000)
+    sent = await alice.send("bob", "what time is it")
+    (pushed,) = await receive(bob, 1)
+    (own,) = await receive(alice_tablet, 1)
+    after = int(time.time() * 1000)
+
+    # Live pushes and the SendAck carry no time: the SDK estimates it from
+    # the server clock, within the network delay (here, the same machine).
+    for sent_at in (sent.sent_at, pushed.sent_at, own.sent_at):
+        assert before - 1000 <= sent_at <= after + 1000
+    assert (pushed.sender_id, pushed.recipient_id) == (alice.user_id, bob.user_id)
+    assert (own.sender_id, own.recipient_id) == (alice.user_id, bob.user_id)
 
 
 async def test_unknown_recipient_raises(clients: ClientFactory) -> None:

@@ -145,11 +145,12 @@ def test_paging_messages_with_equal_timestamps(raw_server: ServerProcess) -> Non
     sender = RawClient(raw_server.tcp_address)
     sender.connect(ann)
     acks = send_many(sender, bob_id, 300)
-    sent_at = [ack.sent_at for ack in acks]
-    assert len(set(sent_at)) < len(sent_at), "expected messages sharing a millisecond"
     runs = [
         connect_and_catch_up(raw_server, bob, "dev1", 0, limit=7)[1] for _ in range(2)
     ]
+    sent_at = [m.sent_at for m in runs[0]]
+    assert min(sent_at) > 0
+    assert len(set(sent_at)) < len(sent_at), "expected messages sharing a millisecond"
     for messages in runs:
         assert [m.seq for m in messages] == list(range(1, 301))
         assert len({m.id for m in messages}) == 300
@@ -335,3 +336,36 @@ def test_cursor_out_of_range_is_rejected_not_fatal(raw_server: ServerProcess) ->
     assert not error.fatal
     client.send(pb.SyncRequest(after_seq=0))
     assert client.expect(FrameType.SYNC_RESPONSE).head_seq == 0
+
+
+def test_live_push_leaves_out_what_the_receiver_knows(
+    raw_server: ServerProcess,
+) -> None:
+    ann_id, ann = create_user(raw_server.base_url, "ann")
+    bob_id, bob = create_user(raw_server.base_url, "bob")
+    ann_other = login(raw_server, "ann", "laptop")
+    sender, sender_laptop, receiver = (RawClient(raw_server.tcp_address) for _ in "abc")
+    sender.connect(ann)
+    sender_laptop.connect(ann_other, device="laptop")
+    receiver.connect(bob)
+
+    sender.send(pb.Send(to=bob_id, client_id=1, body=b"hi"))
+    ack = sender.expect(FrameType.SEND_ACK)
+    pushed = receiver.expect(FrameType.MESSAGE)
+    own_copy = sender_laptop.expect(FrameType.MESSAGE)
+
+    # The SendAck and the pushes carry no time; the recipient's push names
+    # no recipient, the sender's other device's names the peer.
+    assert isinstance(ack, pb.SendAck)
+    assert ack.sent_at == 0
+    assert isinstance(pushed, pb.Message) and isinstance(own_copy, pb.Message)
+    assert (pushed.sender, pushed.recipient, pushed.sent_at) == (ann_id, 0, 0)
+    assert (own_copy.sender, own_copy.recipient, own_copy.sent_at) == (
+        ann_id,
+        bob_id,
+        0,
+    )
+    # Sync pages carry both.
+    (synced,) = sync_all(receiver, 0)
+    assert (synced.id, synced.recipient) == (pushed.id, bob_id)
+    assert synced.sent_at > 1_700_000_000_000

@@ -121,6 +121,7 @@ class _Link:
         "number",
         "opened",
         "protocol",
+        "server_clock",
         "sync_in_flight",
         "transport",
         "write_lock",
@@ -142,6 +143,14 @@ class _Link:
         self.sync_in_flight = False
         self.cursor_ahead = False
         self.write_lock = asyncio.Lock()
+        # Connected.server_time, in ms, and the loop time it arrived at.
+        self.server_clock = (0, now)
+
+    def server_now(self) -> int:
+        """Return the estimated server time in ms since the Unix epoch."""
+        server_time, received_at = self.server_clock
+        elapsed = asyncio.get_running_loop().time() - received_at
+        return server_time + int(elapsed * 1000)
 
 
 class Session:
@@ -599,9 +608,12 @@ class Session:
 
     async def _handle(self, link: _Link, message: object) -> None:
         if isinstance(message, pb.Message):
+            self._complete_push(link, message)
             self._add_entry(message)
             await self._sync_if_gap(link)
         elif isinstance(message, pb.SendAck):
+            if message.sent_at == 0:
+                message.sent_at = link.server_now()
             self._on_send_ack(message)
         elif isinstance(message, pb.SyncResponse):
             link.sync_in_flight = False
@@ -647,6 +659,7 @@ class Session:
     async def _on_connected(self, link: _Link, connected: pb.Connected) -> None:
         state = self._state
         link.opened = True
+        link.server_clock = (connected.server_time, asyncio.get_running_loop().time())
         self._backoff.reset()
         self.head_seq = connected.head_seq
         self._heartbeat.start(connected.heartbeat, connected.max_heartbeat)
@@ -709,6 +722,14 @@ class Session:
             return
         link.sync_in_flight = True
         await self._write(link, link.protocol.send(pb.SyncRequest(after_seq=after)))
+
+    def _complete_push(self, link: _Link, message: pb.Message) -> None:
+        """Fill in what a live push leaves out: the time, and the recipient
+        when it is this user."""
+        if message.sent_at == 0:
+            message.sent_at = link.server_now()
+        if message.recipient == 0 and message.group == 0:
+            message.recipient = self._state.user_id
 
     def _add_entry(self, message: pb.Message, *, counted: bool = True) -> bool:
         """Add an entry to the inbox and the conversation book.

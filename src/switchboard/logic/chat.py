@@ -46,7 +46,7 @@ from switchboard.logic.receipts import ReceiptService
 from switchboard.logic.routing import RoutingTable
 from switchboard.logic.stats import Stats
 from switchboard.logic.typing import TypingService
-from switchboard.logic.wire import to_wire_message
+from switchboard.logic.wire import to_live_message, to_wire_message
 from switchboard.logs import RateLimitedLog
 from switchboard.protocol import pb
 from switchboard.protocol.frames import PROTOCOL_VERSION, FrameType, encode
@@ -467,12 +467,10 @@ class ChatService:
             self._reject(item, error, send.client_id)
             return
         message = result.message
-        ack = pb.SendAck(
-            client_id=send.client_id,
-            seq=result.sender_seq,
-            id=message.id,
-            sent_at=message.sent_at,
-        )
+        # No sent_at: the sender's clock estimate, from Connected.server_time,
+        # is off by one network delay, and the 7 bytes are a tenth of a small
+        # exchange. Sync pages carry the stored time.
+        ack = pb.SendAck(client_id=send.client_id, seq=result.sender_seq, id=message.id)
         self._bus.publish_outbound(Outbound(item.endpoint, encode(ack)))
 
     async def store_and_deliver(
@@ -590,7 +588,7 @@ class ChatService:
     async def _deliver(
         self, entry: InboxEntry, user_id: UserId, skip: Endpoint | None
     ) -> None:
-        data = encode(to_wire_message(entry))
+        data = encode(to_live_message(entry, user_id))
         self.stats.messages_delivered += await self.push(user_id, data, skip)
 
     async def push(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import cast
 
+from switchboard.ids import UserId
 from switchboard.protocol import pb
 from switchboard.store.base import InboxEntry
 
-__all__ = ["to_wire_message"]
+__all__ = ["to_live_message", "to_wire_message"]
 
 
 def to_wire_message(entry: InboxEntry) -> pb.Message:
@@ -39,3 +40,18 @@ def to_wire_message(entry: InboxEntry) -> pb.Message:
         edited_at=message.edited_at,
         state=state,
     )
+
+
+def to_live_message(entry: InboxEntry, receiver: UserId) -> pb.Message:
+    """Convert an entry of ``receiver``'s inbox to the Message pushed live.
+
+    A live push leaves out what its receiver knows: ``sent_at``, which the
+    client takes from its estimate of the server clock (Connected.
+    server_time plus the time since), and ``recipient`` when it is the
+    receiver. A sync page carries both.
+    """
+    message = to_wire_message(entry)
+    message.ClearField("sent_at")
+    if message.recipient == receiver:
+        message.ClearField("recipient")
+    return message

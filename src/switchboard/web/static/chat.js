@@ -75,6 +75,7 @@ export class ChatClient extends EventTarget {
     this.inbox = new Inbox(state.cursor);
     this.syncing = false;
     this.timers = new Map();
+    this.clock = { server: Date.now(), at: performance.now() };
     this.connection = new Connection({ url: socketUrl(), opening: () => this.opening() });
     for (const name of ["state", "ended"]) {
       this.connection.addEventListener(name, (event) => this.forward(name, event.detail));
@@ -147,14 +148,27 @@ export class ChatClient extends EventTarget {
     const lastClientId = toNumber(connected.last_client_id);
     if (lastClientId > this.state.lastClientId) this.state.lastClientId = lastClientId;
     this.inbox.seen(head);
+    this.clock = { server: toNumber(connected.server_time), at: performance.now() };
     this.applyPage(connected.sync);
     this.forward("connected", connected);
+  }
+
+  /** The estimated server time in ms: Connected.server_time plus the time since. */
+  serverNow() {
+    return this.clock.server + Math.round(performance.now() - this.clock.at);
+  }
+
+  /** Fill in what a live push leaves out: the time, and the recipient when it is this user. */
+  completePush(entry) {
+    if (!entry.sent_at) entry.sent_at = this.serverNow();
+    if (!entry.recipient && !entry.group) entry.recipient = this.userId;
+    return entry;
   }
 
   onFrame({ type, message, payload }) {
     switch (type) {
       case FrameType.MESSAGE:
-        this.apply([entryOf(message)]);
+        this.apply([this.completePush(entryOf(message))]);
         this.syncIfGap();
         return;
       case FrameType.SYNC_RESPONSE:
@@ -247,7 +261,7 @@ export class ChatClient extends EventTarget {
       group: item.group,
       content_type: item.content_type,
       text: item.text,
-      sent_at: toNumber(ack.sent_at),
+      sent_at: toNumber(ack.sent_at) || this.serverNow(),
       mentions: [],
       // A SendAck carries no unread count, and the user's own message
       // changes none (docs/protocol.md, "Keeping counts exact").
