@@ -267,14 +267,15 @@ def test_send_over_http_is_delivered_and_deduplicated(
         raw_server.base_url + "/v1/messages", json=request, headers=headers
     )
     assert again.json() == {**body, "duplicate": True}
-    # Both the recipient and the sender's connected device get it, once.
-    for client, seq in ((receiver, 1), (ann_device, 1)):
+    # Both the recipient and the sender's connected device get it, once. A
+    # live push names the recipient only to others than the recipient.
+    for client, recipient in ((receiver, 0), (ann_device, bob_id)):
         message = client.expect(FrameType.MESSAGE)
         assert isinstance(message, pb.Message)
         assert (message.seq, message.body, message.recipient) == (
-            seq,
+            1,
             b"over http",
-            bob_id,
+            recipient,
         )
         client.send_bytes(b"\x00")
         assert client.receive() is None
