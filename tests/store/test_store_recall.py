@@ -199,7 +199,7 @@ async def test_recall_empties_earlier_edits(store: Store) -> None:
     assert edit_entry.message.body == b""
 
 
-async def test_group_recall_reaches_holders(store: Store) -> None:
+async def test_group_recall_reaches_current_holders(store: Store) -> None:
     alice, bob, carol, dave = await make_users(store, "alice", "bob", "carol", "dave")
     group_id = await make_group(store, alice, bob, carol)
     sent = await post(store, alice, group_id)
@@ -208,14 +208,17 @@ async def test_group_recall_reaches_holders(store: Store) -> None:
         group_id, [dave.id], Role.MEMBER, 3, max_members=LIMIT, notice=notice(alice)
     )
 
+    edited = await store.edit_message(alice.id, sent.message.id, b"new", NOW)
     result = await store.recall_message(alice.id, sent.message.id, NOW)
 
-    # Carol left after the message and still holds it; Dave joined later.
-    assert set(result.entries) == {alice.id, bob.id, carol.id}
+    # Carol was removed after the message: she holds it but hears nothing
+    # more of the group. Dave joined later and never held it.
+    assert set(edited.entries) == {alice.id, bob.id}
+    assert set(result.entries) == {alice.id, bob.id}
     assert result.entries[bob.id].message.group_id == group_id
     assert result.entries[bob.id].message.recipient == 0
-    assert result.entries[carol.id].unread == 0
     assert await unread(store, bob) == 0
+    assert all(entry.message.change == 0 for entry in await inbox(store, carol))
 
 
 async def test_stranger_cannot_recall(store: Store) -> None:

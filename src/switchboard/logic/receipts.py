@@ -86,9 +86,19 @@ class ReceiptService:
             read_at=result.entry.message.sent_at,
         )
         data = encode(receipt)
-        for owner in result.notify:
+        for owner in await self._still_present(key, result.notify):
             await self._chat.push(owner, data)
         return result
+
+    async def _still_present(
+        self, key: ConversationKey, owners: Sequence[UserId]
+    ) -> list[UserId]:
+        """Return the ``owners`` who may hear of the conversation: in a group,
+        its current members; a removed member hears nothing more of it."""
+        if not key.group or not owners:
+            return list(owners)
+        members = {m.user_id for m in await self._store.list_members(key.group)}
+        return [owner for owner in owners if owner in members]
 
     async def read_counts(
         self, user_id: UserId, group_id: GroupId, message_ids: Sequence[int]

@@ -530,10 +530,11 @@ class Store(abc.ABC):
         """Recall a message for everyone: empty its body and mark it recalled.
 
         Appends a recall entry (``change`` 2) to every inbox that holds the
-        message, with each owner's unread count once the message no longer
-        counts. Recalling a recalled message changes nothing. Raises
-        MessageNotFound when ``actor`` does not hold the message. The caller
-        checks that ``actor`` sent it.
+        message, of a group message only to current members and ``actor``,
+        with each owner's unread count once the message no longer counts.
+        Recalling a recalled message changes nothing. Raises MessageNotFound
+        when ``actor`` does not hold the message. The caller checks that
+        ``actor`` sent it.
         """
 
     @abc.abstractmethod
@@ -541,7 +542,8 @@ class Store(abc.ABC):
         self, actor: UserId, message_id: MessageId, body: bytes, now: int
     ) -> ChangeResult:
         """Replace a message's body and append an edit entry (``change`` 3,
-        the new body) to every inbox that holds it.
+        the new body) to every inbox that holds it, of a group message only
+        to current members and ``actor``.
 
         Raises MessageNotFound when ``actor`` does not hold the message and
         MessageRecalled when it was recalled. The caller checks the sender

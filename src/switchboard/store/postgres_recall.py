@@ -93,7 +93,7 @@ async def change_for_everyone(
     if held.notice and held.message.group_id is not None:
         origin = held.message.group_id
     await writer.relay(conns, shard_map.database_of(origin), message_id)
-    holders = await _holders(conns, shard_map, held.message)
+    holders = await _holders(conns, shard_map, held.message, actor)
 
     async def store() -> tuple[StoredMessage, Stored | None]:
         # Heads in ascending user order, then the copy: the lock order of
@@ -180,14 +180,23 @@ def _change_of(
 
 
 async def _holders(
-    conns: ConnectionSet, shard_map: ShardMap, message: StoredMessage
+    conns: ConnectionSet, shard_map: ShardMap, message: StoredMessage, actor: UserId
 ) -> list[UserId]:
-    """Return the users whose inboxes have a copy of the message.
+    """Return the users who get a change of the message: those whose inboxes
+    have a copy of it, and for a group message only its current members and
+    ``actor``. A removed member hears nothing more of the group.
 
     Asks every database for a group message; ``conns`` must hold them all.
     """
     if message.group_id is None:
         return list(dict.fromkeys((message.sender, message.recipient)))
+    group_db = await conns.get(shard_map.database_of(message.group_id))
+    members = {
+        UserId(row["user_id"])
+        for row in await group_db.fetch(
+            "SELECT user_id FROM group_members WHERE group_id = $1", message.group_id
+        )
+    }
     holders: list[UserId] = []
     for database in range(len(shard_map.dsns)):
         rows = await (await conns.get(database)).fetch(
@@ -196,7 +205,7 @@ async def _holders(
             message.id,
         )
         holders += [UserId(row["user_id"]) for row in rows]
-    return sorted(holders)
+    return sorted(user for user in holders if user in members or user == actor)
 
 
 def _entries(

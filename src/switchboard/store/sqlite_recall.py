@@ -73,7 +73,7 @@ def recall_message(
         return ChangeResult(message, {})
 
     # Whether each holder counts it as unread, before it stops counting.
-    holders = _holders(conn, message)
+    holders = _holders(conn, message, actor)
     counted = {user: _counts_as_unread(conn, user, message) for user in holders}
     conn.execute(
         "UPDATE messages SET body = x'', recalled_at = ? WHERE id = ?",
@@ -131,7 +131,7 @@ def edit_message(
         user: append_change_entry(
             conn, user, change, _add_unread(conn, user, message, 0)
         )
-        for user in _holders(conn, message)
+        for user in _holders(conn, message, actor)
     }
     edited = dataclasses.replace(message, body=body, edited_at=now)
     return ChangeResult(edited, entries)
@@ -195,8 +195,12 @@ def _holds(conn: sqlite3.Connection, user_id: UserId, message: StoredMessage) ->
     return row is not None
 
 
-def _holders(conn: sqlite3.Connection, message: StoredMessage) -> list[UserId]:
-    """Return the users whose inboxes have an entry for the message.
+def _holders(
+    conn: sqlite3.Connection, message: StoredMessage, actor: UserId
+) -> list[UserId]:
+    """Return the users who get a change of the message: those whose inboxes
+    have an entry for it, and for a group message only its current members
+    and ``actor``. A removed member hears nothing more of the group.
 
     NOTE: a member who left a group and joined it again holds the messages of
     the first membership, but is found only for those of the current one.
@@ -205,8 +209,9 @@ def _holders(conn: sqlite3.Connection, message: StoredMessage) -> list[UserId]:
         return list(dict.fromkeys((message.sender, message.recipient)))
     rows = conn.execute(
         "SELECT user_id FROM conversations WHERE group_id = ? AND peer = 0"
-        " AND joined_id < ? AND end_id >= ? ORDER BY user_id",
-        (message.group_id, message.id, message.id),
+        " AND joined_id < ? AND end_id >= ? AND (user_id = ? OR user_id IN"
+        " (SELECT user_id FROM group_members WHERE group_id = ?)) ORDER BY user_id",
+        (message.group_id, message.id, message.id, actor, message.group_id),
     ).fetchall()
     return [UserId(row[0]) for row in rows]
 
