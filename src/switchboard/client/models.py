@@ -68,7 +68,8 @@ class Login:
 class Sent:
     """The server's receipt for a stored message (a ``SendAck`` frame).
 
-    Sending again with the same ``client_id`` returns an equal receipt.
+    Sending again with the same ``client_id`` returns a receipt with the
+    same ``id`` and ``seq``; from the same client object, an equal one.
     """
 
     client_id: int
@@ -79,7 +80,9 @@ class Sent:
     seq: int
     """The message's sequence in the sender's inbox."""
     sent_at: int
-    """Milliseconds since the Unix epoch, stamped by the server."""
+    """Milliseconds since the Unix epoch: the client's estimate of the server
+    clock when the acknowledgement arrived, late by up to one network delay.
+    History and sync carry the time the server stored."""
     group_id: int = 0
     """The group of a group message; 0 for a one-to-one message."""
 
@@ -102,7 +105,9 @@ class Message:
     content_type: int
     body: bytes
     sent_at: int
-    """Milliseconds since the Unix epoch, stamped by the server."""
+    """Milliseconds since the Unix epoch when the server stored it; for a
+    message pushed live, the client's estimate of the server clock when it
+    arrived, late by up to one network delay."""
     outgoing: bool
     """Whether this user sent the message (from this device or another)."""
     group_id: int = 0
