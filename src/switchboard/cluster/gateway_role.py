@@ -14,7 +14,7 @@ or its lease was gone, it stores the routes of all its connections again.
 SIGTERM, SIGINT or an admin's drain request drains the gateway. It first
 reports itself draining, so the dispatcher stops listing it. Then it stops
 accepting and reading, hands the frames already read to the bus, and tells
-every client to reconnect after a random delay within ``drain_window``. A
+every client to reconnect after a delay spread evenly over ``drain_window``. A
 client gets another gateway from the dispatcher and resends the messages
 that have no SendAck yet; the logic layer drops those it stored already.
 After an admin's drain the gateway stays up, unlisted, until SIGTERM. When
