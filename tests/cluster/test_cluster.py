@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 
@@ -35,6 +36,7 @@ from tests.support.nats import start_nats
 from tests.support.postgres import start_postgres
 from tests.support.rawclient import RawClient, create_user
 from tests.support.redis_server import RedisServer
+from tests.support.swarm import Device, SwarmClient
 from tests.support.waiting import eventually_async
 
 ADMIN = "root"
@@ -463,6 +465,101 @@ async def test_killed_gateway_drops_out_of_the_list(cluster: LocalCluster) -> No
 
     await asyncio.to_thread(crashed.start)
     await asyncio.to_thread(cluster.wait_listed, 2)
+
+
+async def test_killed_gateway_routes_expire_and_clients_sync(
+    cluster: LocalCluster,
+) -> None:
+    crashed, survivor = cluster.gateways
+    async with httpx.AsyncClient() as http:
+        health = await http.get(f"{crashed.http_url}/healthz", timeout=5)
+    crashed_name = health.json()["gateway"]
+    names = [unique(f"phone{i}") for i in range(6)] + [unique("sender")]
+    logins = [
+        await asyncio.to_thread(create_user, cluster.base_url, name, "phone")
+        for name in names
+    ]
+    keys = redis.Redis.from_url(cluster.redis_url)
+    dispatcher = httpx.AsyncClient(base_url=cluster.base_url, timeout=10)
+    phones = [
+        SwarmClient(Device(user_id, "phone", token), dispatcher)
+        for user_id, token in logins[:-1]
+    ]
+    sender = SwarmClient(Device(logins[-1][0], "phone", logins[-1][1]), dispatcher)
+    try:
+        for phone in phones:
+            await phone.connect(tcp_address(crashed))
+        await sender.connect(tcp_address(survivor))
+        routes = await route_values(keys, cluster, phones)
+        assert all(route.endswith(f":{crashed_name}") for route in routes), routes
+
+        # The phones stay offline for longer than the lease, as after a
+        # backoff, so only the lease and the sweep can remove their routes.
+        offline = 2 * LEASE_TTL_S + 1
+        reconnecting = [
+            asyncio.create_task(phone.keep_connected(lost_delay=offline))
+            for phone in phones
+        ]
+        killed_at = time.monotonic()
+        await asyncio.to_thread(crashed.kill)
+        # Sent at once, so the deliveries go to the dead gateway's routes.
+        for phone in phones:
+            for number in range(3):
+                sender.send(phone.device.user_id, f"{phone.device.user_id}:{number}")
+        await eventually_async(lambda: no_pending(sender), within=20)
+
+        await eventually_async(
+            lambda: routes_gone(keys, cluster, phones), within=LEASE_TTL_S * 3
+        )
+        gone_after = time.monotonic() - killed_at
+        # Lease TTL, plus one sweep interval of the dispatcher, plus slack.
+        assert gone_after < LEASE_TTL_S + LEASE_TTL_S / 3 + 1.0
+        assert gone_after < offline
+
+        await eventually_async(lambda: all_synced(phones, 3), within=30)
+        for phone in phones:
+            bodies = [entry.body for entry in phone.inbox.values()]
+            assert Counter(bodies) == Counter(
+                f"{phone.device.user_id}:{n}" for n in range(3)
+            )
+            assert phone.addresses == [tcp_address(crashed), tcp_address(survivor)]
+            assert phone.unexpected_losses == 1
+        assert len(set(sender.acked.values())) == 3 * len(phones)
+        for task in reconnecting:
+            task.cancel()
+    finally:
+        for client in [*phones, sender]:
+            client.close()
+        await dispatcher.aclose()
+        await keys.aclose()
+    await asyncio.to_thread(crashed.start)
+    await asyncio.to_thread(cluster.wait_listed, 2)
+
+
+async def route_values(
+    keys: redis.Redis, cluster: LocalCluster, phones: list[SwarmClient]
+) -> list[str]:
+    """Return the stored route of each phone's device, "" where there is none."""
+    values = []
+    for phone in phones:
+        key = f"{cluster.namespace}:routes:{phone.device.user_id}"
+        value = await keys.hget(key, phone.device.device)
+        values.append(value.decode() if value is not None else "")
+    return values
+
+
+async def routes_gone(
+    keys: redis.Redis, cluster: LocalCluster, phones: list[SwarmClient]
+) -> bool:
+    return all(value == "" for value in await route_values(keys, cluster, phones))
+
+
+async def no_pending(client: SwarmClient) -> bool:
+    return not client.outbox
+
+
+async def all_synced(phones: list[SwarmClient], count: int) -> bool:
+    return all(len(phone.inbox) >= count and phone.is_open for phone in phones)
 
 
 async def listed_addresses(cluster: LocalCluster) -> list[str]:

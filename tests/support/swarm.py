@@ -148,12 +148,23 @@ class SwarmClient:
     # Connecting.
 
     async def run(self, first_address: str, *, lost_delay: float = 0.5) -> None:
-        """Connect to ``first_address``, then reconnect whenever the link drops.
+        """Connect to ``first_address``, then keep the client connected."""
+        await self._connect_retrying(first_address)
+        await self.keep_connected(lost_delay=lost_delay)
+
+    async def keep_connected(self, *, lost_delay: float = 0.5) -> None:
+        """Reconnect through the dispatcher whenever the link drops.
 
         A Reconnect frame's delay applies; a connection lost without one is
         retried after ``lost_delay`` seconds.
         """
-        address = first_address
+        while not self._closing:
+            await self.wait_lost(lost_delay)
+            if self._closing:
+                return
+            await self._connect_retrying(await self.listed_gateway())
+
+    async def _connect_retrying(self, address: str) -> None:
         while not self._closing:
             try:
                 await self.connect(address)
@@ -161,11 +172,8 @@ class SwarmClient:
                 self.errors.append(f"connect to {address} failed: {exc!r}")
                 await asyncio.sleep(RETRY_DELAY_S)
                 address = await self.listed_gateway()
-                continue
-            await self.wait_lost(lost_delay)
-            if self._closing:
+            else:
                 return
-            address = await self.listed_gateway()
 
     async def wait_lost(self, lost_delay: float) -> None:
         """Wait until the link drops, then for the delay the server asked for."""
@@ -357,12 +365,8 @@ class Swarm:
 
         await asyncio.gather(*(first(client) for client in self.clients))
         self._runs = [
-            asyncio.create_task(self._keep_connected(client)) for client in self.clients
+            asyncio.create_task(client.keep_connected()) for client in self.clients
         ]
-
-    async def _keep_connected(self, client: SwarmClient) -> None:
-        await client.wait_lost(0.5)
-        await client.run(await client.listed_gateway())
 
     async def send_until_stopped(self, stop: asyncio.Event) -> None:
         """Send from every pair each ``send_interval`` until ``stop`` is set."""

@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from redis.exceptions import RedisError
+
 from switchboard.api.admin import gateway_loads
 from switchboard.api.app import Services, create_app
 from switchboard.bus.nats import NatsBus
@@ -30,6 +32,7 @@ from switchboard.logic.auth import AuthService
 from switchboard.logic.chat import ChatService
 from switchboard.logic.routing_redis import RedisRoutingTable
 from switchboard.logic.stats import Stats
+from switchboard.logs import RateLimitedLog
 from switchboard.store.postgres import PostgresStore
 
 __all__ = ["run_dispatcher"]
@@ -66,6 +69,7 @@ async def run_dispatcher(settings: Settings, cluster: ClusterSettings) -> None:
     http = HttpServer(create_app(services), settings)
     http_port = await http.start()
     sampler = asyncio.create_task(_sample_stats(chat.stats, services))
+    sweeper = asyncio.create_task(_sweep_routes(routing.table, cluster.lease_ttl / 3))
     logger.info(
         "dispatcher serving http=%s:%d data_dir=%s",
         settings.http_host,
@@ -76,6 +80,7 @@ async def run_dispatcher(settings: Settings, cluster: ClusterSettings) -> None:
     await stop_requested().wait()
     logger.info("dispatcher stopping")
     sampler.cancel()
+    sweeper.cancel()
     await http.stop()
     await chat.wait_idle()
     await bus.close()
@@ -91,3 +96,19 @@ async def _sample_stats(stats: Stats, services: Services) -> None:
         loads = await gateway_loads(services)
         stats.sample(sum(load.connections for load in loads))
         await asyncio.sleep(stats.interval)
+
+
+async def _sweep_routes(table: RedisRoutingTable, interval: float) -> None:
+    """Delete the routes of crashed gateways every ``interval`` seconds.
+
+    Their routes stopped counting when the lease expired; this removes them
+    from Redis, so that the routes of a user who is never looked up again
+    do not stay behind.
+    """
+    failures = RateLimitedLog(logger)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await table.sweep()
+        except (RedisError, OSError) as exc:
+            failures.warning("sweep", "sweeping dead gateways' routes failed: %r", exc)
