@@ -29,6 +29,7 @@ from switchboard.gateway.websocket import serve_websocket
 from switchboard.ids import MessageId, UserId
 from switchboard.logic.auth import AuthService
 from switchboard.logic.chat import ChatService
+from switchboard.logic.stats import SharedCounters
 from switchboard.protocol import pb
 from switchboard.store.base import Session, Store, StoredMessage, User
 
@@ -63,6 +64,8 @@ class Services:
     tcp_port: int
     directory: GatewayDirectory | None = None
     """A cluster's gateways; None: list this process's own listeners."""
+    counters: SharedCounters | None = None
+    """A cluster's summed statistics counters; None: report this process's."""
 
 
 class ApiError(Exception):

@@ -9,7 +9,9 @@ and delivered to the gateways over NATS, as a logic worker would.
 
 Any number of dispatchers can run behind a load balancer. Each keeps its own
 login-failure and HTTP send-rate counters, and media in its own
-``data_dir``.
+``data_dir``. Its statistics (``GET /metrics``, ``GET /v1/admin/stats``)
+cover the whole cluster: the counters summed in Redis
+(``switchboard.cluster.counters``) and the gateways' reports.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import logging
 
 from redis.exceptions import RedisError
 
-from switchboard.api.admin import gateway_loads
+from switchboard.api.admin import refresh_stats
 from switchboard.api.app import Services, create_app
 from switchboard.bus.nats import NatsBus
+from switchboard.cluster.counters import RedisCounters
 from switchboard.cluster.directory import RedisDirectory
 from switchboard.cluster.registry import GatewayRegistry
 from switchboard.cluster.routing import ResilientRoutingTable
@@ -63,8 +66,16 @@ async def run_dispatcher(settings: Settings, cluster: ClusterSettings) -> None:
     chat = ChatService(
         settings, store, bus, routing, auth, Stats(settings.stats_interval)
     )
+    counters = RedisCounters(cluster.redis_url, prefix=cluster.redis_prefix)
     services = Services(
-        settings, store, auth, chat, None, 0, directory=RedisDirectory(registry)
+        settings,
+        store,
+        auth,
+        chat,
+        None,
+        0,
+        directory=RedisDirectory(registry),
+        counters=counters,
     )
     http = HttpServer(create_app(services), settings)
     http_port = await http.start()
@@ -85,16 +96,20 @@ async def run_dispatcher(settings: Settings, cluster: ClusterSettings) -> None:
     await chat.wait_idle()
     await bus.close()
     await registry.close()
+    await counters.close()
     await routing.close()
     await store.close()
     logger.info("dispatcher stopped")
 
 
 async def _sample_stats(stats: Stats, services: Services) -> None:
-    """Record a point of the statistics history every ``stats.interval`` s."""
+    """Record a point of the statistics history every ``stats.interval`` s.
+
+    The points hold the cluster's summed counters and connections.
+    """
     while True:
-        loads = await gateway_loads(services)
-        stats.sample(sum(load.connections for load in loads))
+        await refresh_stats(services)
+        stats.sample(sum(load.connections for load in stats.gateways))
         await asyncio.sleep(stats.interval)
 
 
