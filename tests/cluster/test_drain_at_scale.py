@@ -44,7 +44,7 @@ PROCESSES = 2
 PAIRS_PER_PROCESS = 20
 """Senders per child process; each sends to a client of its own."""
 SEND_INTERVAL_S = 0.5
-DRAIN_WINDOW_S = 20.0
+DRAIN_WINDOW_S = 10.0
 RATE_TOLERANCE = 0.2
 """Largest deviation of one second's reconnects from the spread rate."""
 LEASE_TTL_S = 3.0
@@ -242,7 +242,9 @@ def check_reconnects(
         f" {[round(lags[int(q * (len(lags) - 1))], 2) for q in (0.5, 0.9, 0.99, 1)]}"
     )
     assert len(told) == CLIENTS
-    assert max(told) - origin < 1.0
+    # The gateway writes every Reconnect frame at once; a busy swarm
+    # process reads some of them later.
+    assert max(told) - origin < 2.0
 
     drained, other = f"127.0.0.1:{drained_port}", f"127.0.0.1:{other_port}"
     assert [c for c in clients if c["addresses"] != [drained, other]] == []
