@@ -36,6 +36,7 @@ from switchboard.logic.chat import ChatService
 from switchboard.logic.routing_redis import RedisRoutingTable
 from switchboard.logic.stats import Stats
 from switchboard.logs import RateLimitedLog
+from switchboard.store.base import StoreError
 from switchboard.store.postgres import PostgresStore
 
 __all__ = ["run_dispatcher"]
@@ -105,10 +106,15 @@ async def run_dispatcher(settings: Settings, cluster: ClusterSettings) -> None:
 async def _sample_stats(stats: Stats, services: Services) -> None:
     """Record a point of the statistics history every ``stats.interval`` s.
 
-    The points hold the cluster's summed counters and connections.
+    The points hold the cluster's summed counters and connections. While
+    PostgreSQL fails, the points keep the gateways' last reports.
     """
+    failures = RateLimitedLog(logger)
     while True:
-        await refresh_stats(services)
+        try:
+            await refresh_stats(services)
+        except StoreError as exc:
+            failures.warning("sample", "reading the statistics failed: %r", exc)
         stats.sample(sum(load.connections for load in stats.gateways))
         await asyncio.sleep(stats.interval)
 
