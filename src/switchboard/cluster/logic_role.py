@@ -39,6 +39,8 @@ __all__ = ["run_logic"]
 logger = logging.getLogger("switchboard.cluster")
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+CONCURRENT_CONNECTS = 32
+"""Connects a worker handles at once, across all its partitions."""
 
 
 async def run_logic(settings: Settings, cluster: ClusterSettings) -> None:
@@ -62,7 +64,13 @@ async def run_logic(settings: Settings, cluster: ClusterSettings) -> None:
     )
     auth = AuthService(store, settings)
     chat = ChatService(
-        settings, store, bus, routing, auth, Stats(settings.stats_interval)
+        settings,
+        store,
+        bus,
+        routing,
+        auth,
+        Stats(settings.stats_interval),
+        concurrent_connects=CONCURRENT_CONNECTS,
     )
     chat.start()
     counters = RedisCounters(cluster.redis_url, prefix=cluster.redis_prefix)
