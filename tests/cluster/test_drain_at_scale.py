@@ -206,6 +206,7 @@ async def test_drain_of_2000_clients_is_even_and_lossless(
             progress = await swarm.expect("reconnected", within=100)
             print(f"swarm progress: {progress}")
             assert progress["reconnected"] == len(configs[0].devices), progress
+        assert await connections(other.http_url) == CLIENTS
         await asyncio.sleep(0.5)
         for swarm in swarms:
             swarm.command("stop")
@@ -219,7 +220,6 @@ async def test_drain_of_2000_clients_is_even_and_lossless(
     check_reconnects(clients, drained.tcp_port, other.tcp_port)
     for result in results:
         check_exactly_once(result["clients"], result["pairs"])
-    assert await connections(other.http_url) == CLIENTS
 
 
 def check_reconnects(
