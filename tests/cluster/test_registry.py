@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -13,6 +14,7 @@ import redis
 from switchboard.api.directory import DrainOutcome
 from switchboard.cluster.directory import RedisDirectory, order_by_load
 from switchboard.cluster.registry import GatewayRegistry, GatewayReport
+from switchboard.ids import UserId
 from tests.support.postgres import ROOT
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -152,3 +154,43 @@ async def test_drain_outcomes(registry: GatewayRegistry) -> None:
 
     await registry.report(report("gw-a", draining=True))
     assert await directory.drain("gw-a", force=True) is DrainOutcome.ALREADY_DRAINING
+
+
+def test_report_without_process_figures_is_read() -> None:
+    original = report("gw-old", connections=1)
+    fields = json.loads(original.to_json())
+    del fields["cpu_percent"], fields["rss_bytes"]
+
+    decoded = GatewayReport.from_json(json.dumps(fields))
+
+    assert decoded == original
+    assert decoded.cpu_percent == 0.0
+    assert decoded.rss_bytes == 0
+
+
+async def test_loads_carry_users_and_process_figures(
+    registry: GatewayRegistry,
+) -> None:
+    first = report("gw-a", 2)
+    first.cpu_percent, first.rss_bytes = 12.5, 50_000_000
+    await registry.report(first, {UserId(1), UserId(2)})
+    await registry.report(report("gw-b", 1), {UserId(2)})
+    await registry.report(report("gw-c"))
+
+    loads = {load.name: load for load in await RedisDirectory(registry).loads()}
+
+    assert loads["gw-a"].users == {1, 2}
+    assert loads["gw-b"].users == {2}
+    assert loads["gw-c"].users == set()
+    assert loads["gw-a"].cpu_percent == 12.5
+    assert loads["gw-a"].rss_bytes == 50_000_000
+
+
+async def test_report_replaces_users(registry: GatewayRegistry) -> None:
+    await registry.report(report("gw-a", 2), {UserId(1), UserId(2)})
+    await registry.report(report("gw-a", 1), {UserId(3)})
+
+    assert await registry.users(["gw-a"]) == {"gw-a": {3}}
+
+    await registry.withdraw("gw-a")
+    assert await registry.users(["gw-a"]) == {"gw-a": set()}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
+from collections import Counter
 from pathlib import Path
 
 from websockets.sync.client import connect as ws_connect
 
+from switchboard.gateway.gateway import spread_delays
 from switchboard.protocol import pb
 from switchboard.protocol.connection import Connection, FrameReceived, Role
 from switchboard.protocol.frames import FrameType
@@ -55,3 +58,22 @@ def test_sigterm_tells_every_client_to_reconnect(tmp_path: Path) -> None:
         assert user_id > 0
     finally:
         server.kill()
+
+
+def test_spread_delays_fill_each_slot_once() -> None:
+    count, window = 1000, 8.0
+    delays = spread_delays(count, window, random.Random(7))
+
+    assert len(delays) == count
+    assert all(0 <= delay < window * 1000 for delay in delays)
+    # Each tenth of the window contains a tenth of the delays, give or take one.
+    tenths = Counter(int(delay // (window * 100)) for delay in delays)
+    assert sorted(tenths) == list(range(10))
+    assert all(abs(tenths[part] - count // 10) <= 1 for part in range(10))
+    # The order is shuffled, so neighbouring connections do not reconnect
+    # together.
+    assert delays != sorted(delays)
+
+
+def test_spread_delays_of_no_connections() -> None:
+    assert spread_delays(0, 5.0) == []

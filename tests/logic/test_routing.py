@@ -238,3 +238,39 @@ async def test_restore_keeps_newer_live_routes(
         LAPTOP: endpoint("g1", 2),
     }
     assert await short_lease.lookup(BOB) == {PHONE: endpoint("g1", 3)}
+
+
+async def test_sweep_deletes_routes_of_dead_gateways(
+    short_lease: RedisRoutingTable, redis_keys: redis.Redis
+) -> None:
+    await short_lease.add(ALICE, PHONE, endpoint("dead", 1))
+    await short_lease.add(BOB, PHONE, endpoint("dead", 2))
+    await short_lease.add(BOB, LAPTOP, endpoint("dead", 3))
+    await short_lease.add(ALICE, LAPTOP, endpoint("alive", 4))
+    # Bob's laptop moved to the live gateway before the dead one expired.
+    await short_lease.add(BOB, LAPTOP, endpoint("alive", 5))
+
+    assert await short_lease.sweep() == 0  # every lease still exists
+    for _ in range(6):  # past the TTL of "dead", renewing "alive"
+        await short_lease.renew_lease("alive")
+        await asyncio.sleep(0.1)
+    assert await short_lease.sweep() == 3
+
+    # Deleted from Redis without any lookup, and the live routes stay.
+    prefix = short_lease.prefix
+    assert redis_keys.hgetall(f"{prefix}routes:{ALICE}") == {b"laptop": b"4:alive"}
+    assert redis_keys.hgetall(f"{prefix}routes:{BOB}") == {b"laptop": b"5:alive"}
+    assert redis_keys.smembers(f"{prefix}routed-gateways") == {b"alive"}
+    assert await short_lease.sweep() == 0
+
+
+async def test_removed_route_leaves_gateway_set(
+    short_lease: RedisRoutingTable, redis_keys: redis.Redis
+) -> None:
+    await short_lease.add(ALICE, PHONE, endpoint("g1", 1))
+    await short_lease.add(ALICE, LAPTOP, endpoint("g1", 2))
+
+    await short_lease.remove(ALICE, PHONE, endpoint("g1", 1))
+
+    members = redis_keys.smembers(f"{short_lease.prefix}gateway-routes:g1")
+    assert members == {f"{ALICE}:laptop".encode()}

@@ -22,13 +22,16 @@ from fastapi import APIRouter, Depends, Request, Response
 from switchboard.api.app import ApiError, CurrentSession, Services
 from switchboard.api.directory import DrainOutcome, GatewayDirectory
 from switchboard.bus.base import GatewayLoad
+from switchboard.logic.stats import SharedCountersError, Stats
+from switchboard.logs import RateLimitedLog
 from switchboard.store.base import Session
 
-__all__ = ["gateway_loads", "router"]
+__all__ = ["gateway_loads", "refresh_stats", "router"]
 
 logger = logging.getLogger("switchboard.api")
 
 router = APIRouter()
+_stats_failures = RateLimitedLog(logger)
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -42,6 +45,27 @@ async def gateway_loads(services: Services) -> list[GatewayLoad]:
     settings = services.settings
     host = settings.advertise_host or settings.tcp_host
     return [services.gateway.load(f"{host}:{services.tcp_port}")]
+
+
+async def refresh_stats(services: Services) -> Stats:
+    """Bring the statistics up to date and return them.
+
+    In a cluster the counters become the sums over every process. When the
+    shared counters cannot be read, the last sums read are reported again.
+    """
+    stats = services.chat.stats
+    if services.counters is not None:
+        try:
+            stats.shared = await services.counters.totals(stats)
+        except SharedCountersError as exc:
+            _stats_failures.warning(
+                "counters",
+                "reading the cluster's statistics counters failed; reporting"
+                " the last totals read: %r",
+                exc,
+            )
+    await stats.refresh(services.store, await gateway_loads(services))
+    return stats
 
 
 async def current_admin(request: Request, session: CurrentSession) -> Session:
@@ -68,8 +92,7 @@ AdminSession = Annotated[Session, Depends(current_admin)]
 async def metrics(request: Request) -> Response:
     """Serve every statistic in the Prometheus text format."""
     services: Services = request.app.state.services
-    stats = services.chat.stats
-    await stats.refresh(services.store, await gateway_loads(services))
+    stats = await refresh_stats(services)
     return Response(stats.metrics_text(), media_type=PROMETHEUS_TEXT)
 
 
@@ -77,8 +100,7 @@ async def metrics(request: Request) -> Response:
 async def admin_stats(request: Request, admin: AdminSession) -> dict[str, Any]:
     """Return the statistics and the last hour's history (admins only)."""
     services: Services = request.app.state.services
-    stats = services.chat.stats
-    await stats.refresh(services.store, await gateway_loads(services))
+    stats = await refresh_stats(services)
     return stats.snapshot()
 
 

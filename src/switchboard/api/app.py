@@ -30,6 +30,7 @@ from switchboard.gateway.websocket import serve_websocket
 from switchboard.ids import MessageId, UserId
 from switchboard.logic.auth import AuthService
 from switchboard.logic.chat import ChatService
+from switchboard.logic.stats import SharedCounters
 from switchboard.protocol import pb
 from switchboard.store.base import Session, Store, StoredMessage, User
 
@@ -68,6 +69,8 @@ class Services:
     """Key that POST /v1/accounts requires, in the X-Admin-Key header as hex,
     for a name listed in the ``admins`` setting; None: such names cannot be
     registered over HTTP."""
+    counters: SharedCounters | None = None
+    """A cluster's summed statistics counters; None: report this process's."""
 
 
 class ApiError(Exception):

@@ -58,6 +58,12 @@ class GatewayLoad:
     users: set[UserId]
     """Users with at least one authenticated connection there."""
     draining: bool
+    cpu_percent: float | None = None
+    """Share of one core the gateway's process used lately; None: the
+    gateway runs in the process that reports the statistics."""
+    rss_bytes: int | None = None
+    """Resident set size of the gateway's process; None as for
+    ``cpu_percent``."""
 
     @property
     def connections(self) -> int:

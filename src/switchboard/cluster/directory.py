@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 from switchboard.api.directory import DrainOutcome, GatewayDirectory
 from switchboard.bus.base import GatewayLoad
 from switchboard.cluster.registry import GatewayRegistry, GatewayReport
+from switchboard.ids import UserId
 from switchboard.logs import RateLimitedLog
 
 __all__ = ["RedisDirectory", "order_by_load"]
@@ -49,18 +50,32 @@ class RedisDirectory(GatewayDirectory):
         return entries
 
     async def loads(self) -> list[GatewayLoad]:
-        # NOTE: reports carry counts, not user ids, so the statistics count
-        # no active users in a cluster.
+        reports = await self._reports()
+        users = await self._users([report.name for report in reports])
         return [
             GatewayLoad(
                 report.name,
                 report.tcp,
                 dict(report.by_platform),
-                set(),
+                {UserId(user) for user in users.get(report.name, ())},
                 report.draining,
+                cpu_percent=report.cpu_percent,
+                rss_bytes=report.rss_bytes,
             )
-            for report in await self._reports()
+            for report in reports
         ]
+
+    async def _users(self, names: list[str]) -> dict[str, set[int]]:
+        """Return each gateway's user ids; none while Redis fails."""
+        try:
+            return await self._registry.users(names)
+        except (RedisError, OSError) as exc:
+            self._log.warning(
+                "users",
+                "reading the gateways' users failed; counting no active users: %r",
+                exc,
+            )
+            return {}
 
     async def drain(self, name: str, *, force: bool) -> DrainOutcome:
         reports = {report.name: report for report in await self._registry.reports()}

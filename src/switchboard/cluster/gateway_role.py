@@ -14,7 +14,7 @@ or its lease was gone, it stores the routes of all its connections again.
 SIGTERM, SIGINT or an admin's drain request drains the gateway. It first
 reports itself draining, so the dispatcher stops listing it. Then it stops
 accepting and reading, hands the frames already read to the bus, and tells
-every client to reconnect after a random delay within ``drain_window``. A
+every client to reconnect after a delay spread evenly over ``drain_window``. A
 client gets another gateway from the dispatcher and resends the messages
 that have no SendAck yet; the logic layer drops those it stored already.
 After an admin's drain the gateway stays up, unlisted, until SIGTERM. When
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Final
 
 from fastapi import FastAPI, WebSocket
@@ -39,6 +40,7 @@ from switchboard.gateway.gateway import Gateway
 from switchboard.gateway.tcp import start_tcp_server
 from switchboard.gateway.websocket import serve_websocket
 from switchboard.logic.routing_redis import RedisRoutingTable
+from switchboard.logic.stats import cpu_seconds, rss_bytes
 from switchboard.logs import RateLimitedLog
 
 __all__ = ["run_gateway"]
@@ -207,7 +209,28 @@ async def _report(
     # Once reported draining, always: _drain() reports it before it marks
     # the gateway, and a periodic report must not undo that meanwhile.
     report.draining = report.draining or gateway.draining
-    return await registry.report(report)
+    report.cpu_percent = _cpu.percent()
+    report.rss_bytes = rss_bytes()
+    return await registry.report(report, load.users)
+
+
+class _CpuMeter:
+    """CPU use of this process between two calls of :meth:`percent`."""
+
+    def __init__(self) -> None:
+        self._wall = time.monotonic()
+        self._cpu = cpu_seconds()
+
+    def percent(self) -> float:
+        """Return the share of one core used since the last call, in percent."""
+        wall, cpu = time.monotonic(), cpu_seconds()
+        elapsed = wall - self._wall
+        used = 100 * (cpu - self._cpu) / elapsed if elapsed > 0 else 0.0
+        self._wall, self._cpu = wall, cpu
+        return round(used, 1)
+
+
+_cpu = _CpuMeter()
 
 
 async def _drain(

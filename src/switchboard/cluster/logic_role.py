@@ -7,18 +7,23 @@ partitions evenly, and a crashed worker's partitions move to the others
 within ``lease_ttl`` seconds (``switchboard.bus.nats_partitions``).
 
 It serves ``GET /healthz`` and ``GET /metrics`` (this worker's counters) on
-``http_host:http_port``. SIGTERM or SIGINT stops taking frames, waits until
-the frames taken are stored and acknowledged, releases the partitions for
+``http_host:http_port``, and adds its counters to the cluster's sums in
+Redis every ``lease_ttl / 3`` seconds (``switchboard.cluster.counters``).
+SIGTERM or SIGINT stops taking frames, waits until the frames taken are
+stored and acknowledged, adds its last counts, releases the partitions for
 the other workers at once, and exits.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from fastapi import FastAPI, Response
+from redis.exceptions import RedisError
 
 from switchboard.bus.nats import NatsBus
+from switchboard.cluster.counters import RedisCounters, flush_periodically
 from switchboard.cluster.routing import ResilientRoutingTable
 from switchboard.cluster.serving import HttpServer, stop_requested
 from switchboard.cluster.settings import ClusterSettings
@@ -34,6 +39,8 @@ __all__ = ["run_logic"]
 logger = logging.getLogger("switchboard.cluster")
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+CONCURRENT_CONNECTS = 32
+"""Connects a worker handles at once, across all its partitions."""
 
 
 async def run_logic(settings: Settings, cluster: ClusterSettings) -> None:
@@ -57,9 +64,19 @@ async def run_logic(settings: Settings, cluster: ClusterSettings) -> None:
     )
     auth = AuthService(store, settings)
     chat = ChatService(
-        settings, store, bus, routing, auth, Stats(settings.stats_interval)
+        settings,
+        store,
+        bus,
+        routing,
+        auth,
+        Stats(settings.stats_interval),
+        concurrent_connects=CONCURRENT_CONNECTS,
     )
     chat.start()
+    counters = RedisCounters(cluster.redis_url, prefix=cluster.redis_prefix)
+    flusher = asyncio.create_task(
+        flush_periodically(counters, chat.stats, cluster.lease_ttl / 3)
+    )
     http = HttpServer(_logic_app(name, chat, bus), settings)
     http_port = await http.start()
     logger.info(
@@ -71,6 +88,14 @@ async def run_logic(settings: Settings, cluster: ClusterSettings) -> None:
     await bus.close()
     await chat.wait_idle()
     await http.stop()
+    flusher.cancel()
+    try:
+        await counters.flush(chat.stats)
+    except (RedisError, OSError) as exc:
+        logger.warning(
+            "logic worker %s could not add its last counts to Redis: %r", name, exc
+        )
+    await counters.close()
     await routing.close()
     await store.close()
     logger.info("logic worker %s stopped", name)

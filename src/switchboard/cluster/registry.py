@@ -5,7 +5,10 @@ Keys, under the deployment's prefix:
 - ``gateways``: a set of gateway names;
 - ``gateway:<name>``: the gateway's latest report as JSON. It expires
   ``ttl_s`` after the report, so a crashed gateway drops out of the list;
-- ``drain:<name>``: present when an admin asked the gateway to drain.
+- ``drain:<name>``: present when an admin asked the gateway to drain;
+- ``gateway-users:<name>``: a set of the ids of users with an authenticated
+  connection on the gateway, rewritten with each report and expiring with
+  it, so that the statistics count users on several gateways once.
 
 A gateway reports every ``ttl_s / 3`` seconds; the dispatcher reads every
 report for each ``GET /v1/gateways``. Names whose report expired are removed
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -27,6 +31,8 @@ logger = logging.getLogger("switchboard.cluster")
 
 DRAIN_REQUEST_TTL_S: Final = 300
 """Lifetime of a drain request that no gateway picks up, in seconds."""
+USERS_BATCH: Final = 10_000
+"""User ids per SADD command of a report."""
 
 
 @dataclass(slots=True)
@@ -44,6 +50,10 @@ class GatewayReport:
     users: int = 0
     """Users with at least one authenticated connection there."""
     draining: bool = False
+    cpu_percent: float = 0.0
+    """Share of one core the gateway's process used since its last report."""
+    rss_bytes: int = 0
+    """Resident set size of the gateway's process."""
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -55,6 +65,8 @@ class GatewayReport:
                 "by_platform": {str(k): v for k, v in self.by_platform.items()},
                 "users": self.users,
                 "draining": self.draining,
+                "cpu_percent": self.cpu_percent,
+                "rss_bytes": self.rss_bytes,
             }
         ).encode()
 
@@ -71,6 +83,9 @@ class GatewayReport:
                 by_platform={int(k): int(v) for k, v in fields["by_platform"].items()},
                 users=int(fields["users"]),
                 draining=bool(fields["draining"]),
+                # Absent from the reports of gateways older than these fields.
+                cpu_percent=float(fields.get("cpu_percent", 0.0)),
+                rss_bytes=int(fields.get("rss_bytes", 0)),
             )
         except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
             raise ValueError(f"invalid gateway report: {exc!r}") from exc
@@ -91,21 +106,46 @@ class GatewayRegistry:
     async def close(self) -> None:
         await self._client.aclose()
 
-    async def report(self, report: GatewayReport) -> bool:
-        """Store ``report`` for ``ttl_s``; return whether a drain was requested."""
+    async def report(self, report: GatewayReport, users: Collection[int] = ()) -> bool:
+        """Store ``report`` and the gateway's ``users`` for ``ttl_s``.
+
+        Returns whether a drain was requested.
+        """
+        users_key = self._users_key(report.name)
         async with self._client.pipeline(transaction=True) as pipe:
             pipe.set(self._report_key(report.name), report.to_json(), px=self._ttl_ms)
             pipe.sadd(self._names_key, report.name)
             pipe.exists(self._drain_key(report.name))
+            pipe.delete(users_key)
+            # NOTE: rewrites every user id with each report, which costs
+            # Redis O(users) every ttl_s / 3 seconds. An incremental update
+            # would need the gateway to track changes since its last report.
+            ids = list(users)
+            for start in range(0, len(ids), USERS_BATCH):
+                pipe.sadd(users_key, *ids[start : start + USERS_BATCH])
+            pipe.pexpire(users_key, self._ttl_ms)
             results = await pipe.execute()
         return bool(results[2])
 
     async def withdraw(self, name: str) -> None:
         """Remove the gateway at once, as it stops."""
         async with self._client.pipeline(transaction=True) as pipe:
-            pipe.delete(self._report_key(name), self._drain_key(name))
+            pipe.delete(
+                self._report_key(name), self._drain_key(name), self._users_key(name)
+            )
             pipe.srem(self._names_key, name)
             await pipe.execute()
+
+    async def users(self, names: Collection[str]) -> dict[str, set[int]]:
+        """Return the ids of the users on each gateway in ``names``."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.smembers(self._users_key(name))
+            results = await pipe.execute()
+        return {
+            name: {int(member) for member in members}
+            for name, members in zip(names, results, strict=True)
+        }
 
     async def reports(self) -> list[GatewayReport]:
         """Return the reports of live gateways, in no particular order."""
@@ -148,6 +188,9 @@ class GatewayRegistry:
 
     def _drain_key(self, name: str) -> str:
         return f"{self.prefix}drain:{name}"
+
+    def _users_key(self, name: str) -> str:
+        return f"{self.prefix}gateway-users:{name}"
 
 
 def _text(value: bytes | str) -> str:

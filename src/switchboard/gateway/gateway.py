@@ -27,7 +27,7 @@ from switchboard.logs import RateLimitedLog
 from switchboard.protocol import pb
 from switchboard.protocol.frames import encode
 
-__all__ = ["TICK", "Gateway", "GatewayStats"]
+__all__ = ["TICK", "Gateway", "GatewayStats", "spread_delays"]
 
 logger = logging.getLogger("switchboard.gateway")
 
@@ -47,6 +47,25 @@ class GatewayStats:
     """Connections counted against the per-address cap, over all addresses."""
     wheel_entries: int
     """Connections with a deadline in the timing wheel."""
+
+
+def spread_delays(
+    count: int, window: float, rng: random.Random | None = None
+) -> list[int]:
+    """Return ``count`` reconnect delays in milliseconds, evenly over ``window`` s.
+
+    The window is cut into ``count`` equal slots, each delay is a random
+    point within its own slot, and the delays come in random order. So every
+    stretch of the window gets its share of reconnects, give or take one,
+    and the receiving gateways see a steady rate of ``count / window`` per
+    second. Independent uniform delays would vary by about the square root
+    of each second's share.
+    """
+    generator = rng or random.Random()
+    slot = window / count if count else 0.0
+    delays = [int((index + generator.random()) * slot * 1000) for index in range(count)]
+    generator.shuffle(delays)
+    return delays
 
 
 class Gateway:
@@ -213,14 +232,15 @@ class Gateway:
             session.pause(PAUSE_DRAIN)
 
     def send_reconnect(self, window: float, reason: str) -> int:
-        """Tell every client to reconnect after a random delay within ``window``.
+        """Tell every client to reconnect after a delay spread over ``window`` s.
 
-        Each connection gets a Reconnect frame and is closed once the frame is
-        written. Returns the number of connections told.
+        Each connection gets a Reconnect frame with its delay from
+        :func:`spread_delays` and is closed once the frame is written.
+        Returns the number of connections told.
         """
         sessions = list(self._sessions.values())
-        for session in sessions:
-            delay = int(random.uniform(0, window) * 1000)
+        delays = spread_delays(len(sessions), window)
+        for session, delay in zip(sessions, delays, strict=True):
             frame = encode(pb.Reconnect(delay=delay, reason=reason))
             session.send_and_close(frame, "draining")
         logger.info("gateway %s told %d clients to reconnect", self.name, len(sessions))

@@ -58,6 +58,7 @@ from switchboard.store.base import (
     InboxPage,
     InvalidMention,
     NotMember,
+    Session,
     Store,
     StoredMessage,
 )
@@ -120,8 +121,16 @@ class ChatService:
         routing: RoutingTable,
         auth: AuthService,
         stats: Stats | None = None,
+        *,
+        concurrent_connects: int = 0,
     ) -> None:
         self.stats = stats or Stats()
+        self._connect_slots = (
+            asyncio.Semaphore(concurrent_connects) if concurrent_connects else None
+        )
+        self._connecting: dict[tuple[UserId, DeviceId], tuple[asyncio.Lock, int]] = {}
+        """Lock of each device whose Connect is being handled, and the number
+        of Connects that hold or wait for it."""
         self._settings = settings
         self._store = store
         self._bus = bus
@@ -162,7 +171,23 @@ class ChatService:
         self._bus.subscribe_inbound(self.handle, self.settled)
 
     async def handle(self, item: Inbound) -> None:
-        """Handle one frame; frames of one connection arrive in order."""
+        """Handle one frame; frames of one connection arrive in order.
+
+        With ``concurrent_connects`` set, up to that many Connects run at
+        once in tasks that :meth:`settled` waits for, so that the latency of
+        one Connect does not hold up the frames queued behind it on a bus
+        partition. Its connection's later frames cannot be among those,
+        because the gateway keeps them until it has sent Connected.
+        """
+        slots = self._connect_slots
+        if slots is None or item.frame_type != FrameType.CONNECT:
+            await self._handle(item)
+            return
+        await slots.acquire()
+        task = self._spawn(self._handle(item))
+        task.add_done_callback(lambda _: slots.release())
+
+    async def _handle(self, item: Inbound) -> None:
         handler = self._handlers.get(item.frame_type)
         if handler is None:
             logger.error(
@@ -216,8 +241,27 @@ class ChatService:
                 f"the token was issued for device {session.device!r}, not"
                 f" {connect.device[:64]!r}; log in from this device",
             )
+        self._known_users.add(session.user_id)
+        # Connects of one device run one at a time, so that a late one
+        # cannot overwrite the route of a newer one (_reject_stale_connect).
+        key = (session.user_id, session.device)
+        lock, waiting = self._connecting.get(key, (asyncio.Lock(), 0))
+        self._connecting[key] = (lock, waiting + 1)
+        try:
+            async with lock:
+                await self._connect_device(item, connect, session)
+        finally:
+            lock, waiting = self._connecting[key]
+            if waiting == 1:
+                del self._connecting[key]
+            else:
+                self._connecting[key] = (lock, waiting - 1)
+
+    async def _connect_device(
+        self, item: Inbound, connect: pb.Connect, session: Session
+    ) -> None:
+        """Route the device's connection, send Connected and announce it."""
         user_id, device = session.user_id, session.device
-        self._known_users.add(user_id)
         await self._reject_stale_connect(user_id, device, item.endpoint)
 
         # Route first, then read: a message stored after the read is pushed,

@@ -5,16 +5,22 @@ Keys, under a configurable prefix:
 - ``routes:<user id>``: a hash of device -> ``<connection>:<gateway>``;
 - ``lease:<gateway>``: present while the gateway is alive. It expires unless
   the gateway renews it, and a route counts only while its gateway's lease
-  exists, so the routes of a crashed gateway vanish within one lease TTL.
+  exists, so the routes of a crashed gateway vanish within one lease TTL;
+- ``gateway-routes:<gateway>``: a set of ``<user id>:<device>``, the routes
+  stored for the gateway, so that :meth:`RedisRoutingTable.sweep` can
+  delete them once the lease is gone;
+- ``routed-gateways``: a set of the gateways that have such a set.
 
 ``add()`` starts a lease that does not exist yet. A gateway process then
 calls ``renew_lease()`` more often than the TTL and ``release_lease()`` when
 it stops. Each operation is one Lua script, so it is atomic in Redis.
 
+Routes of a dead gateway stop counting when its lease ends. They are
+deleted when their user is next looked up or by the next ``sweep()``, which
+a cluster's dispatcher runs every ``lease_ttl / 3`` seconds.
+
 NOTE: the scripts build lease keys from the routes they read, which Redis
 Cluster does not allow, so this table needs a single Redis (with replicas).
-Routes of a dead gateway are deleted when their user is next looked up. A
-user who is never looked up again keeps them until the hash is deleted by hand.
 """
 
 from __future__ import annotations
@@ -33,27 +39,36 @@ __all__ = ["RedisRoutingTable"]
 logger = logging.getLogger("switchboard.logic")
 
 DEFAULT_LEASE_TTL_S: Final = 30.0
+SWEEP_BATCH: Final = 500
+"""Routes one sweep script deletes at most, so Redis serves other clients
+between batches."""
 _RENEWED: Final = b"renewed"
 """Value of a lease key that renew_lease() wrote; add() writes '1'."""
 REDIS_TIMEOUT_S: Final = 2.0
 """Time one Redis call may take before it fails with a TimeoutError."""
 
 # KEYS[1] = routes hash. ARGV = device, route, lease key of the route,
-# lease TTL in ms, prefix of lease keys. Returns the replaced live route or nil.
+# lease TTL in ms, prefix of lease keys, gateway-routes key of the route,
+# its member, routed-gateways key, gateway. Returns the replaced live route
+# or nil.
 _ADD: Final = """
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SET', ARGV[3], '1', 'PX', ARGV[4], 'NX')
+redis.call('SADD', ARGV[6], ARGV[7])
+redis.call('SADD', ARGV[8], ARGV[9])
 if not old or old == ARGV[2] then return false end
 local gateway = string.sub(old, string.find(old, ':', 1, true) + 1)
 if redis.call('EXISTS', ARGV[5] .. gateway) == 1 then return old end
 return false
 """
 
-# KEYS[1] = routes hash. ARGV = device, route. Deletes the route if unchanged.
+# KEYS[1] = routes hash. ARGV = device, route, gateway-routes key of the
+# route, its member. Deletes the route if unchanged.
 _REMOVE: Final = """
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
   redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('SREM', ARGV[3], ARGV[4])
 end
 return 0
 """
@@ -81,8 +96,10 @@ return live
 """
 
 
-# KEYS[1] = routes hash. ARGV = device, route, prefix of lease keys. Sets the
-# route unless the device has another one whose gateway's lease exists.
+# KEYS[1] = routes hash. ARGV = device, route, prefix of lease keys,
+# gateway-routes key of the route, its member, routed-gateways key, gateway.
+# Sets the route unless the device has another one whose gateway's lease
+# exists.
 _RESTORE: Final = """
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old and old ~= ARGV[2] then
@@ -90,7 +107,29 @@ if old and old ~= ARGV[2] then
   if redis.call('EXISTS', ARGV[3] .. gateway) == 1 then return 0 end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SADD', ARGV[4], ARGV[5])
+redis.call('SADD', ARGV[6], ARGV[7])
 return 1
+"""
+
+# KEYS[1] = lease key, KEYS[2] = gateway-routes key. ARGV = prefix of routes
+# keys, gateway, batch size. Unless the lease exists, deletes up to a batch
+# of the gateway's routes that still point to it. Returns the number of
+# members taken from the set, -1 while the lease exists.
+_SWEEP: Final = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+local members = redis.call('SPOP', KEYS[2], tonumber(ARGV[3]))
+for _, member in ipairs(members) do
+  local split = string.find(member, ':', 1, true)
+  local routes = ARGV[1] .. string.sub(member, 1, split - 1)
+  local device = string.sub(member, split + 1)
+  local route = redis.call('HGET', routes, device)
+  if route and string.sub(route, string.find(route, ':', 1, true) + 1) == ARGV[2]
+  then
+    redis.call('HDEL', routes, device)
+  end
+end
+return #members
 """
 
 
@@ -124,6 +163,7 @@ class RedisRoutingTable(RoutingTable):
         self._remove = self._client.register_script(_REMOVE)
         self._lookup = self._client.register_script(_LOOKUP)
         self._restore = self._client.register_script(_RESTORE)
+        self._sweep = self._client.register_script(_SWEEP)
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -141,6 +181,10 @@ class RedisRoutingTable(RoutingTable):
                 self._lease_key(endpoint.gateway),
                 self._lease_ttl_ms,
                 self._lease_key(""),
+                self._gateway_routes_key(endpoint.gateway),
+                _member(user_id, device),
+                self._routed_gateways_key,
+                endpoint.gateway,
             ],
         )
         return None if not replaced else _decode(replaced)
@@ -149,7 +193,13 @@ class RedisRoutingTable(RoutingTable):
         self, user_id: UserId, device: DeviceId, endpoint: Endpoint
     ) -> None:
         await self._remove(
-            keys=[self._routes_key(user_id)], args=[device, _encode(endpoint)]
+            keys=[self._routes_key(user_id)],
+            args=[
+                device,
+                _encode(endpoint),
+                self._gateway_routes_key(endpoint.gateway),
+                _member(user_id, device),
+            ],
         )
 
     async def lookup(self, user_id: UserId) -> dict[DeviceId, Endpoint]:
@@ -189,7 +239,15 @@ class RedisRoutingTable(RoutingTable):
             for user_id, device, endpoint in routes:
                 await self._restore(
                     keys=[self._routes_key(user_id)],
-                    args=[device, _encode(endpoint), self._lease_key("")],
+                    args=[
+                        device,
+                        _encode(endpoint),
+                        self._lease_key(""),
+                        self._gateway_routes_key(endpoint.gateway),
+                        _member(user_id, device),
+                        self._routed_gateways_key,
+                        endpoint.gateway,
+                    ],
                     client=pipe,
                 )
             await pipe.execute()
@@ -199,15 +257,62 @@ class RedisRoutingTable(RoutingTable):
         await self._client.delete(self._lease_key(gateway))
         logger.info("released the routing lease of gateway %s", gateway)
 
+    async def sweep(self) -> int:
+        """Delete the routes of every gateway whose lease is gone.
+
+        Returns the number of routes examined. Safe to run from several
+        processes at once. A live gateway whose lease lapsed (a long pause)
+        and whose routes were swept stores them again at its next renewal,
+        because ``renew_lease()`` then returns False.
+        """
+        examined = 0
+        members = await self._client.smembers(self._routed_gateways_key)
+        for member in sorted(members):
+            gateway = member.decode() if isinstance(member, bytes) else member
+            while True:
+                taken = await self._sweep(
+                    keys=[
+                        self._lease_key(gateway),
+                        self._gateway_routes_key(gateway),
+                    ],
+                    args=[self._routes_key_prefix, gateway, SWEEP_BATCH],
+                )
+                if taken < 0:
+                    break
+                examined += taken
+                if taken < SWEEP_BATCH:
+                    await self._client.srem(self._routed_gateways_key, gateway)
+                    logger.info(
+                        "swept the routes of gateway %s, whose lease is gone", gateway
+                    )
+                    break
+        return examined
+
     @property
     def _lease_ttl_ms(self) -> int:
         return max(1, round(self.lease_ttl_s * 1000))
 
     def _routes_key(self, user_id: UserId) -> str:
-        return f"{self.prefix}routes:{user_id}"
+        return f"{self._routes_key_prefix}{user_id}"
+
+    @property
+    def _routes_key_prefix(self) -> str:
+        return f"{self.prefix}routes:"
+
+    def _gateway_routes_key(self, gateway: str) -> str:
+        return f"{self.prefix}gateway-routes:{gateway}"
+
+    @property
+    def _routed_gateways_key(self) -> str:
+        return f"{self.prefix}routed-gateways"
 
     def _lease_key(self, gateway: str) -> str:
         return f"{self.prefix}lease:{gateway}"
+
+
+def _member(user_id: UserId, device: DeviceId) -> str:
+    """Return the member of a gateway-routes set for the device's route."""
+    return f"{user_id}:{device}"
 
 
 def _encode(endpoint: Endpoint) -> str:

@@ -7,10 +7,15 @@ read from the gateways and the store by :meth:`Stats.refresh` when the
 statistics are requested. :meth:`Stats.sample` records one point of the
 history that the admin API returns; the server calls it every
 ``interval`` seconds.
+
+In a cluster every process counts its own events. A :class:`SharedCounters`
+adds them up across processes, and the dispatcher reports those totals
+(``Stats.shared``) in place of its own counts.
 """
 
 from __future__ import annotations
 
+import abc
 import collections
 import itertools
 import math
@@ -26,11 +31,22 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from switchboard.bus.base import GatewayLoad
+from switchboard.errors import SwitchboardError
 from switchboard.ids import UserId
 from switchboard.protocol import pb
 from switchboard.store.base import Store
 
-__all__ = ["HISTORY_SECONDS", "PLATFORMS", "Stats", "platform_name"]
+__all__ = [
+    "HISTORY_SECONDS",
+    "PLATFORMS",
+    "CounterTotals",
+    "SharedCounters",
+    "SharedCountersError",
+    "Stats",
+    "cpu_seconds",
+    "platform_name",
+    "rss_bytes",
+]
 
 HISTORY_SECONDS = 3600
 """Length of the history the admin API returns."""
@@ -50,6 +66,33 @@ PLATFORMS = tuple(platform_name(value) for value in pb.Platform.values())
 
 
 @dataclass(slots=True)
+class CounterTotals:
+    """The counters of :class:`Stats`: of one process, or summed over a cluster."""
+
+    messages_sent: int = 0
+    messages_delivered: int = 0
+    syncs: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    """Error replies by lower-case code."""
+
+
+class SharedCountersError(SwitchboardError):
+    """The storage of the shared counters failed."""
+
+
+class SharedCounters(abc.ABC):
+    """Counters summed over the processes of a deployment."""
+
+    @abc.abstractmethod
+    async def totals(self, stats: Stats) -> CounterTotals:
+        """Add what ``stats`` counted since the last call; return the sums.
+
+        Raises SharedCountersError when the storage fails; ``stats``' counts
+        are then added by a later call.
+        """
+
+
+@dataclass(slots=True)
 class _Point:
     time: float
     """Seconds since the Unix epoch."""
@@ -61,7 +104,7 @@ class _Point:
 @dataclass(slots=True)
 class _CpuUse:
     wall: float = field(default_factory=time.monotonic)
-    seconds: float = field(default_factory=lambda: _cpu_seconds())
+    seconds: float = field(default_factory=lambda: cpu_seconds())
     percent: float = 0.0
     """Share of one core used between the last two samples."""
 
@@ -87,6 +130,9 @@ class Stats:
         self.users = 0
         self.groups = 0
         self.gateways: list[GatewayLoad] = []
+        self.shared: CounterTotals | None = None
+        """Totals of a whole cluster, reported in place of this process's
+        counters when set."""
         self.registry = CollectorRegistry()
         self.registry.register(_StatsCollector(self))
         self._history: collections.deque[_Point] = collections.deque(
@@ -113,6 +159,16 @@ class Stats:
                 totals[name] = totals.get(name, 0) + count
         return totals
 
+    def own_counters(self) -> CounterTotals:
+        """Return this process's counters."""
+        return CounterTotals(
+            self.messages_sent, self.messages_delivered, self.syncs, dict(self.errors)
+        )
+
+    def counters(self) -> CounterTotals:
+        """Return the counters to report: ``shared`` if set, else this process's."""
+        return self.shared if self.shared is not None else self.own_counters()
+
     def active_users(self) -> int:
         users: set[UserId] = set()
         for gateway in self.gateways:
@@ -125,12 +181,16 @@ class Stats:
 
     def sample(self, connections: int) -> None:
         """Record one point of the history, and the CPU use since the last."""
+        counters = self.counters()
         point = _Point(
-            time.time(), self.messages_sent, self.messages_delivered, connections
+            time.time(),
+            counters.messages_sent,
+            counters.messages_delivered,
+            connections,
         )
         self._history.append(point)
 
-        now, cpu = time.monotonic(), _cpu_seconds()
+        now, cpu = time.monotonic(), cpu_seconds()
         elapsed = now - self._cpu.wall
         if elapsed > 0:
             self._cpu.percent = 100 * (cpu - self._cpu.seconds) / elapsed
@@ -160,21 +220,29 @@ class Stats:
                 "address": gateway.address,
                 "connections": gateway.connections,
                 "draining": gateway.draining,
-                "cpu_percent": round(self._cpu.percent, 1),
-                "rss_bytes": _rss_bytes(),
+                "cpu_percent": round(
+                    self._cpu.percent
+                    if gateway.cpu_percent is None
+                    else gateway.cpu_percent,
+                    1,
+                ),
+                "rss_bytes": rss_bytes()
+                if gateway.rss_bytes is None
+                else gateway.rss_bytes,
             }
             for gateway in self.gateways
         ]
+        counters = self.counters()
         return {
             "connections": sum(gateway.connections for gateway in self.gateways),
             "by_platform": self.by_platform(),
             "users": self.users,
             "active_users": self.active_users(),
             "groups": self.groups,
-            "messages_sent": self.messages_sent,
-            "messages_delivered": self.messages_delivered,
-            "syncs": self.syncs,
-            "errors": dict(self.errors),
+            "messages_sent": counters.messages_sent,
+            "messages_delivered": counters.messages_delivered,
+            "syncs": counters.syncs,
+            "errors": dict(counters.errors),
             "gateways": gateways,
             "history": series,
             "sample_interval": self.interval,
@@ -189,27 +257,28 @@ class _StatsCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         stats = self._stats
+        counters = stats.counters()
         yield CounterMetricFamily(
             "switchboard_messages_sent",
             "Messages stored, 1:1 and group; resends of a stored one not counted",
-            value=stats.messages_sent,
+            value=counters.messages_sent,
         )
         yield CounterMetricFamily(
             "switchboard_messages_delivered",
             "Messages written to a live device connection",
-            value=stats.messages_delivered,
+            value=counters.messages_delivered,
         )
         yield CounterMetricFamily(
             "switchboard_syncs",
             "Sync pages served, in Connected and as SyncResponse",
-            value=stats.syncs,
+            value=counters.syncs,
         )
         errors = CounterMetricFamily(
             "switchboard_errors",
             "Error replies by code, on sockets and over HTTP",
             labels=["code"],
         )
-        for code, count in sorted(stats.errors.items()):
+        for code, count in sorted(counters.errors.items()):
             errors.add_metric([code], count)
         yield errors
 
@@ -244,12 +313,13 @@ def _rate(earlier: _Point, later: _Point, change: int) -> float:
     return round(change / elapsed, 3) if elapsed > 0 else 0.0
 
 
-def _cpu_seconds() -> float:
+def cpu_seconds() -> float:
+    """Return the CPU time this process used, user and system, in seconds."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
-def _rss_bytes() -> int:
+def rss_bytes() -> int:
     """Return the process's resident set size in bytes, or 0 without /proc."""
     try:
         with open(f"/proc/{os.getpid()}/statm", encoding="ascii") as statm:
