@@ -49,7 +49,7 @@ RATE_TOLERANCE = 0.2
 """Largest deviation of one second's reconnects from the spread rate."""
 LEASE_TTL_S = 3.0
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.scale]
 
 
 @pytest.fixture(scope="module")
