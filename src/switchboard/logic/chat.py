@@ -45,6 +45,7 @@ from switchboard.logic.recall import RecallService
 from switchboard.logic.receipts import ReceiptService
 from switchboard.logic.routing import RoutingTable
 from switchboard.logic.stats import Stats
+from switchboard.logic.timeline import TimelineService
 from switchboard.logic.typing import TypingService
 from switchboard.logic.wire import to_wire_message
 from switchboard.logs import RateLimitedLog
@@ -84,7 +85,10 @@ class SendResult:
 
     message: StoredMessage
     sender_seq: Seq
+    """The message's sequence in the sender's inbox; 0 for a large group."""
     duplicate: bool
+    group_seq: Seq = Seq(0)
+    """For a large group, the message's sequence in the group's timeline."""
 
 
 def _sync_response(after_seq: int, page: InboxPage, max_bytes: int) -> pb.SyncResponse:
@@ -157,6 +161,8 @@ class ChatService:
         self.devices = DevicePolicy.from_settings(settings)
         changes = ChangeService(self, self.receipts, self.recall)
         self._handlers[FrameType.CHANGE] = changes.handle
+        self.timelines = TimelineService(settings, store, bus, routing)
+        self._handlers[FrameType.TIMELINE_SYNC] = self.timelines.on_sync
 
     def start(self) -> None:
         self._bus.subscribe_inbound(self.handle, self.settled)
@@ -302,6 +308,7 @@ class ChatService:
             sync=_sync_response(after, page, settings.max_frame_size),
             last_client_id=state.last_client_id,
             server_time=_now_ms(),
+            timelines=await self.timelines.heads(user_id),
         )
         data += encode(connected)
         self.stats.syncs += 1
@@ -471,6 +478,7 @@ class ChatService:
             seq=result.sender_seq,
             id=message.id,
             sent_at=message.sent_at,
+            group_seq=result.group_seq,
         )
         self._bus.publish_outbound(Outbound(item.endpoint, encode(ack)))
 
@@ -495,8 +503,9 @@ class ChatService:
                 await self.deliver_group(group_result, origin)
             return SendResult(
                 group_result.message,
-                group_result.seqs[sender],
+                group_result.seqs.get(sender, Seq(0)),
                 group_result.duplicate,
+                group_result.timeline_seq,
             )
 
         result = await self._store.append_message(
@@ -556,10 +565,14 @@ class ChatService:
     ) -> None:
         """Push a stored group message to every online device of its members.
 
-        Each member's entry has its own seq, so the Message frame is encoded
-        once per member. Encoding it once for the whole group needs a group
-        timeline with one sequence for all members (fan-out on read).
+        In a small group each member's entry has its own seq, so the Message
+        frame is encoded once per member. A large group's timeline message is
+        the same for all, so it is encoded once (logic/timeline.py).
         """
+        if result.timeline_seq:
+            delivered = await self.timelines.deliver(result, origin)
+            self.stats.messages_delivered += delivered
+            return
         for user_id, seq in result.seqs.items():
             entry = InboxEntry(seq, result.message, result.unread.get(user_id, 0))
             await self._deliver(entry, user_id, origin)

@@ -68,8 +68,8 @@ class GroupService:
 
     @property
     def max_members(self) -> int:
-        """Largest group size accepted now."""
-        return min(self._settings.max_group_size, self._settings.large_group_threshold)
+        """Largest group size accepted."""
+        return self._settings.max_group_size
 
     # Reads.
 
@@ -117,6 +117,8 @@ class GroupService:
                 _now_ms(),
                 max_members=self.max_members,
                 notice=notice,
+                timeline_above=self._settings.large_group_threshold,
+                history=self._settings.history_on_join,
             )
         except GroupFull as exc:
             self._check_size(exc.size)
@@ -164,11 +166,20 @@ class GroupService:
                 _now_ms(),
                 max_members=self.max_members,
                 notice=notice,
+                timeline_above=self._settings.large_group_threshold,
+                history=self._settings.history_on_join,
             )
         except GroupFull as exc:
             self._check_size(exc.size)
             raise
         await self._deliver(change)
+        if change.group.mode != details.group.mode:
+            logger.info(
+                "group %d switched to %s mode at %d members",
+                group_id,
+                change.group.mode,
+                len(details.members) + len(users),
+            )
         return GroupDetails(change.group, await self._store.list_members(group_id))
 
     async def remove_member(
@@ -271,14 +282,6 @@ class GroupService:
                 ErrorCode.GROUP_FULL,
                 f"the group would have {size} members; the maximum is"
                 f" {settings.max_group_size}",
-            )
-        if size > settings.large_group_threshold:
-            # NOTE: groups above the threshold need a group timeline read by
-            # members (fan-out on read), which is not built yet.
-            raise RequestError(
-                ErrorCode.GROUP_FULL,
-                f"the group would have {size} members; groups of more than"
-                f" {settings.large_group_threshold} members are not supported yet",
             )
 
 

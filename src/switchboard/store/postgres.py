@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import functools
 import logging
@@ -47,7 +48,9 @@ from switchboard.store import postgres_peers as peers_sql
 from switchboard.store import postgres_recall as recall_sql
 from switchboard.store import postgres_receipts as receipts_sql
 from switchboard.store import postgres_search as search_sql
+from switchboard.store import postgres_timeline as timeline_sql
 from switchboard.store.base import (
+    GROUP_MODE_READ,
     AlreadyMember,
     AppendResult,
     ChangeResult,
@@ -73,6 +76,8 @@ from switchboard.store.base import (
     Store,
     StoredMessage,
     StoreError,
+    TimelinePage,
+    TimelineState,
     User,
 )
 from switchboard.store.postgres_changes import CHANGE_EDIT, CHANGE_RECALL
@@ -841,6 +846,8 @@ class PostgresStore(Store):
         *,
         max_members: int,
         notice: GroupNotice | None = None,
+        timeline_above: int | None = None,
+        history: int | None = 0,
     ) -> GroupChange:
         _check_int64(creator=creator, now=now)
         _check_int64_each("member", members)
@@ -860,11 +867,12 @@ class PostgresStore(Store):
                 )
                 roles = [(creator, Role.OWNER)] + [(u, Role.MEMBER) for u in others]
                 joined = await groups_sql.insert_members(conn, group_id, roles, now)
+                group = await _switch_if_large(conn, group, size, timeline_above)
                 users = (creator, *others)
                 return _Membership(group, dict.fromkeys(users, joined), users)
 
             return await self._change_group(
-                conns, "create_group", group_id, change, notice
+                conns, "create_group", group_id, change, notice, history
             )
 
         return await self._run("create_group", work, all_databases=True)
@@ -923,6 +931,8 @@ class PostgresStore(Store):
         *,
         max_members: int,
         notice: GroupNotice | None = None,
+        timeline_above: int | None = None,
+        history: int | None = 0,
     ) -> GroupChange:
         _check_int64(group_id=group_id, now=now)
         _check_int64_each("user id", user_ids)
@@ -941,13 +951,14 @@ class PostgresStore(Store):
             joined = await groups_sql.insert_members(
                 conn, group_id, [(user, role) for user in users], now
             )
+            group = await _switch_if_large(conn, group, size, timeline_above)
             recipients = current | dict.fromkeys(users, joined)
             return _Membership(group, recipients, tuple(users))
 
         return await self._run(
             "add_members",
             lambda conns: self._change_group(
-                conns, "add_members", group_id, change, notice
+                conns, "add_members", group_id, change, notice, history
             ),
             all_databases=True,
         )
@@ -1047,19 +1058,26 @@ class PostgresStore(Store):
         group_id: GroupId,
         change: Callable[[Connection], Awaitable[_Membership]],
         notice: GroupNotice | None,
+        history: int | None = 0,
     ) -> GroupChange:
         """Apply a membership or group change and its notice in one transaction.
 
         ``change`` runs in the group's database and returns the group after
         the change, the members who get the notice and the users who joined.
         The notice's copies start the read positions of those who joined.
-        Without a notice, their conversation rows are written directly.
+        Without a notice, their conversation rows are written directly. A
+        group in ``"read"`` mode gets the notice in its timeline instead.
         """
         group_db = self._database_of(group_id)
         async with self._group_locked(conns, group_id) as conn:
 
-            async def apply() -> tuple[_Membership, Stored | None]:
+            async def apply() -> tuple[_Membership, Stored | GroupAppendResult | None]:
                 membership = await change(conn)
+                if membership.group.mode == GROUP_MODE_READ:
+                    timeline = await self._change_timeline(
+                        conns, conn, membership, notice, history
+                    )
+                    return membership, timeline
                 if notice is None:
                     await self._join(conn, group_db, group_id, membership)
                     return membership, None
@@ -1086,6 +1104,10 @@ class PostgresStore(Store):
                 return membership, stored
 
             membership, stored = await transact(conn, name, apply)
+            if isinstance(stored, GroupAppendResult):
+                return GroupChange(membership.group, stored)
+            if stored is None and membership.group.mode == GROUP_MODE_READ:
+                return GroupChange(membership.group, None)
             if stored is None:
                 await self._join_elsewhere(conns, group_db, group_id, membership)
                 return GroupChange(membership.group, None)
@@ -1093,6 +1115,45 @@ class PostgresStore(Store):
             return GroupChange(
                 membership.group, _group_append_result(stored.message, copies)
             )
+
+    async def _change_timeline(
+        self,
+        conns: ConnectionSet,
+        conn: Connection,
+        membership: _Membership,
+        notice: GroupNotice | None,
+        history: int | None,
+    ) -> GroupAppendResult | None:
+        """Update who may read the timeline and append the notice to it, in the
+        transaction open on the group's database ``conn``."""
+        group_id = membership.group.id
+        await timeline_sql.open_timeline_access(
+            conn, group_id, list(membership.recipients), history
+        )
+        if notice is None:
+            await timeline_sql.close_timeline_access(conn, group_id)
+            return None
+        if notice.actor not in membership.recipients:
+            raise NotMember(group_id, notice.actor)
+        message = OutgoingMessage(
+            id=await inbox_sql.next_message_id(await conns.get(0)),
+            sender=notice.actor,
+            recipient=None,
+            group_id=group_id,
+            content_type=notice.content_type,
+            body=notice.body(group_id),
+            sent_at=notice.sent_at,
+            notice=True,
+        )
+        seq = await timeline_sql.insert_timeline_message(conn, group_id, message)
+        await timeline_sql.close_timeline_access(conn, group_id)
+        return GroupAppendResult(
+            message=message.stored(),
+            seqs={},
+            duplicate=False,
+            timeline_seq=seq,
+            members=tuple(membership.recipients),
+        )
 
     async def _join(
         self,
@@ -1183,8 +1244,10 @@ class PostgresStore(Store):
         async with self._group_locked(conns, group_id) as group_conn:
             # The lock keeps the membership as read here until the copies are
             # written, because every membership change takes it too.
-            await groups_sql.require_group(group_conn, group_id)
+            group = await groups_sql.require_group(group_conn, group_id)
             members = await groups_sql.select_member_joins(group_conn, group_id)
+            if group.mode == GROUP_MODE_READ:
+                return await self._append_to_timeline(conns, group_conn, draft, members)
             _check_group_message(group_id, draft, members)
 
             async def store() -> FirstCopy | Stored:
@@ -1208,6 +1271,50 @@ class PostgresStore(Store):
                 return await self._repeat_group(conns, origin_db, stored)
             copies = await self._copies.finish(conns, origin_db, stored)
             return _group_append_result(stored.message, copies)
+
+    async def _append_to_timeline(
+        self,
+        conns: ConnectionSet,
+        group_conn: Connection,
+        draft: OutgoingMessage,
+        members: dict[UserId, MessageId],
+    ) -> GroupAppendResult:
+        """Append a message to a timeline; the caller holds the group's lock."""
+        assert draft.origin is not None and draft.group_id is not None
+        device, client_id = draft.origin
+        group_id = draft.group_id
+        first = await timeline_sql.find_timeline_copy(
+            group_conn, group_id, draft.sender, device, client_id
+        )
+        if first is not None:
+            return GroupAppendResult(
+                message=first.message,
+                seqs={},
+                duplicate=True,
+                timeline_seq=first.seq,
+            )
+        _check_group_message(group_id, draft, members)
+
+        async def store() -> tuple[OutgoingMessage, Seq]:
+            message_id = await inbox_sql.next_message_id(await conns.get(0))
+            message = _with_id(draft, message_id)
+            seq = await timeline_sql.insert_timeline_message(
+                group_conn, group_id, message
+            )
+            return message, seq
+
+        message, seq = await transact(group_conn, "append_to_timeline", store)
+        # NOTE: written after the timeline commits; if this fails, the resend
+        # is still found as a duplicate by find_timeline_copy.
+        origin = await conns.get(self._database_of(draft.sender))
+        await inbox_sql.raise_last_client_id(origin, draft.sender, device, client_id)
+        return GroupAppendResult(
+            message=message.stored(),
+            seqs={},
+            duplicate=False,
+            timeline_seq=seq,
+            members=tuple(members),
+        )
 
     async def _repeat_group(
         self, conns: ConnectionSet, origin_db: int, first: FirstCopy
@@ -1256,6 +1363,57 @@ class PostgresStore(Store):
 
         return await self._run("read_group_history", work)
 
+    # Group timelines.
+
+    async def read_timeline(
+        self, group_id: GroupId, user_id: UserId, after_seq: Seq, limit: int
+    ) -> TimelinePage:
+        _check_limit(limit)
+        _check_int64(group_id=group_id, user_id=user_id)
+        after = min(after_seq, _INT64_MAX)
+        limit = min(limit, _INT64_MAX - 1)
+
+        async def work(conns: ConnectionSet) -> TimelinePage:
+            conn = await conns.get(self._database_of(group_id))
+            await groups_sql.require_group(conn, group_id)
+            return await timeline_sql.select_timeline_page(
+                conn, group_id, user_id, after, limit
+            )
+
+        return await self._run("read_timeline", work)
+
+    async def timelines_of(self, user_id: UserId) -> list[TimelineState]:
+        if not _fits_int64(user_id):
+            return []
+
+        async def work(conns: ConnectionSet) -> list[TimelineState]:
+            # Timeline access is kept with its group, so every database is asked.
+            found: list[TimelineState] = []
+            for database in range(len(self.shard_map.dsns)):
+                conn = await conns.get(database)
+                found += await timeline_sql.select_timelines_of(conn, user_id)
+            return sorted(found, key=lambda state: state.group.id)
+
+        return await self._run("timelines_of", work)
+
+    async def mark_timeline_read(
+        self, user_id: UserId, group_id: GroupId, up_to: MessageId | None
+    ) -> ReadResult:
+        _check_int64(user_id=user_id, group_id=group_id)
+        if up_to is not None:
+            up_to = MessageId(max(_INT64_MIN, min(up_to, _INT64_MAX)))
+
+        async def work(conns: ConnectionSet) -> ReadResult:
+            conn = await conns.get(self._database_of(group_id))
+            await groups_sql.require_group(conn, group_id)
+            return await transact(
+                conn,
+                "mark_timeline_read",
+                lambda: timeline_sql.mark_timeline_read(conn, user_id, group_id, up_to),
+            )
+
+        return await self._run("mark_timeline_read", work)
+
     # Relaying copies to other databases.
 
     async def _relay_periodically(self) -> None:
@@ -1271,6 +1429,27 @@ class PostgresStore(Store):
                 logger.exception(
                     "relay pass crashed; next in %ss", self._relay_interval_s
                 )
+
+
+async def _switch_if_large(
+    conn: Connection, group: Group, size: int, timeline_above: int | None
+) -> Group:
+    """Switch a ``"write"`` group of more than ``timeline_above`` members to
+    ``"read"`` mode; return the group as it is now."""
+    if timeline_above is None or size <= timeline_above:
+        return group
+    if group.mode == GROUP_MODE_READ:
+        return group
+    await timeline_sql.switch_to_timeline(conn, group.id)
+    # Unread counts of the messages stored before the switch are cleared,
+    # because the conversation list shows the timeline's count from now on.
+    # NOTE: only the rows in the group's database are cleared here; members
+    # whose rows are in other databases keep their count until they read.
+    await conn.execute(
+        "UPDATE conversations SET unread = 0 WHERE peer = 0 AND group_id = $1",
+        group.id,
+    )
+    return dataclasses.replace(group, mode=GROUP_MODE_READ)
 
 
 def _with_id(draft: OutgoingMessage, message_id: MessageId) -> OutgoingMessage:
