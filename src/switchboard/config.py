@@ -135,9 +135,9 @@ class Settings:
     member's inbox (fan-out on write). A group that grows larger switches to
     one group timeline that members read (fan-out on read), for good."""
     group_history_on_join: str = "join"
-    """What a new member of a large group reads from before its join:
-    ``join`` nothing, ``all`` the whole timeline, or a number of the latest
-    timeline entries."""
+    """Timeline entries from before its join that a new member of a large
+    group receives: ``join`` none, ``all`` every one, or a number of the
+    latest ones."""
 
     typing_rate: float = 2.0
     """Typing frames per second one user may send; faster ones are dropped.

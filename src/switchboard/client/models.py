@@ -117,6 +117,8 @@ class Message:
     """The group's name, if known; None when this user is no longer a member."""
     mentions: tuple[int, ...] = ()
     """Users mentioned in a group message."""
+    group_seq: int = 0
+    """Position in a large group's timeline; ``seq`` is 0 then."""
 
     @property
     def text(self) -> str | None:

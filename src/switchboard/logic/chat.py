@@ -47,7 +47,7 @@ from switchboard.logic.routing import RoutingTable
 from switchboard.logic.stats import Stats
 from switchboard.logic.timeline import TimelineService
 from switchboard.logic.typing import TypingService
-from switchboard.logic.wire import to_wire_message
+from switchboard.logic.wire import SharedMessage, to_wire_message
 from switchboard.logs import RateLimitedLog
 from switchboard.protocol import pb
 from switchboard.protocol.frames import PROTOCOL_VERSION, FrameType, encode
@@ -565,17 +565,20 @@ class ChatService:
     ) -> None:
         """Push a stored group message to every online device of its members.
 
-        In a small group each member's entry has its own seq, so the Message
-        frame is encoded once per member. A large group's timeline message is
-        the same for all, so it is encoded once (logic/timeline.py).
+        A large group's timeline message is the same for all members, so its
+        frame is encoded once (logic/timeline.py). In a small group each
+        member's entry has its own seq and unread count: the message's
+        shared fields are serialized once and each member's frame appends
+        its own two fields.
         """
         if result.timeline_seq:
             delivered = await self.timelines.deliver(result, origin)
             self.stats.messages_delivered += delivered
             return
+        shared = SharedMessage(result.message)
         for user_id, seq in result.seqs.items():
-            entry = InboxEntry(seq, result.message, result.unread.get(user_id, 0))
-            await self._deliver(entry, user_id, origin)
+            data = shared.frame(seq, result.unread.get(user_id, 0))
+            self.stats.messages_delivered += await self.push(user_id, data, origin)
 
     async def send_from_api(
         self, sender: UserId, device: DeviceId, send: pb.Send

@@ -53,7 +53,7 @@ def timeline_message(entry: TimelineEntry) -> pb.Message:
 
 
 class TimelineService:
-    """Pushes timeline messages and answers ``TimelineSync`` frames."""
+    """Pushes timeline messages and replies to ``TimelineSync`` frames."""
 
     def __init__(
         self, settings: Settings, store: Store, bus: Bus, routing: RoutingTable
@@ -83,9 +83,9 @@ class TimelineService:
     ) -> int:
         """Write ``data`` to every online device of ``users`` but ``skip``."""
         written = 0
-        # NOTE: one routing lookup per member; with the Redis routing table
-        # that is one round trip each, so a batched lookup would help groups
-        # of thousands of members in the clustered mode.
+        # NOTE: one routing lookup per member, which is one Redis round trip
+        # each in the clustered mode. A batched lookup would speed up groups
+        # of thousands of members there.
         for user_id in users:
             routes = await self._routing.lookup(user_id)
             for endpoint in routes.values():
@@ -95,12 +95,13 @@ class TimelineService:
         return written
 
     async def heads(self, user_id: UserId) -> list[pb.TimelineHead]:
-        """Return where each timeline the user may read stands, for Connected."""
+        """Return the head and start of each timeline the user may read, for
+        Connected."""
         states = await self._store.timelines_of(user_id)
         return [_head(state) for state in states]
 
     async def on_sync(self, item: Inbound) -> None:
-        """Answer a TimelineSync frame with a TimelinePage."""
+        """Reply to a TimelineSync frame with a TimelinePage."""
         request = pb.TimelineSync.FromString(item.payload)
         settings = self._settings
         limit = request.limit or settings.sync_page

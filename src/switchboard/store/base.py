@@ -288,7 +288,7 @@ class TimelinePage:
 
 @dataclass(frozen=True, slots=True)
 class TimelineState:
-    """A group timeline as one member, or former member, sees it."""
+    """A group timeline from the view of one member or former member."""
 
     group: Group
     start_seq: Seq
