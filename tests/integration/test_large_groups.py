@@ -211,7 +211,12 @@ async def test_new_member_sees_from_join(clients: ClientFactory) -> None:
     assert texts(messages) == ["after"]
     await assert_quiet(eve, 0.5)
     history = await eve.group_history(group.id)
-    assert "after" in [m.text for m in history.messages]
+    history_texts = [m.text for m in history.messages]
+    assert "after" in history_texts
+    assert "before" not in history_texts
+    assert not history.has_more
+    earlier = await alice.group_history(group.id)
+    assert "before" in [m.text for m in earlier.messages]
 
 
 async def test_large_group_unread_exact(clients: ClientFactory) -> None:
@@ -317,6 +322,8 @@ async def test_history_on_join_setting(tmp_path: Path, history: str) -> None:
         assert texts(messages) == ["old 1", "old 2"]
         assert events(messages) == ["member_added"]
         await assert_quiet(eve, 0.5)
+        history = await eve.group_history(group.id)
+        assert texts(history.messages) == ["old 2", "old 1"]
     finally:
         for client in made:
             await client.close()

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 
 from switchboard.config import Settings
 from switchboard.errors import ErrorCode, RequestError
-from switchboard.ids import GroupId, MessageId, UserId
+from switchboard.ids import GroupId, MessageId, Seq, UserId
 from switchboard.logic.chat import ChatService
 from switchboard.logic.content import SYSTEM_CONTENT_TYPE
 from switchboard.store.base import (
+    GROUP_MODE_READ,
     Group,
     GroupChange,
     GroupFull,
@@ -92,12 +93,30 @@ class GroupService:
     ) -> tuple[list[StoredMessage], bool]:
         """Page backwards through the group's messages; members only.
 
-        Messages ``actor`` deleted for themselves are left out.
+        Messages ``actor`` deleted for themselves are left out, and so are
+        those of a large group sent before the start of ``actor``'s timeline
+        (its join, or group_history_on_join entries before it).
         """
-        await self.details(actor, group_id)
-        return await self._store.read_group_history(
+        details = await self.details(actor, group_id)
+        messages, more = await self._store.read_group_history(
             group_id, before_id, limit, viewer=actor
         )
+        if details.group.mode != GROUP_MODE_READ:
+            return messages, more
+        first_id = await self._first_visible_id(actor, group_id)
+        kept = [message for message in messages if message.id >= first_id]
+        if len(kept) < len(messages):
+            more = False
+        return kept, more
+
+    async def _first_visible_id(self, user: UserId, group_id: GroupId) -> MessageId:
+        """Return the id of the first message of a large group the user may
+        read; 0 when the user may read the whole timeline and what preceded
+        it, because it was a member when the group switched or was created."""
+        page = await self._store.read_timeline(group_id, user, Seq(0), 1)
+        if page.start_seq <= 1 or not page.entries:
+            return MessageId(0)
+        return page.entries[0].message.id
 
     # Changes.
 
