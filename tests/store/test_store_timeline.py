@@ -278,3 +278,31 @@ async def test_timelines_of_lists_groups(store: Store) -> None:
     assert states[0].start_seq == 1
     assert not states[0].left
     assert UserId(a.id) == states[0].group.created_by
+
+
+async def test_timeline_read_counts(store: Store) -> None:
+    a, b, c, d, e = await make_users(store, "a", "b", "c", "d", "e")
+    group_id = await make_large_group(store, a, b, c, d)
+    first = await post(store, b, group_id, 1)
+    second = await post(store, b, group_id, 2)
+    await store.mark_timeline_read(c.id, group_id, first.message.id)
+    await store.mark_timeline_read(d.id, group_id, None)
+    await store.add_members(
+        group_id,
+        [e.id],
+        Role.MEMBER,
+        3_000,
+        max_members=LIMIT,
+        notice=notice(a, "member_added"),
+    )
+    third = await post(store, b, group_id, 3)
+    await store.mark_timeline_read(e.id, group_id, None)
+
+    ids = [first.message.id, second.message.id, third.message.id]
+    counts = await store.group_read_counts(group_id, ids)
+
+    assert [(x.message_id, x.read, x.members) for x in counts] == [
+        (first.message.id, 2, 3),  # c and d of a, c, d; e joined later
+        (second.message.id, 1, 3),
+        (third.message.id, 1, 4),
+    ]

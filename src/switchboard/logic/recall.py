@@ -116,6 +116,8 @@ class RecallService:
         return result
 
     async def _held(self, user_id: UserId, message_id: int) -> HeldMessage:
+        # NOTE: a large group's timeline messages are in no inbox, so they are
+        # not found here and cannot be recalled, edited or deleted yet.
         held = await self._store.get_message(MessageId(message_id), user_id)
         if held is None:
             raise RequestError(

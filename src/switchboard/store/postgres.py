@@ -658,6 +658,16 @@ class PostgresStore(Store):
             members, senders = await groups_sql.select_group_read_state(
                 group_conn, group_id, ids
             )
+            group = await groups_sql.select_group(group_conn, group_id)
+            if group is not None and group.mode == GROUP_MODE_READ:
+                # NOTE: read positions of messages from before the group
+                # became large are not consulted, so those count fewer readers.
+                positions = await timeline_sql.select_timeline_positions(
+                    group_conn, group_id
+                )
+                joined = {user: joined_id for user, (_, joined_id) in positions.items()}
+                reads = {user: read_id for user, (read_id, _) in positions.items()}
+                return receipts_sql.count_readers(ids, joined, senders, reads)
 
             # Read positions are kept with each member's inbox.
             await conns.release()

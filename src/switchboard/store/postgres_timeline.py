@@ -36,6 +36,7 @@ __all__ = [
     "mark_timeline_read",
     "open_timeline_access",
     "select_timeline_page",
+    "select_timeline_positions",
     "select_timelines_of",
     "switch_to_timeline",
 ]
@@ -206,6 +207,32 @@ async def _state(
         read_id=await _id_at(conn, group.id, row["read_seq"]),
         unread=await _count_unread(conn, group.id, user_id, after, head),
     )
+
+
+async def select_timeline_positions(
+    conn: Connection, group_id: GroupId
+) -> dict[UserId, tuple[MessageId, MessageId]]:
+    """Return each current member's read position and joined id as message ids.
+
+    The joined id is that of the entry before the member's ``start_seq``, so
+    the member may read the messages with higher ids.
+    """
+    rows = await conn.fetch(
+        "SELECT tm.user_id,"
+        " coalesce((SELECT m.message_id FROM group_messages AS m"
+        " WHERE m.group_id = tm.group_id AND m.seq = tm.read_seq), 0) AS read_id,"
+        " coalesce((SELECT m.message_id FROM group_messages AS m"
+        " WHERE m.group_id = tm.group_id AND m.seq = tm.start_seq - 1), 0)"
+        " AS joined_id"
+        " FROM timeline_members AS tm JOIN group_members AS gm"
+        " ON gm.group_id = tm.group_id AND gm.user_id = tm.user_id"
+        " WHERE tm.group_id = $1",
+        group_id,
+    )
+    return {
+        UserId(row["user_id"]): (MessageId(row["read_id"]), MessageId(row["joined_id"]))
+        for row in rows
+    }
 
 
 async def mark_timeline_read(

@@ -38,6 +38,7 @@ __all__ = [
     "leave_timeline",
     "mark_timeline_read",
     "select_timeline_page",
+    "select_timeline_positions",
     "select_timelines_of",
     "switch_to_timeline",
     "timeline_head",
@@ -260,6 +261,31 @@ def _state(
         read_id=_id_at(conn, group.id, read_seq),
         unread=_count_unread(conn, group.id, user_id, max(read_seq, start - 1), head),
     )
+
+
+def select_timeline_positions(
+    conn: sqlite3.Connection, group_id: GroupId
+) -> dict[UserId, tuple[MessageId, MessageId]] | None:
+    """Return each current member's read position and joined id as message ids,
+    or None for a ``"write"`` group.
+
+    The joined id is that of the entry before the member's ``start_seq``, so
+    the member may read the messages with higher ids.
+    """
+    if timeline_head(conn, group_id) is None:
+        return None
+    rows = conn.execute(
+        "SELECT tm.user_id,"
+        " coalesce((SELECT m.id FROM messages AS m WHERE m.group_id = tm.group_id"
+        " AND m.timeline_seq = tm.read_seq), 0),"
+        " coalesce((SELECT m.id FROM messages AS m WHERE m.group_id = tm.group_id"
+        " AND m.timeline_seq = tm.start_seq - 1), 0)"
+        " FROM timeline_members AS tm JOIN group_members AS gm"
+        " ON gm.group_id = tm.group_id AND gm.user_id = tm.user_id"
+        " WHERE tm.group_id = ?",
+        (group_id,),
+    ).fetchall()
+    return {UserId(row[0]): (MessageId(row[1]), MessageId(row[2])) for row in rows}
 
 
 def mark_timeline_read(
