@@ -16,6 +16,7 @@ from switchboard.client import (
     Client,
     ClientOptions,
     ClientState,
+    ConversationRead,
     MemoryStateStore,
     Message,
 )
@@ -223,6 +224,7 @@ async def test_large_group_unread_exact(clients: ClientFactory) -> None:
     alice = await clients("alice")
     bob = await clients("bob")
     carol = await clients("carol")
+    carol_laptop = await clients("carol", device="laptop")
     await clients("dave")
     group = await alice.create_group("large", ["bob", "carol", "dave"])
     for n in range(3):
@@ -240,6 +242,20 @@ async def test_large_group_unread_exact(clients: ClientFactory) -> None:
 
     changed = await carol.mark_read(group=group.id)
     assert changed.unread == 0
+    assert changed.changed
+    assert changed.read_id == listed.last.id
+
+    # The read entry reaches carol's other device in its inbox.
+    async with asyncio.timeout(10):
+        while True:
+            event = await carol_laptop.next_event()
+            if isinstance(event, ConversationRead):
+                break
+    assert (event.group_id, event.unread) == (group.id, 0)
+    assert event.read_id == listed.last.id
+    cached = carol_laptop.conversation(group=group.id)
+    assert cached is not None
+    assert cached.unread == 0
     await bob.send_group(group.id, "one more")
     page = await carol.conversations()
     (listed,) = [c for c in page.conversations if c.group_id == group.id]

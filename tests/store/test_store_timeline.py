@@ -104,6 +104,7 @@ async def test_small_group_switches_when_crossing(store: Store) -> None:
     assert change.group.mode == GROUP_MODE_WRITE
     await post(store, b, group_id, 1)
     assert len(await read_whole_inbox(store, a)) == 1
+    assert (await store.list_conversations(a.id, None, 10)).total_unread == 1
 
     added = await store.add_members(
         group_id,
@@ -118,6 +119,8 @@ async def test_small_group_switches_when_crossing(store: Store) -> None:
     assert added.notice.timeline_seq == 1
     assert added.group.mode == GROUP_MODE_READ
     assert (await store.get_group(group_id)) == added.group
+    # The timeline's count replaces the one of the messages before the switch.
+    assert (await store.list_conversations(a.id, None, 10)).total_unread == 0
 
     await post(store, c, group_id, 1)
     for user in (a, b, c, d):
@@ -209,18 +212,26 @@ async def test_timeline_unread_and_read(store: Store) -> None:
     assert state.last is not None
     assert state.last.seq == 4
 
-    result = await store.mark_timeline_read(d.id, group_id, first.message.id)
+    result = await store.mark_timeline_read(d.id, group_id, first.message.id, 9_000)
     assert result.read_id == first.message.id
     assert result.unread == 1
     assert result.notify == (b.id,)
+    assert result.entry is not None
+    assert result.entry.message.change == 1
+    assert result.entry.message.target == first.message.id
+    assert result.entry.message.group_id == group_id
+    assert result.entry.unread == 1
+    assert await read_whole_inbox(store, d) == [result.entry]
     assert (await state_of(store, d, group_id)).unread == 1
 
-    result = await store.mark_timeline_read(d.id, group_id, None)
+    result = await store.mark_timeline_read(d.id, group_id, None, 9_000)
     assert result.unread == 0
     assert set(result.notify) == {c.id}
-    again = await store.mark_timeline_read(d.id, group_id, MessageId(1))
+    again = await store.mark_timeline_read(d.id, group_id, MessageId(1), 9_000)
     assert again.notify == ()
+    assert again.entry is None
     assert again.read_id == result.read_id
+    assert len(await read_whole_inbox(store, d)) == 2
     assert (await state_of(store, d, group_id)).unread == 0
     assert (await state_of(store, a, group_id)).unread == 3
 
@@ -232,7 +243,7 @@ async def test_timeline_of_non_member_raises(store: Store) -> None:
     with pytest.raises(NotMember):
         await store.read_timeline(group_id, e.id, Seq(0), 10)
     with pytest.raises(NotMember):
-        await store.mark_timeline_read(e.id, group_id, None)
+        await store.mark_timeline_read(e.id, group_id, None, 9_000)
     assert await store.timelines_of(e.id) == []
     with pytest.raises(NotMember):
         await post(store, e, group_id, 1)
@@ -285,8 +296,8 @@ async def test_timeline_read_counts(store: Store) -> None:
     group_id = await make_large_group(store, a, b, c, d)
     first = await post(store, b, group_id, 1)
     second = await post(store, b, group_id, 2)
-    await store.mark_timeline_read(c.id, group_id, first.message.id)
-    await store.mark_timeline_read(d.id, group_id, None)
+    await store.mark_timeline_read(c.id, group_id, first.message.id, 9_000)
+    await store.mark_timeline_read(d.id, group_id, None, 9_000)
     await store.add_members(
         group_id,
         [e.id],
@@ -296,7 +307,7 @@ async def test_timeline_read_counts(store: Store) -> None:
         notice=notice(a, "member_added"),
     )
     third = await post(store, b, group_id, 3)
-    await store.mark_timeline_read(e.id, group_id, None)
+    await store.mark_timeline_read(e.id, group_id, None, 9_000)
 
     ids = [first.message.id, second.message.id, third.message.id]
     counts = await store.group_read_counts(group_id, ids)

@@ -92,6 +92,9 @@ def merge_timelines(
     An inbox conversation of the same group, left from before the group
     switched to a timeline, is replaced by it.
     """
+    # NOTE: the store counts each large group's unread messages when the list
+    # is read, in time proportional to that count, and reads every large
+    # group of the user for each page.
     large = {GroupId(state.group.id) for state in timelines}
     merged = [c for c in page.conversations if c.key.group not in large]
     for state in timelines:

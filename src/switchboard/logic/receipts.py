@@ -96,18 +96,16 @@ class ReceiptService:
     async def _mark_timeline_read(
         self, user_id: UserId, group_id: GroupId, up_to: int
     ) -> ReadResult:
-        """Read a large group's timeline; the senders of the messages read get
-        a ReadReceipt.
-
-        NOTE: no read entry goes to the reader's inbox, so the reader's other
-        devices learn the new position from the next conversation list.
-        """
+        """Read a large group's timeline: the read entry goes to every device
+        of the reader and a ReadReceipt to the senders of the messages read."""
         try:
             result = await self._store.mark_timeline_read(
-                user_id, group_id, MessageId(up_to) if up_to else None
+                user_id, group_id, MessageId(up_to) if up_to else None, _now_ms()
             )
         except NotMember as exc:
             raise RequestError(ErrorCode.NOT_A_MEMBER, str(exc)) from exc
+        if result.entry is not None:
+            await self._chat.push(user_id, encode(to_wire_message(result.entry)))
         if result.notify:
             receipt = pb.ReadReceipt(
                 reader=user_id,

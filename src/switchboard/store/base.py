@@ -811,12 +811,14 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def mark_timeline_read(
-        self, user_id: UserId, group_id: GroupId, up_to: MessageId | None
+        self, user_id: UserId, group_id: GroupId, up_to: MessageId | None, now: int
     ) -> ReadResult:
         """Move the user's read position in a group timeline up to ``up_to``.
 
         None, or an id above the newest message the user may read, moves it
-        to that message. The position never moves back. No inbox entry is
-        appended, so ``entry`` is None; ``notify`` lists the senders of the
-        messages that became read. Raises NotMember like read_timeline.
+        to that message. The position never moves back. When it moves, a
+        read entry (``change`` 1, ``target`` the new position, the group's
+        unread count) is appended to the user's inbox, so the user's other
+        devices learn it, and ``notify`` lists the senders of the messages
+        that became read. Raises NotMember like read_timeline.
         """

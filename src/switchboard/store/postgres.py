@@ -80,7 +80,7 @@ from switchboard.store.base import (
     TimelineState,
     User,
 )
-from switchboard.store.postgres_changes import CHANGE_EDIT, CHANGE_RECALL
+from switchboard.store.postgres_changes import CHANGE_EDIT, CHANGE_READ, CHANGE_RECALL
 from switchboard.store.postgres_conn import Connection, ConnectionSet, transact
 from switchboard.store.postgres_inbox import FirstCopy
 from switchboard.store.postgres_relay import CopyWriter, Stored
@@ -1157,6 +1157,8 @@ class PostgresStore(Store):
         )
         seq = await timeline_sql.insert_timeline_message(conn, group_id, message)
         await timeline_sql.close_timeline_access(conn, group_id)
+        if seq == 1:
+            await self._clear_group_unread(conns, group_id)
         return GroupAppendResult(
             message=message.stored(),
             seqs={},
@@ -1164,6 +1166,22 @@ class PostgresStore(Store):
             timeline_seq=seq,
             members=tuple(membership.recipients),
         )
+
+    async def _clear_group_unread(
+        self, conns: ConnectionSet, group_id: GroupId
+    ) -> None:
+        """Clear the members' unread counts of a group that became large.
+
+        The conversation list shows the timeline's count from now on. The
+        rows are in every member's database; the group's database is cleared
+        in the open transaction, the others each in their own.
+        """
+        for database in range(len(self.shard_map.dsns)):
+            conn = await conns.get(database)
+            await conn.execute(
+                "UPDATE conversations SET unread = 0 WHERE peer = 0 AND group_id = $1",
+                group_id,
+            )
 
     async def _join(
         self,
@@ -1407,20 +1425,49 @@ class PostgresStore(Store):
         return await self._run("timelines_of", work)
 
     async def mark_timeline_read(
-        self, user_id: UserId, group_id: GroupId, up_to: MessageId | None
+        self, user_id: UserId, group_id: GroupId, up_to: MessageId | None, now: int
     ) -> ReadResult:
-        _check_int64(user_id=user_id, group_id=group_id)
+        _check_int64(user_id=user_id, group_id=group_id, now=now)
         if up_to is not None:
             up_to = MessageId(max(_INT64_MIN, min(up_to, _INT64_MAX)))
 
         async def work(conns: ConnectionSet) -> ReadResult:
-            conn = await conns.get(self._database_of(group_id))
+            group_db = self._database_of(group_id)
+            await conns.get_many([0, group_db, self._database_of(user_id)])
+            conn = await conns.get(group_db)
             await groups_sql.require_group(conn, group_id)
-            return await transact(
+            result, moved = await transact(
                 conn,
                 "mark_timeline_read",
                 lambda: timeline_sql.mark_timeline_read(conn, user_id, group_id, up_to),
             )
+            if not moved:
+                return result
+            # The read entry goes to the reader's inbox, in its own database.
+            # NOTE: if this fails after the move committed, the other devices
+            # learn the position from the next conversation list only.
+            change = OutgoingMessage(
+                id=await inbox_sql.next_message_id(await conns.get(0)),
+                sender=user_id,
+                recipient=None,
+                group_id=group_id,
+                content_type=0,
+                body=b"",
+                sent_at=now,
+                change=CHANGE_READ,
+                target=result.read_id,
+            )
+            user_conn = await conns.get(self._database_of(user_id))
+
+            async def append() -> Seq:
+                seqs = await inbox_sql.allocate_seqs(user_conn, [user_id])
+                unread = {user_id: result.unread}
+                await inbox_sql.insert_copies(user_conn, change, seqs, unread)
+                return seqs[user_id]
+
+            seq = await transact(user_conn, "mark_timeline_read", append)
+            entry = InboxEntry(seq, change.stored(), result.unread)
+            return dataclasses.replace(result, entry=entry)
 
         return await self._run("mark_timeline_read", work)
 
@@ -1451,14 +1498,6 @@ async def _switch_if_large(
     if group.mode == GROUP_MODE_READ:
         return group
     await timeline_sql.switch_to_timeline(conn, group.id)
-    # Unread counts of the messages stored before the switch are cleared,
-    # because the conversation list shows the timeline's count from now on.
-    # NOTE: only the rows in the group's database are cleared here; members
-    # whose rows are in other databases keep their count until they read.
-    await conn.execute(
-        "UPDATE conversations SET unread = 0 WHERE peer = 0 AND group_id = $1",
-        group.id,
-    )
     return dataclasses.replace(group, mode=GROUP_MODE_READ)
 
 

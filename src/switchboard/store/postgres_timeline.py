@@ -237,8 +237,10 @@ async def select_timeline_positions(
 
 async def mark_timeline_read(
     conn: Connection, user_id: UserId, group_id: GroupId, up_to: MessageId | None
-) -> ReadResult:
-    """Move the read position; run it in a transaction on the group's database."""
+) -> tuple[ReadResult, bool]:
+    """Move the read position; return the result without its inbox entry, and
+    whether the position moved. Run it in a transaction on the group's
+    database."""
     start, head, read_seq = await _access(conn, group_id, user_id, lock=True)
     low = max(read_seq, start - 1)
     target = await conn.fetchval(
@@ -251,7 +253,7 @@ async def mark_timeline_read(
     )
     if target is None:
         unread = await _count_unread(conn, group_id, user_id, low, head)
-        return ReadResult(await _id_at(conn, group_id, read_seq), unread, None)
+        return ReadResult(await _id_at(conn, group_id, read_seq), unread, None), False
 
     senders = await conn.fetch(
         "SELECT DISTINCT sender FROM group_messages WHERE group_id = $1"
@@ -268,12 +270,13 @@ async def mark_timeline_read(
         user_id,
         target,
     )
-    return ReadResult(
+    result = ReadResult(
         read_id=await _id_at(conn, group_id, target),
         unread=await _count_unread(conn, group_id, user_id, target, head),
         entry=None,
         notify=tuple(UserId(row["sender"]) for row in senders),
     )
+    return result, True
 
 
 async def _head(conn: Connection, group_id: GroupId) -> int:

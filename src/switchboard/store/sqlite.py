@@ -738,15 +738,17 @@ class SqliteStore(Store):
         )
 
     async def mark_timeline_read(
-        self, user_id: UserId, group_id: GroupId, up_to: MessageId | None
+        self, user_id: UserId, group_id: GroupId, up_to: MessageId | None, now: int
     ) -> ReadResult:
-        _check_int64(user_id=user_id, group_id=group_id)
+        _check_int64(user_id=user_id, group_id=group_id, now=now)
         if up_to is not None:
             up_to = MessageId(max(_INT64_MIN, min(up_to, _INT64_MAX)))
 
         def write(conn: sqlite3.Connection) -> ReadResult:
             _require_group(conn, group_id)
-            return sqlite_timeline.mark_timeline_read(conn, user_id, group_id, up_to)
+            return sqlite_timeline.mark_timeline_read(
+                conn, user_id, group_id, up_to, now
+            )
 
         return await self._write("mark_timeline_read", write)
 

@@ -16,6 +16,7 @@ from typing import Any, Final
 from switchboard.ids import ClientMessageId, DeviceId, GroupId, MessageId, Seq, UserId
 from switchboard.store.base import (
     GROUP_MODE_READ,
+    ConversationKey,
     Group,
     GroupAppendResult,
     InvalidMention,
@@ -25,6 +26,11 @@ from switchboard.store.base import (
     TimelineEntry,
     TimelinePage,
     TimelineState,
+)
+from switchboard.store.sqlite_changes import (
+    CHANGE_READ,
+    append_change_entry,
+    insert_change,
 )
 from switchboard.store.sqlite_rows import (
     MESSAGE_COLUMNS,
@@ -293,6 +299,7 @@ def mark_timeline_read(
     user_id: UserId,
     group_id: GroupId,
     up_to: MessageId | None,
+    now: int,
 ) -> ReadResult:
     start, head = _access(conn, group_id, user_id)
     read_seq = conn.execute(
@@ -320,10 +327,14 @@ def mark_timeline_read(
         "UPDATE timeline_members SET read_seq = ? WHERE group_id = ? AND user_id = ?",
         (target, group_id, user_id),
     )
+    read_id = _id_at(conn, group_id, target)
+    unread = _count_unread(conn, group_id, user_id, target, head)
+    key = ConversationKey(group=group_id)
+    change = insert_change(conn, user_id, key, CHANGE_READ, read_id, now)
     return ReadResult(
-        read_id=_id_at(conn, group_id, target),
-        unread=_count_unread(conn, group_id, user_id, target, head),
-        entry=None,
+        read_id=read_id,
+        unread=unread,
+        entry=append_change_entry(conn, user_id, change, unread),
         notify=tuple(UserId(row[0]) for row in senders),
     )
 
