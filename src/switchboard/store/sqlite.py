@@ -1639,8 +1639,8 @@ def _fan_out(
         if user_id not in member_set:
             raise InvalidMention(group_id, user_id)
 
-    # NOTE: one sequence and one inbox row per member, so the cost of a
-    # message grows with the group; large groups need fan-out on read.
+    # One sequence and one inbox row per member, so the cost of a message
+    # grows with the group, up to large_group_threshold members.
     seqs = {user_id: next_seq(conn, user_id) for user_id in members}
     device, client_id = origin if origin is not None else (None, None)
     mentions_text = json.dumps(mentions) if mentions else None
