@@ -40,6 +40,9 @@ PAGE_FRAME_OVERHEAD: Final = 64
 """Bytes reserved in a TimelinePage frame besides its messages."""
 MESSAGE_FIELD_OVERHEAD: Final = 4
 """Tag and length prefix of one embedded Message, at most."""
+LOOKUP_BATCH: Final = 1000
+"""Members whose routes are looked up at once, one Redis round trip in the
+clustered mode."""
 
 logger = logging.getLogger("switchboard.logic")
 
@@ -83,15 +86,15 @@ class TimelineService:
     ) -> int:
         """Write ``data`` to every online device of ``users`` but ``skip``."""
         written = 0
-        # NOTE: one routing lookup per member, which is one Redis round trip
-        # each in the clustered mode. A batched lookup would speed up groups
-        # of thousands of members there.
-        for user_id in users:
-            routes = await self._routing.lookup(user_id)
-            for endpoint in routes.values():
-                if endpoint != skip:
-                    written += 1
-                    self._bus.publish_outbound(Outbound(endpoint, data))
+        members = list(users)
+        for start in range(0, len(members), LOOKUP_BATCH):
+            batch = members[start : start + LOOKUP_BATCH]
+            found = await self._routing.lookup_many(batch)
+            for routes in found.values():
+                for endpoint in routes.values():
+                    if endpoint != skip:
+                        written += 1
+                        self._bus.publish_outbound(Outbound(endpoint, data))
         return written
 
     async def heads(self, user_id: UserId) -> list[pb.TimelineHead]:
