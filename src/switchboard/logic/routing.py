@@ -34,7 +34,7 @@ class RoutingTable(abc.ABC):
         self, user_ids: Sequence[UserId]
     ) -> dict[UserId, dict[DeviceId, Endpoint]]:
         """Return the online devices of each of ``user_ids``; users without
-        one are left out. A distributed table answers in one round trip."""
+        one are left out. A distributed table looks them up in one round trip."""
         found = {}
         for user_id in user_ids:
             routes = await self.lookup(user_id)
