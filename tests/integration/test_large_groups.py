@@ -21,6 +21,7 @@ from switchboard.client import (
     Message,
 )
 from tests.integration.conftest import ClientFactory, password_of
+from tests.support.rawclient import create_user
 from tests.support.server import ServerProcess
 
 CROWD = 2000
@@ -344,3 +345,27 @@ async def test_history_on_join_setting(tmp_path: Path, history: str) -> None:
         for client in made:
             await client.close()
         next(servers, None)
+
+
+def test_http_send_to_large_group(server: ServerProcess) -> None:
+    users = [
+        create_user(server.base_url, name) for name in ("kim", "lee", "max", "ned")
+    ]
+    owner = {"Authorization": f"Bearer {users[0][1]}"}
+    response = httpx.post(
+        server.base_url + "/v1/groups",
+        json={"name": "large", "members": ["lee", "max", "ned"]},
+        headers=owner,
+    )
+    assert response.status_code == 201, response.text
+    group = response.json()["id"]
+
+    body = {"group": group, "text": "over http", "client_id": 1}
+    first = httpx.post(server.base_url + "/v1/messages", json=body, headers=owner)
+    again = httpx.post(server.base_url + "/v1/messages", json=body, headers=owner)
+
+    assert first.status_code == 201, first.text
+    sent = first.json()
+    assert (sent["seq"], sent["group_seq"], sent["duplicate"]) == (0, 2, False)
+    assert again.json()["group_seq"] == 2
+    assert again.json()["duplicate"]
