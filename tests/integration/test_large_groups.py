@@ -19,6 +19,8 @@ from switchboard.client import (
     ConversationRead,
     MemoryStateStore,
     Message,
+    MessageEdited,
+    MessageRecalled,
 )
 from tests.integration.conftest import ClientFactory, password_of
 from tests.support.rawclient import create_user
@@ -369,3 +371,35 @@ def test_http_send_to_large_group(server: ServerProcess) -> None:
     assert (sent["seq"], sent["group_seq"], sent["duplicate"]) == (0, 2, False)
     assert again.json()["group_seq"] == 2
     assert again.json()["duplicate"]
+
+
+async def test_recall_and_edit_in_large_group(clients: ClientFactory) -> None:
+    alice = await clients("alice")
+    bob = await clients("bob")
+    for name in ("carol", "dave"):
+        await clients(name)
+    group = await alice.create_group("large", ["bob", "carol", "dave"])
+    first = await alice.send_group(group.id, "typo")
+    second = await alice.send_group(group.id, "oops")
+    await next_messages(bob, 3, within=10)
+
+    edited = await alice.edit(first.id, "fixed")
+    recalled = await alice.recall(second.id)
+
+    assert edited.changed
+    assert recalled.changed
+    changes = []
+    async with asyncio.timeout(10):
+        while len(changes) < 2:
+            event = await bob.next_event()
+            if isinstance(event, (MessageEdited, MessageRecalled)):
+                changes.append(event)
+    edit, recall = changes
+    assert isinstance(edit, MessageEdited)
+    assert (edit.message_id, edit.body, edit.group_id) == (first.id, b"fixed", group.id)
+    assert isinstance(recall, MessageRecalled)
+    assert recall.message_id == second.id
+    history = await bob.group_history(group.id)
+    by_id = {m.id: m for m in history.messages}
+    assert by_id[first.id].text == "fixed"
+    assert by_id[second.id].recalled

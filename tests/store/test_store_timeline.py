@@ -11,6 +11,7 @@ from switchboard.store.base import (
     GROUP_MODE_READ,
     GROUP_MODE_WRITE,
     GroupAppendResult,
+    MessageNotFound,
     NotMember,
     Role,
     Store,
@@ -317,3 +318,63 @@ async def test_timeline_read_counts(store: Store) -> None:
         (second.message.id, 1, 3),
         (third.message.id, 1, 4),
     ]
+
+
+async def test_timeline_recall_and_edit(store: Store) -> None:
+    a, b, c, d, e = await make_users(store, "a", "b", "c", "d", "e")
+    group_id = await make_large_group(store, a, b, c, d)
+    kept = await post(store, b, group_id, 1)
+    gone = await post(store, b, group_id, 2)
+
+    held = await store.get_message(gone.message.id, c.id)
+    assert held is not None
+    assert held.message.body == b"message 2"
+    assert not held.notice
+    assert await store.get_message(gone.message.id, e.id) is None
+
+    edited = await store.edit_message(b.id, kept.message.id, b"fixed", 7_000)
+    recalled = await store.recall_message(b.id, gone.message.id, 8_000)
+    again = await store.recall_message(b.id, gone.message.id, 9_000)
+
+    assert edited.entries == {}
+    assert edited.timeline is not None
+    assert edited.timeline.timeline_seq == 4
+    assert edited.timeline.message.change == 3
+    assert edited.timeline.message.target == kept.message.id
+    assert edited.timeline.message.body == b"fixed"
+    assert set(edited.timeline.members) == {a.id, b.id, c.id, d.id}
+    assert recalled.timeline is not None
+    assert recalled.timeline.timeline_seq == 5
+    assert recalled.timeline.message.change == 2
+    assert recalled.target.recalled_at == 8_000
+    assert again.timeline is None
+    entries = await read_all(store, group_id, c)
+    assert [x.seq for x in entries] == [1, 2, 3, 4, 5]
+    assert entries[1].message.body == b"fixed"
+    assert entries[1].message.edited_at == 7_000
+    assert entries[2].message.body == b""
+    assert entries[2].message.recalled_at == 8_000
+    assert entries[3].message.change == 3
+    state = await state_of(store, c, group_id)
+    assert state.last is not None
+    # Change entries are not shown as the last message; the recalled one is.
+    assert state.last.message.id == gone.message.id
+    assert state.last.message.recalled_at == 8_000
+    assert state.unread == 1  # the recalled message no longer counts
+    history, _ = await store.read_group_history(group_id, None, 10)
+    assert [m.id for m in history] == [
+        gone.message.id,
+        kept.message.id,
+        history[-1].id,
+    ]
+    counts = await store.group_read_counts(group_id, [recalled.timeline.message.id])
+    assert counts == []
+
+
+async def test_timeline_delete_for_self_unsupported(store: Store) -> None:
+    a, b, c, d = await make_users(store, "a", "b", "c", "d")
+    group_id = await make_large_group(store, a, b, c, d)
+    sent = await post(store, b, group_id, 1)
+
+    with pytest.raises(MessageNotFound):
+        await store.delete_message_for(c.id, sent.message.id, 7_000)

@@ -775,7 +775,8 @@ class Client:
         session = self._require_session()
         ack = await asyncio.shield(session.submit_change(request))
         return Changed(
-            changed=ack.seq > 0,
+            # A large group's change is a timeline entry: seq 0, but an id.
+            changed=ack.seq > 0 or ack.id > 0,
             seq=ack.seq,
             id=ack.id,
             changed_at=ack.changed_at,

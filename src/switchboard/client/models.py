@@ -398,7 +398,9 @@ class Changed:
     """False when nothing changed: the read position was there already, or
     the message was recalled, deleted or given this body before."""
     seq: int
-    """The change entry's sequence in this user's inbox; 0 when unchanged."""
+    """The change entry's sequence in this user's inbox; 0 when unchanged, and
+    for a large group's message, whose change is an entry of the group's
+    timeline."""
     id: int
     """The change entry's id; 0 when unchanged."""
     changed_at: int

@@ -116,8 +116,6 @@ class RecallService:
         return result
 
     async def _held(self, user_id: UserId, message_id: int) -> HeldMessage:
-        # NOTE: a large group's timeline messages are in no inbox, so they are
-        # not found here and cannot be recalled, edited or deleted yet.
         held = await self._store.get_message(MessageId(message_id), user_id)
         if held is None:
             raise RequestError(
@@ -176,6 +174,8 @@ class RecallService:
             ) from exc
 
     async def _deliver(self, result: ChangeResult) -> None:
+        if result.timeline is not None:
+            await self._chat.timelines.deliver(result.timeline, None)
         for user_id, entry in result.entries.items():
             await self._chat.push(user_id, encode(to_wire_message(entry)))
 

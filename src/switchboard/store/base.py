@@ -399,6 +399,10 @@ class ChangeResult:
     entries: dict[UserId, InboxEntry]
     """The change entry appended to each inbox the change concerns; empty
     when nothing changed (a repeated recall or deletion)."""
+    timeline: GroupAppendResult | None = None
+    """For a message of a large group, the change entry appended to the
+    group's timeline, with the members to push it to; ``entries`` is empty
+    then."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,6 +67,8 @@ from switchboard.store.base import (
     InboxPage,
     InvalidMention,
     Member,
+    MessageNotFound,
+    MessageRecalled,
     NameTaken,
     NotMember,
     ReadCount,
@@ -695,9 +697,31 @@ class PostgresStore(Store):
 
         async def work(conns: ConnectionSet) -> HeldMessage | None:
             conn = await conns.get(self._database_of(viewer))
-            return await recall_sql.select_held(conn, message_id, viewer)
+            held = await recall_sql.select_held(conn, message_id, viewer)
+            if held is not None:
+                return held
+            # A large group's message is in its group's timeline only.
+            await conns.release()
+            await conns.get_all()
+            return await self._held_in_timeline(conns, message_id, viewer)
 
         return await self._run("get_message", work)
+
+    async def _held_in_timeline(
+        self, conns: ConnectionSet, message_id: MessageId, viewer: UserId
+    ) -> HeldMessage | None:
+        """Return a timeline message that ``viewer`` may read, or None; every
+        database's connection must be held."""
+        for database in range(len(self.shard_map.dsns)):
+            conn = await conns.get(database)
+            found = await timeline_sql.find_timeline_message(conn, message_id)
+            if found is None:
+                continue
+            group_id, entry, notice = found
+            if not await timeline_sql.may_read(conn, group_id, viewer, entry.seq):
+                return None
+            return HeldMessage(entry.message, deleted=False, notice=notice)
+        return None
 
     async def recall_message(
         self, actor: UserId, message_id: MessageId, now: int
@@ -705,8 +729,8 @@ class PostgresStore(Store):
         _check_int64(actor=actor, message_id=message_id, now=now)
         return await self._run(
             "recall_message",
-            lambda conns: recall_sql.change_for_everyone(
-                self._copies, conns, actor, message_id, CHANGE_RECALL, b"", now
+            lambda conns: self._change_for_everyone(
+                conns, actor, message_id, CHANGE_RECALL, b"", now
             ),
             all_databases=True,
         )
@@ -717,11 +741,80 @@ class PostgresStore(Store):
         _check_int64(actor=actor, message_id=message_id, now=now)
         return await self._run(
             "edit_message",
-            lambda conns: recall_sql.change_for_everyone(
-                self._copies, conns, actor, message_id, CHANGE_EDIT, body, now
+            lambda conns: self._change_for_everyone(
+                conns, actor, message_id, CHANGE_EDIT, body, now
             ),
             all_databases=True,
         )
+
+    async def _change_for_everyone(
+        self,
+        conns: ConnectionSet,
+        actor: UserId,
+        message_id: MessageId,
+        kind: int,
+        body: bytes,
+        now: int,
+    ) -> ChangeResult:
+        """Recall or edit a message: in its timeline for a large group's
+        message, otherwise in every inbox copy."""
+        held = await self._held_in_timeline(conns, message_id, actor)
+        if held is None:
+            return await recall_sql.change_for_everyone(
+                self._copies, conns, actor, message_id, kind, body, now
+            )
+        return await self._change_in_timeline(conns, actor, held, kind, body, now)
+
+    async def _change_in_timeline(
+        self,
+        conns: ConnectionSet,
+        actor: UserId,
+        held: HeldMessage,
+        kind: int,
+        body: bytes,
+        now: int,
+    ) -> ChangeResult:
+        target = held.message
+        group_id = target.group_id
+        assert group_id is not None
+        if kind == CHANGE_RECALL and target.recalled_at:
+            return ChangeResult(target, {})
+        if kind == CHANGE_EDIT and target.recalled_at:
+            raise MessageRecalled(f"message {target.id} was recalled")
+        if kind == CHANGE_RECALL:
+            changed = dataclasses.replace(target, body=b"", recalled_at=now)
+        else:
+            changed = dataclasses.replace(target, body=body, edited_at=now)
+        change = OutgoingMessage(
+            id=await inbox_sql.next_message_id(await conns.get(0)),
+            sender=actor,
+            recipient=None,
+            group_id=group_id,
+            content_type=target.content_type,
+            body=b"" if kind == CHANGE_RECALL else body,
+            sent_at=now,
+            change=kind,
+            target=target.id,
+        )
+        async with self._group_locked(conns, group_id) as conn:
+
+            async def apply() -> tuple[Seq, list[UserId]]:
+                await timeline_sql.change_body(
+                    conn, group_id, target.id, kind, body, now
+                )
+                seq = await timeline_sql.insert_timeline_message(conn, group_id, change)
+                members = await groups_sql.select_member_joins(conn, group_id)
+                return seq, list(members)
+
+            seq, members = await transact(conn, "change_in_timeline", apply)
+        appended = GroupAppendResult(
+            message=change.stored(),
+            seqs={},
+            duplicate=False,
+            timeline_seq=seq,
+            members=tuple(members),
+        )
+        return ChangeResult(changed, {}, appended)
 
     async def delete_message_for(
         self, user_id: UserId, message_id: MessageId, now: int
@@ -731,6 +824,21 @@ class PostgresStore(Store):
         async def work(conns: ConnectionSet) -> ChangeResult:
             user_db = self._database_of(user_id)
             await conns.get_many([0, user_db])
+            if (
+                await recall_sql.select_held(
+                    await conns.get(user_db), message_id, user_id
+                )
+                is None
+            ):
+                await conns.release()
+                await conns.get_all()
+                if await self._held_in_timeline(conns, message_id, user_id):
+                    # NOTE: a large group's message is in no inbox, so deleting
+                    # it for one user is not supported yet.
+                    raise MessageNotFound(
+                        f"message {message_id} is in a large group, whose messages"
+                        " cannot be deleted for one user yet"
+                    )
             return await recall_sql.delete_for(
                 await conns.get(user_db), await conns.get(0), user_id, message_id, now
             )

@@ -277,14 +277,22 @@ _VERSION_4: Final = (
         ADD CONSTRAINT groups_mode_check CHECK (mode IN ('write', 'read')),
         ADD COLUMN head_seq bigint NOT NULL DEFAULT 0
     """,
+    # A recall or an edit of a timeline message is itself a timeline entry,
+    # with change set to its kind and target to the message.
     """
     ALTER TABLE group_messages
         ADD COLUMN seq           bigint,
         ADD COLUMN sender_device text,
-        ADD COLUMN client_id     bigint
+        ADD COLUMN client_id     bigint,
+        ADD COLUMN change        integer,
+        ADD COLUMN target        bigint
     """,
     """
     CREATE UNIQUE INDEX group_messages_timeline ON group_messages (group_id, seq)
+        WHERE seq IS NOT NULL
+    """,
+    """
+    CREATE INDEX group_messages_timeline_ids ON group_messages (message_id)
         WHERE seq IS NOT NULL
     """,
     """

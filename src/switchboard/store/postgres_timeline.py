@@ -26,14 +26,18 @@ from switchboard.store.base import (
     TimelinePage,
     TimelineState,
 )
+from switchboard.store.postgres_changes import CHANGE_EDIT, CHANGE_RECALL
 from switchboard.store.postgres_conn import Connection
 from switchboard.store.postgres_rows import OutgoingMessage
 
 __all__ = [
+    "change_body",
     "close_timeline_access",
     "find_timeline_copy",
+    "find_timeline_message",
     "insert_timeline_message",
     "mark_timeline_read",
+    "may_read",
     "open_timeline_access",
     "select_timeline_page",
     "select_timeline_positions",
@@ -43,10 +47,12 @@ __all__ = [
 
 _MESSAGE_COLUMNS: Final = (
     "seq, message_id, sender, content_type, body, sent_at, mentions,"
-    " edited_at, recalled_at"
+    " edited_at, recalled_at, change, target, notice"
 )
 # Messages that can be unread: sent by another user and not recalled.
-_COUNTED: Final = "NOT notice AND sender <> $4 AND recalled_at IS NULL"
+_COUNTED: Final = (
+    "NOT notice AND change IS NULL AND sender <> $4 AND recalled_at IS NULL"
+)
 
 
 async def switch_to_timeline(conn: Connection, group_id: GroupId) -> None:
@@ -126,8 +132,9 @@ async def insert_timeline_message(
     device, client_id = message.origin if message.origin else (None, None)
     await conn.execute(
         "INSERT INTO group_messages (group_id, message_id, sender, content_type,"
-        " body, sent_at, mentions, notice, seq, sender_device, client_id)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        " body, sent_at, mentions, notice, seq, sender_device, client_id,"
+        " change, target)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         group_id,
         message.id,
         message.sender,
@@ -139,8 +146,76 @@ async def insert_timeline_message(
         seq,
         device,
         client_id,
+        message.change or None,
+        message.target or None,
     )
     return seq
+
+
+async def find_timeline_message(
+    conn: Connection, message_id: MessageId
+) -> tuple[GroupId, TimelineEntry, bool] | None:
+    """Return the group, the entry and whether it is a notice, for a message
+    (not a change entry) of a timeline in this database."""
+    row = await conn.fetchrow(
+        f"SELECT group_id, {_MESSAGE_COLUMNS} FROM group_messages"
+        " WHERE message_id = $1 AND seq IS NOT NULL AND change IS NULL",
+        message_id,
+    )
+    if row is None:
+        return None
+    group_id = GroupId(row["group_id"])
+    return group_id, _entry(group_id, row), bool(row["notice"])
+
+
+async def may_read(
+    conn: Connection, group_id: GroupId, user_id: UserId, seq: int
+) -> bool:
+    """Return whether the user may read timeline entry ``seq`` of the group."""
+    try:
+        start, head, _ = await _access(conn, group_id, user_id)
+    except NotMember:
+        return False
+    return bool(start <= seq <= head)
+
+
+async def change_body(
+    conn: Connection,
+    group_id: GroupId,
+    message_id: MessageId,
+    change: int,
+    body: bytes,
+    now: int,
+) -> None:
+    """Apply a recall or an edit to a timeline message's row.
+
+    A recall empties the bodies of its earlier edits too, which would show
+    the recalled text.
+    """
+    if change == CHANGE_RECALL:
+        await conn.execute(
+            "UPDATE group_messages SET body = ''::bytea, recalled_at = $3"
+            " WHERE group_id = $1 AND message_id = $2",
+            group_id,
+            message_id,
+            now,
+        )
+        await conn.execute(
+            "UPDATE group_messages SET body = ''::bytea WHERE group_id = $1"
+            " AND target = $2 AND change = $3",
+            group_id,
+            message_id,
+            CHANGE_EDIT,
+        )
+        return
+    await conn.execute(
+        "UPDATE group_messages SET body = $3, edited_at = $4"
+        " WHERE group_id = $1 AND message_id = $2",
+        group_id,
+        message_id,
+        body,
+        now,
+    )
 
 
 async def select_timeline_page(
@@ -192,7 +267,8 @@ async def _state(
     head = row["head_seq"] if left is None else left
     last = await conn.fetchrow(
         f"SELECT {_MESSAGE_COLUMNS} FROM group_messages WHERE group_id = $1"
-        " AND seq >= $2 AND seq <= $3 ORDER BY seq DESC LIMIT 1",
+        " AND seq >= $2 AND seq <= $3 AND change IS NULL"
+        " ORDER BY seq DESC LIMIT 1",
         group.id,
         start,
         head,
@@ -339,5 +415,7 @@ def _entry(group_id: GroupId, row: asyncpg.Record) -> TimelineEntry:
         mentions=tuple(UserId(u) for u in row["mentions"] or ()),
         edited_at=row["edited_at"] or 0,
         recalled_at=row["recalled_at"] or 0,
+        change=row["change"] or 0,
+        target=MessageId(row["target"] or 0),
     )
     return TimelineEntry(Seq(row["seq"]), message)

@@ -40,9 +40,11 @@ from switchboard.store.sqlite_rows import (
 
 __all__ = [
     "add_timeline_members",
+    "append_change",
     "append_to_timeline",
     "leave_timeline",
     "mark_timeline_read",
+    "may_read",
     "select_timeline_page",
     "select_timeline_positions",
     "select_timelines_of",
@@ -198,6 +200,68 @@ def append_to_timeline(
     )
 
 
+def append_change(
+    conn: sqlite3.Connection,
+    actor: UserId,
+    target: StoredMessage,
+    change: int,
+    body: bytes,
+    now: int,
+) -> GroupAppendResult:
+    """Append a change of ``target`` (a ``ChangeKind``, such as a recall) to
+    the timeline of its group, to push to the current members."""
+    group_id = target.group_id
+    assert group_id is not None
+    members = [
+        UserId(row[0])
+        for row in conn.execute(
+            "SELECT user_id FROM group_members WHERE group_id = ? ORDER BY user_id",
+            (group_id,),
+        )
+    ]
+    row = conn.execute(
+        "UPDATE group_timelines SET head_seq = head_seq + 1 WHERE group_id = ?"
+        " RETURNING head_seq",
+        (group_id,),
+    ).fetchone()
+    seq = Seq(row[0])
+    row = conn.execute(
+        "INSERT INTO messages (sender, group_id, content_type, body, sent_at,"
+        " sender_seq, timeline_seq, change, target)"
+        " VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?) RETURNING id",
+        (actor, group_id, target.content_type, body, now, seq, change, target.id),
+    ).fetchone()
+    message = StoredMessage(
+        id=MessageId(row[0]),
+        sender=actor,
+        recipient=UserId(0),
+        content_type=target.content_type,
+        body=body,
+        sent_at=now,
+        group_id=group_id,
+        change=change,
+        target=target.id,
+    )
+    return GroupAppendResult(
+        message=message,
+        seqs={},
+        duplicate=False,
+        timeline_seq=seq,
+        members=tuple(members),
+    )
+
+
+def may_read(
+    conn: sqlite3.Connection, group_id: GroupId, user_id: UserId, seq: int
+) -> bool:
+    """Return whether the user may read timeline entry ``seq`` of the group."""
+    try:
+        start, head = _access(conn, group_id, user_id)
+    except NotMember:
+        return False
+    return start <= seq <= head
+
+
 def select_timeline_page(
     conn: sqlite3.Connection,
     group_id: GroupId,
@@ -255,7 +319,7 @@ def _state(
     last_row = conn.execute(
         f"SELECT m.timeline_seq, {MESSAGE_COLUMNS} FROM messages AS m"
         " WHERE m.group_id = ? AND m.timeline_seq >= ? AND m.timeline_seq <= ?"
-        " ORDER BY m.timeline_seq DESC LIMIT 1",
+        " AND m.change IS NULL ORDER BY m.timeline_seq DESC LIMIT 1",
         (group_id, start, head),
     ).fetchone()
     return TimelineState(
