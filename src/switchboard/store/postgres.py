@@ -49,6 +49,7 @@ from switchboard.store import postgres_recall as recall_sql
 from switchboard.store import postgres_receipts as receipts_sql
 from switchboard.store import postgres_search as search_sql
 from switchboard.store import postgres_timeline as timeline_sql
+from switchboard.store import postgres_timeline_ops as timeline_ops
 from switchboard.store.base import (
     GROUP_MODE_READ,
     AlreadyMember,
@@ -68,7 +69,6 @@ from switchboard.store.base import (
     InvalidMention,
     Member,
     MessageNotFound,
-    MessageRecalled,
     NameTaken,
     NotMember,
     ReadCount,
@@ -703,25 +703,11 @@ class PostgresStore(Store):
             # A large group's message is in its group's timeline only.
             await conns.release()
             await conns.get_all()
-            return await self._held_in_timeline(conns, message_id, viewer)
+            return await timeline_ops.held_in_timeline(
+                conns, len(self.shard_map.dsns), message_id, viewer
+            )
 
         return await self._run("get_message", work)
-
-    async def _held_in_timeline(
-        self, conns: ConnectionSet, message_id: MessageId, viewer: UserId
-    ) -> HeldMessage | None:
-        """Return a timeline message that ``viewer`` may read, or None; every
-        database's connection must be held."""
-        for database in range(len(self.shard_map.dsns)):
-            conn = await conns.get(database)
-            found = await timeline_sql.find_timeline_message(conn, message_id)
-            if found is None:
-                continue
-            group_id, entry, notice = found
-            if not await timeline_sql.may_read(conn, group_id, viewer, entry.seq):
-                return None
-            return HeldMessage(entry.message, deleted=False, notice=notice)
-        return None
 
     async def recall_message(
         self, actor: UserId, message_id: MessageId, now: int
@@ -758,63 +744,18 @@ class PostgresStore(Store):
     ) -> ChangeResult:
         """Recall or edit a message: in its timeline for a large group's
         message, otherwise in every inbox copy."""
-        held = await self._held_in_timeline(conns, message_id, actor)
+        databases = len(self.shard_map.dsns)
+        held = await timeline_ops.held_in_timeline(conns, databases, message_id, actor)
         if held is None:
             return await recall_sql.change_for_everyone(
                 self._copies, conns, actor, message_id, kind, body, now
             )
-        return await self._change_in_timeline(conns, actor, held, kind, body, now)
-
-    async def _change_in_timeline(
-        self,
-        conns: ConnectionSet,
-        actor: UserId,
-        held: HeldMessage,
-        kind: int,
-        body: bytes,
-        now: int,
-    ) -> ChangeResult:
-        target = held.message
-        group_id = target.group_id
+        group_id = held.message.group_id
         assert group_id is not None
-        if kind == CHANGE_RECALL and target.recalled_at:
-            return ChangeResult(target, {})
-        if kind == CHANGE_EDIT and target.recalled_at:
-            raise MessageRecalled(f"message {target.id} was recalled")
-        if kind == CHANGE_RECALL:
-            changed = dataclasses.replace(target, body=b"", recalled_at=now)
-        else:
-            changed = dataclasses.replace(target, body=body, edited_at=now)
-        change = OutgoingMessage(
-            id=await inbox_sql.next_message_id(await conns.get(0)),
-            sender=actor,
-            recipient=None,
-            group_id=group_id,
-            content_type=target.content_type,
-            body=b"" if kind == CHANGE_RECALL else body,
-            sent_at=now,
-            change=kind,
-            target=target.id,
-        )
         async with self._group_locked(conns, group_id) as conn:
-
-            async def apply() -> tuple[Seq, list[UserId]]:
-                await timeline_sql.change_body(
-                    conn, group_id, target.id, kind, body, now
-                )
-                seq = await timeline_sql.insert_timeline_message(conn, group_id, change)
-                members = await groups_sql.select_member_joins(conn, group_id)
-                return seq, list(members)
-
-            seq, members = await transact(conn, "change_in_timeline", apply)
-        appended = GroupAppendResult(
-            message=change.stored(),
-            seqs={},
-            duplicate=False,
-            timeline_seq=seq,
-            members=tuple(members),
-        )
-        return ChangeResult(changed, {}, appended)
+            return await timeline_ops.change_in_timeline(
+                conns, conn, actor, held, kind, body, now
+            )
 
     async def delete_message_for(
         self, user_id: UserId, message_id: MessageId, now: int
@@ -832,7 +773,10 @@ class PostgresStore(Store):
             ):
                 await conns.release()
                 await conns.get_all()
-                if await self._held_in_timeline(conns, message_id, user_id):
+                databases = len(self.shard_map.dsns)
+                if await timeline_ops.held_in_timeline(
+                    conns, databases, message_id, user_id
+                ):
                     # NOTE: a large group's message is in no inbox, so deleting
                     # it for one user is not supported yet.
                     raise MessageNotFound(
@@ -985,7 +929,9 @@ class PostgresStore(Store):
                 )
                 roles = [(creator, Role.OWNER)] + [(u, Role.MEMBER) for u in others]
                 joined = await groups_sql.insert_members(conn, group_id, roles, now)
-                group = await _switch_if_large(conn, group, size, timeline_above)
+                group = await timeline_ops.switch_if_large(
+                    conn, group, size, timeline_above
+                )
                 users = (creator, *others)
                 return _Membership(group, dict.fromkeys(users, joined), users)
 
@@ -1069,7 +1015,9 @@ class PostgresStore(Store):
             joined = await groups_sql.insert_members(
                 conn, group_id, [(user, role) for user in users], now
             )
-            group = await _switch_if_large(conn, group, size, timeline_above)
+            group = await timeline_ops.switch_if_large(
+                conn, group, size, timeline_above
+            )
             recipients = current | dict.fromkeys(users, joined)
             return _Membership(group, recipients, tuple(users))
 
@@ -1192,8 +1140,14 @@ class PostgresStore(Store):
             async def apply() -> tuple[_Membership, Stored | GroupAppendResult | None]:
                 membership = await change(conn)
                 if membership.group.mode == GROUP_MODE_READ:
-                    timeline = await self._change_timeline(
-                        conns, conn, membership, notice, history
+                    timeline = await timeline_ops.change_timeline(
+                        conns,
+                        conn,
+                        len(self.shard_map.dsns),
+                        membership.group.id,
+                        membership.recipients,
+                        notice,
+                        history,
                     )
                     return membership, timeline
                 if notice is None:
@@ -1232,63 +1186,6 @@ class PostgresStore(Store):
             copies = await self._copies.finish(conns, group_db, stored)
             return GroupChange(
                 membership.group, _group_append_result(stored.message, copies)
-            )
-
-    async def _change_timeline(
-        self,
-        conns: ConnectionSet,
-        conn: Connection,
-        membership: _Membership,
-        notice: GroupNotice | None,
-        history: int | None,
-    ) -> GroupAppendResult | None:
-        """Update who may read the timeline and append the notice to it, in the
-        transaction open on the group's database ``conn``."""
-        group_id = membership.group.id
-        await timeline_sql.open_timeline_access(
-            conn, group_id, list(membership.recipients), history
-        )
-        if notice is None:
-            await timeline_sql.close_timeline_access(conn, group_id)
-            return None
-        if notice.actor not in membership.recipients:
-            raise NotMember(group_id, notice.actor)
-        message = OutgoingMessage(
-            id=await inbox_sql.next_message_id(await conns.get(0)),
-            sender=notice.actor,
-            recipient=None,
-            group_id=group_id,
-            content_type=notice.content_type,
-            body=notice.body(group_id),
-            sent_at=notice.sent_at,
-            notice=True,
-        )
-        seq = await timeline_sql.insert_timeline_message(conn, group_id, message)
-        await timeline_sql.close_timeline_access(conn, group_id)
-        if seq == 1:
-            await self._clear_group_unread(conns, group_id)
-        return GroupAppendResult(
-            message=message.stored(),
-            seqs={},
-            duplicate=False,
-            timeline_seq=seq,
-            members=tuple(membership.recipients),
-        )
-
-    async def _clear_group_unread(
-        self, conns: ConnectionSet, group_id: GroupId
-    ) -> None:
-        """Clear the members' unread counts of a group that became large.
-
-        The conversation list shows the timeline's count from now on. The
-        rows are in every member's database; the group's database is cleared
-        in the open transaction, the others each in their own.
-        """
-        for database in range(len(self.shard_map.dsns)):
-            conn = await conns.get(database)
-            await conn.execute(
-                "UPDATE conversations SET unread = 0 WHERE peer = 0 AND group_id = $1",
-                group_id,
             )
 
     async def _join(
@@ -1383,7 +1280,9 @@ class PostgresStore(Store):
             group = await groups_sql.require_group(group_conn, group_id)
             members = await groups_sql.select_member_joins(group_conn, group_id)
             if group.mode == GROUP_MODE_READ:
-                return await self._append_to_timeline(conns, group_conn, draft, members)
+                return await timeline_ops.append_to_timeline(
+                    conns, group_conn, origin_db, draft, members
+                )
             _check_group_message(group_id, draft, members)
 
             async def store() -> FirstCopy | Stored:
@@ -1407,50 +1306,6 @@ class PostgresStore(Store):
                 return await self._repeat_group(conns, origin_db, stored)
             copies = await self._copies.finish(conns, origin_db, stored)
             return _group_append_result(stored.message, copies)
-
-    async def _append_to_timeline(
-        self,
-        conns: ConnectionSet,
-        group_conn: Connection,
-        draft: OutgoingMessage,
-        members: dict[UserId, MessageId],
-    ) -> GroupAppendResult:
-        """Append a message to a timeline; the caller holds the group's lock."""
-        assert draft.origin is not None and draft.group_id is not None
-        device, client_id = draft.origin
-        group_id = draft.group_id
-        first = await timeline_sql.find_timeline_copy(
-            group_conn, group_id, draft.sender, device, client_id
-        )
-        if first is not None:
-            return GroupAppendResult(
-                message=first.message,
-                seqs={},
-                duplicate=True,
-                timeline_seq=first.seq,
-            )
-        _check_group_message(group_id, draft, members)
-
-        async def store() -> tuple[OutgoingMessage, Seq]:
-            message_id = await inbox_sql.next_message_id(await conns.get(0))
-            message = _with_id(draft, message_id)
-            seq = await timeline_sql.insert_timeline_message(
-                group_conn, group_id, message
-            )
-            return message, seq
-
-        message, seq = await transact(group_conn, "append_to_timeline", store)
-        # NOTE: written after the timeline commits; if this fails, the resend
-        # is still found as a duplicate by find_timeline_copy.
-        origin = await conns.get(self._database_of(draft.sender))
-        await inbox_sql.raise_last_client_id(origin, draft.sender, device, client_id)
-        return GroupAppendResult(
-            message=message.stored(),
-            seqs={},
-            duplicate=False,
-            timeline_seq=seq,
-            members=tuple(members),
-        )
 
     async def _repeat_group(
         self, conns: ConnectionSet, origin_db: int, first: FirstCopy
@@ -1594,19 +1449,6 @@ class PostgresStore(Store):
                 logger.exception(
                     "relay pass crashed; next in %ss", self._relay_interval_s
                 )
-
-
-async def _switch_if_large(
-    conn: Connection, group: Group, size: int, timeline_above: int | None
-) -> Group:
-    """Switch a ``"write"`` group of more than ``timeline_above`` members to
-    ``"read"`` mode; return the group as it is now."""
-    if timeline_above is None or size <= timeline_above:
-        return group
-    if group.mode == GROUP_MODE_READ:
-        return group
-    await timeline_sql.switch_to_timeline(conn, group.id)
-    return dataclasses.replace(group, mode=GROUP_MODE_READ)
 
 
 def _with_id(draft: OutgoingMessage, message_id: MessageId) -> OutgoingMessage:
