@@ -403,3 +403,12 @@ async def test_recall_and_edit_in_large_group(clients: ClientFactory) -> None:
     by_id = {m.id: m for m in history.messages}
     assert by_id[first.id].text == "fixed"
     assert by_id[second.id].recalled
+
+    # Deleting for oneself hides the message from bob only.
+    deleted = await bob.delete(first.id)
+    assert deleted.changed
+    assert deleted.seq > 0
+    after = await bob.group_history(group.id)
+    assert first.id not in [m.id for m in after.messages]
+    theirs = await alice.group_history(group.id)
+    assert first.id in [m.id for m in theirs.messages]

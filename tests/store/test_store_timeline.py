@@ -371,10 +371,36 @@ async def test_timeline_recall_and_edit(store: Store) -> None:
     assert counts == []
 
 
-async def test_timeline_delete_for_self_unsupported(store: Store) -> None:
-    a, b, c, d = await make_users(store, "a", "b", "c", "d")
+async def test_timeline_delete_for_self(store: Store) -> None:
+    a, b, c, d, e = await make_users(store, "a", "b", "c", "d", "e")
     group_id = await make_large_group(store, a, b, c, d)
-    sent = await post(store, b, group_id, 1)
+    kept = await post(store, b, group_id, 1)
+    sent = await post(store, b, group_id, 2)
+    assert (await state_of(store, c, group_id)).unread == 2
 
+    result = await store.delete_message_for(c.id, sent.message.id, 7_000)
+    again = await store.delete_message_for(c.id, sent.message.id, 8_000)
+
+    entry = result.entries[c.id]
+    assert entry.message.change == 4
+    assert entry.message.target == sent.message.id
+    assert entry.unread == 1
+    assert result.timeline is None
+    assert again.entries == {}
+    assert await read_whole_inbox(store, c) == [entry]
+    held = await store.get_message(sent.message.id, c.id)
+    assert held is not None
+    assert held.deleted
+    page = await read_all(store, group_id, c)
+    assert [(x.seq, x.deleted) for x in page] == [(1, False), (2, False), (3, True)]
+    state = await state_of(store, c, group_id)
+    assert state.unread == 1
+    assert state.last is not None
+    assert state.last.message.id == kept.message.id
+    history, _ = await store.read_group_history(group_id, None, 10, viewer=c.id)
+    assert sent.message.id not in [m.id for m in history]
+    # Other members keep the message.
+    assert [x.deleted for x in await read_all(store, group_id, d)] == [False] * 3
+    assert (await state_of(store, d, group_id)).unread == 2
     with pytest.raises(MessageNotFound):
-        await store.delete_message_for(c.id, sent.message.id, 7_000)
+        await store.delete_message_for(e.id, sent.message.id, 7_000)

@@ -50,7 +50,7 @@ logger = logging.getLogger("switchboard.logic")
 def timeline_message(entry: TimelineEntry) -> pb.Message:
     """Return the wire form of a timeline entry: ``group_seq`` set, ``seq``
     and ``unread`` 0, so it is the same for every member."""
-    message = to_wire_message(InboxEntry(Seq(0), entry.message))
+    message = to_wire_message(InboxEntry(Seq(0), entry.message, deleted=entry.deleted))
     message.group_seq = entry.seq
     return message
 

@@ -270,6 +270,9 @@ class TimelineEntry:
 
     seq: Seq
     message: StoredMessage
+    deleted: bool = False
+    """The reading user deleted the message for themselves; set in what is
+    read for one user, never in a push."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,9 +403,9 @@ class ChangeResult:
     """The change entry appended to each inbox the change concerns; empty
     when nothing changed (a repeated recall or deletion)."""
     timeline: GroupAppendResult | None = None
-    """For a message of a large group, the change entry appended to the
-    group's timeline, with the members to push it to; ``entries`` is empty
-    then."""
+    """For a recall or edit of a large group's message: the change entry
+    appended to the group's timeline, with the members to push it to. Its
+    ``entries`` are empty then."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,7 +68,6 @@ from switchboard.store.base import (
     InboxPage,
     InvalidMention,
     Member,
-    MessageNotFound,
     NameTaken,
     NotMember,
     ReadCount,
@@ -774,14 +773,13 @@ class PostgresStore(Store):
                 await conns.release()
                 await conns.get_all()
                 databases = len(self.shard_map.dsns)
-                if await timeline_ops.held_in_timeline(
+                held = await timeline_ops.held_in_timeline(
                     conns, databases, message_id, user_id
-                ):
-                    # NOTE: a large group's message is in no inbox, so deleting
-                    # it for one user is not supported yet.
-                    raise MessageNotFound(
-                        f"message {message_id} is in a large group, whose messages"
-                        " cannot be deleted for one user yet"
+                )
+                if held is not None:
+                    group_db = self._database_of(held.message.group_id or GroupId(0))
+                    return await timeline_ops.delete_in_timeline(
+                        conns, group_db, user_db, user_id, held, now
                     )
             return await recall_sql.delete_for(
                 await conns.get(user_db), await conns.get(0), user_id, message_id, now
@@ -1345,8 +1343,9 @@ class PostgresStore(Store):
                 viewer_db = self._database_of(viewer)
                 await conns.get_many([group_db, viewer_db])
                 viewer_conn = await conns.get(viewer_db)
+                group_conn = await conns.get(group_db)
                 hidden = functools.partial(
-                    inbox_sql.select_deleted_ids, viewer_conn, viewer
+                    _hidden_ids, viewer_conn, group_conn, group_id, viewer
                 )
             return await groups_sql.select_group_history(
                 await conns.get(group_db), group_id, before_id, limit, hidden
@@ -1449,6 +1448,21 @@ class PostgresStore(Store):
                 logger.exception(
                     "relay pass crashed; next in %ss", self._relay_interval_s
                 )
+
+
+async def _hidden_ids(
+    viewer_conn: Connection,
+    group_conn: Connection,
+    group_id: GroupId,
+    viewer: UserId,
+    message_ids: list[MessageId],
+) -> set[MessageId]:
+    """Return the ids the viewer deleted for themselves: inbox copies, in the
+    viewer's database, and timeline messages, in the group's."""
+    hidden = await inbox_sql.select_deleted_ids(viewer_conn, viewer, message_ids)
+    return hidden | await timeline_sql.select_deleted_ids(
+        group_conn, group_id, viewer, message_ids
+    )
 
 
 def _with_id(draft: OutgoingMessage, message_id: MessageId) -> OutgoingMessage:

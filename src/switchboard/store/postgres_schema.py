@@ -314,6 +314,15 @@ _VERSION_4: Final = (
     )
     """,
     "CREATE INDEX timeline_members_by_user ON timeline_members (user_id, group_id)",
+    # Timeline messages that a user deleted for themselves.
+    """
+    CREATE TABLE timeline_deletions (
+        group_id   bigint NOT NULL REFERENCES groups (id),
+        user_id    bigint NOT NULL,
+        message_id bigint NOT NULL,
+        PRIMARY KEY (group_id, user_id, message_id)
+    )
+    """,
 )
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (

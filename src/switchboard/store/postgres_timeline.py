@@ -10,6 +10,7 @@ are gapless and message ids grow with them.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Final
 
@@ -33,12 +34,14 @@ from switchboard.store.postgres_rows import OutgoingMessage
 __all__ = [
     "change_body",
     "close_timeline_access",
+    "delete_for",
     "find_timeline_copy",
     "find_timeline_message",
     "insert_timeline_message",
     "mark_timeline_read",
     "may_read",
     "open_timeline_access",
+    "select_deleted_ids",
     "select_timeline_page",
     "select_timeline_positions",
     "select_timelines_of",
@@ -49,6 +52,18 @@ _MESSAGE_COLUMNS: Final = (
     "seq, message_id, sender, content_type, body, sent_at, mentions,"
     " edited_at, recalled_at, change, target, notice"
 )
+
+
+def _deleted(parameter: int) -> str:
+    """Return the SQL condition that the user in query parameter
+    ``parameter`` deleted the group_messages row for themselves."""
+    return (
+        "EXISTS (SELECT 1 FROM timeline_deletions AS d WHERE d.group_id ="
+        f" group_messages.group_id AND d.user_id = ${parameter}"
+        " AND d.message_id = group_messages.message_id)"
+    )
+
+
 # Messages that can be unread: sent by another user and not recalled.
 _COUNTED: Final = (
     "NOT notice AND change IS NULL AND sender <> $4 AND recalled_at IS NULL"
@@ -224,15 +239,20 @@ async def select_timeline_page(
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         start, head, _ = await _access(conn, group_id, user_id)
         rows = await conn.fetch(
-            f"SELECT {_MESSAGE_COLUMNS} FROM group_messages WHERE group_id = $1"
+            f"SELECT {_MESSAGE_COLUMNS}, {_deleted(5)} AS deleted"
+            " FROM group_messages WHERE group_id = $1"
             " AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4",
             group_id,
             max(after, start - 1),
             head,
             limit + 1,
+            user_id,
         )
     return TimelinePage(
-        entries=[_entry(group_id, row) for row in rows[:limit]],
+        entries=[
+            dataclasses.replace(_entry(group_id, row), deleted=row["deleted"])
+            for row in rows[:limit]
+        ],
         has_more=len(rows) > limit,
         head_seq=Seq(head),
         start_seq=Seq(start),
@@ -268,10 +288,11 @@ async def _state(
     last = await conn.fetchrow(
         f"SELECT {_MESSAGE_COLUMNS} FROM group_messages WHERE group_id = $1"
         " AND seq >= $2 AND seq <= $3 AND change IS NULL"
-        " ORDER BY seq DESC LIMIT 1",
+        f" AND NOT {_deleted(4)} ORDER BY seq DESC LIMIT 1",
         group.id,
         start,
         head,
+        user_id,
     )
     after = max(row["read_seq"], start - 1)
     return TimelineState(
@@ -385,13 +406,44 @@ async def _count_unread(
 ) -> int:
     count: int = await conn.fetchval(
         "SELECT count(*) FROM group_messages WHERE group_id = $1"
-        f" AND seq > $2 AND seq <= $3 AND {_COUNTED}",
+        f" AND seq > $2 AND seq <= $3 AND {_COUNTED} AND NOT {_deleted(4)}",
         group_id,
         after,
         head,
         user_id,
     )
     return count
+
+
+async def delete_for(
+    conn: Connection, group_id: GroupId, user_id: UserId, message_id: MessageId
+) -> int:
+    """Record that the user deleted a timeline message for themselves; return
+    the user's unread count of the group afterwards. Run it in a transaction."""
+    await conn.execute(
+        "INSERT INTO timeline_deletions (group_id, user_id, message_id)"
+        " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        group_id,
+        user_id,
+        message_id,
+    )
+    start, head, read_seq = await _access(conn, group_id, user_id)
+    return await _count_unread(conn, group_id, user_id, max(read_seq, start - 1), head)
+
+
+async def select_deleted_ids(
+    conn: Connection, group_id: GroupId, user_id: UserId, message_ids: list[MessageId]
+) -> set[MessageId]:
+    """Return those of ``message_ids`` that the user deleted in the group's
+    timeline."""
+    rows = await conn.fetch(
+        "SELECT message_id FROM timeline_deletions WHERE group_id = $1"
+        " AND user_id = $2 AND message_id = ANY($3::bigint[])",
+        group_id,
+        user_id,
+        message_ids,
+    )
+    return {MessageId(row["message_id"]) for row in rows}
 
 
 async def _id_at(conn: Connection, group_id: GroupId, seq: int) -> MessageId:

@@ -20,12 +20,13 @@ from switchboard.store.base import (
     GroupAppendResult,
     GroupNotice,
     HeldMessage,
+    InboxEntry,
     InvalidMention,
     MessageRecalled,
     NotMember,
     StoredMessage,
 )
-from switchboard.store.postgres_changes import CHANGE_RECALL
+from switchboard.store.postgres_changes import CHANGE_DELETE, CHANGE_RECALL
 from switchboard.store.postgres_conn import Connection, ConnectionSet, transact
 from switchboard.store.postgres_rows import OutgoingMessage
 
@@ -33,6 +34,7 @@ __all__ = [
     "append_to_timeline",
     "change_in_timeline",
     "change_timeline",
+    "delete_in_timeline",
     "held_in_timeline",
     "switch_if_large",
 ]
@@ -182,8 +184,58 @@ async def held_in_timeline(
         group_id, entry, notice = found
         if not await timeline_sql.may_read(conn, group_id, viewer, entry.seq):
             return None
-        return HeldMessage(entry.message, deleted=False, notice=notice)
+        deleted = await timeline_sql.select_deleted_ids(
+            conn, group_id, viewer, [message_id]
+        )
+        return HeldMessage(entry.message, deleted=bool(deleted), notice=notice)
     return None
+
+
+async def delete_in_timeline(
+    conns: ConnectionSet,
+    group_db: int,
+    user_db: int,
+    user_id: UserId,
+    held: HeldMessage,
+    now: int,
+) -> ChangeResult:
+    """Delete a timeline message for one user: hide it from what the user
+    reads, in the group's database, and append a delete entry to the user's
+    inbox. The connections to all databases must be held."""
+    message = held.message
+    group_id = message.group_id
+    assert group_id is not None
+    if held.deleted:
+        return ChangeResult(message, {})
+    group_conn = await conns.get(group_db)
+    unread = await transact(
+        group_conn,
+        "delete_in_timeline",
+        lambda: timeline_sql.delete_for(group_conn, group_id, user_id, message.id),
+    )
+    change = OutgoingMessage(
+        id=await inbox_sql.next_message_id(await conns.get(0)),
+        sender=user_id,
+        recipient=None,
+        group_id=group_id,
+        content_type=message.content_type,
+        body=b"",
+        sent_at=now,
+        change=CHANGE_DELETE,
+        target=message.id,
+    )
+    user_conn = await conns.get(user_db)
+
+    async def append() -> Seq:
+        seqs = await inbox_sql.allocate_seqs(user_conn, [user_id])
+        await inbox_sql.insert_copies(user_conn, change, seqs, {user_id: unread})
+        return seqs[user_id]
+
+    # NOTE: if this fails after the deletion committed, the user's other
+    # devices learn of it from the next history or conversation list only.
+    seq = await transact(user_conn, "delete_in_timeline", append)
+    entry = InboxEntry(seq, change.stored(), unread)
+    return ChangeResult(message, {user_id: entry})
 
 
 async def change_in_timeline(

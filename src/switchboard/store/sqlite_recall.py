@@ -179,12 +179,7 @@ def delete_message_for(
     if held.deleted:
         return ChangeResult(message, {})
     if _in_timeline(conn, message):
-        # NOTE: a large group's message is in no inbox, so deleting it for
-        # one user is not supported yet.
-        raise MessageNotFound(
-            f"message {message_id} is in a large group, whose messages cannot be"
-            " deleted for one user yet"
-        )
+        return sqlite_timeline.delete_for(conn, user_id, message, now)
 
     counted = _counts_as_unread(conn, user_id, message)
     conn.execute(

@@ -16,6 +16,7 @@ from typing import Any, Final
 from switchboard.ids import ClientMessageId, DeviceId, GroupId, MessageId, Seq, UserId
 from switchboard.store.base import (
     GROUP_MODE_READ,
+    ChangeResult,
     ConversationKey,
     Group,
     GroupAppendResult,
@@ -28,11 +29,13 @@ from switchboard.store.base import (
     TimelineState,
 )
 from switchboard.store.sqlite_changes import (
+    CHANGE_DELETE,
     CHANGE_READ,
     append_change_entry,
     insert_change,
 )
 from switchboard.store.sqlite_rows import (
+    MESSAGE_COLUMN_COUNT,
     MESSAGE_COLUMNS,
     message_from_row,
     read_transaction,
@@ -42,6 +45,7 @@ __all__ = [
     "add_timeline_members",
     "append_change",
     "append_to_timeline",
+    "delete_for",
     "leave_timeline",
     "mark_timeline_read",
     "may_read",
@@ -52,6 +56,11 @@ __all__ = [
     "timeline_head",
 ]
 
+# Whether the user (a parameter) deleted message m for themselves.
+_DELETED: Final = (
+    "EXISTS (SELECT 1 FROM deleted_messages AS d"
+    " WHERE d.user_id = ? AND d.message_id = m.id)"
+)
 # Messages that can be unread: sent by another user (notices have no client
 # id) and not recalled.
 _COUNTED: Final = "m.client_id IS NOT NULL AND m.sender != ? AND m.recalled_at IS NULL"
@@ -251,6 +260,38 @@ def append_change(
     )
 
 
+def delete_for(
+    conn: sqlite3.Connection, user_id: UserId, message: StoredMessage, now: int
+) -> ChangeResult:
+    """Delete a timeline message for one user: hide it from the user's pages,
+    history, conversation list and unread count, and append a delete entry
+    to the user's inbox."""
+    group_id = message.group_id
+    assert group_id is not None
+    conn.execute(
+        "INSERT INTO deleted_messages (user_id, message_id) VALUES (?, ?)",
+        (user_id, message.id),
+    )
+    start, head = _access(conn, group_id, user_id)
+    read_seq = conn.execute(
+        "SELECT read_seq FROM timeline_members WHERE group_id = ? AND user_id = ?",
+        (group_id, user_id),
+    ).fetchone()[0]
+    unread = _count_unread(conn, group_id, user_id, max(read_seq, start - 1), head)
+    key = ConversationKey(group=group_id)
+    change = insert_change(
+        conn,
+        user_id,
+        key,
+        CHANGE_DELETE,
+        message.id,
+        now,
+        content_type=message.content_type,
+    )
+    entry = append_change_entry(conn, user_id, change, unread)
+    return ChangeResult(message, {user_id: entry})
+
+
 def may_read(
     conn: sqlite3.Connection, group_id: GroupId, user_id: UserId, seq: int
 ) -> bool:
@@ -274,10 +315,11 @@ def select_timeline_page(
         low = max(after_seq, start - 1)
         # One row more than the limit shows whether more entries follow.
         rows = conn.execute(
-            f"SELECT m.timeline_seq, {MESSAGE_COLUMNS} FROM messages AS m"
+            f"SELECT m.timeline_seq, {MESSAGE_COLUMNS}, {_DELETED}"
+            " FROM messages AS m"
             " WHERE m.group_id = ? AND m.timeline_seq > ? AND m.timeline_seq <= ?"
             " ORDER BY m.timeline_seq LIMIT ?",
-            (group_id, low, head, limit + 1),
+            (user_id, group_id, low, head, limit + 1),
         ).fetchall()
     entries = [_entry_from_row(row) for row in rows[:limit]]
     return TimelinePage(
@@ -319,8 +361,9 @@ def _state(
     last_row = conn.execute(
         f"SELECT m.timeline_seq, {MESSAGE_COLUMNS} FROM messages AS m"
         " WHERE m.group_id = ? AND m.timeline_seq >= ? AND m.timeline_seq <= ?"
-        " AND m.change IS NULL ORDER BY m.timeline_seq DESC LIMIT 1",
-        (group_id, start, head),
+        f" AND m.change IS NULL AND NOT {_DELETED}"
+        " ORDER BY m.timeline_seq DESC LIMIT 1",
+        (group_id, start, head, user_id),
     ).fetchone()
     return TimelineState(
         group=group,
@@ -424,8 +467,9 @@ def _count_unread(
 ) -> int:
     row = conn.execute(
         "SELECT count(*) FROM messages AS m WHERE m.group_id = ?"
-        f" AND m.timeline_seq > ? AND m.timeline_seq <= ? AND {_COUNTED}",
-        (group_id, after, head, user_id),
+        f" AND m.timeline_seq > ? AND m.timeline_seq <= ? AND {_COUNTED}"
+        f" AND NOT {_DELETED}",
+        (group_id, after, head, user_id, user_id),
     ).fetchone()
     count: int = row[0]
     return count
@@ -440,4 +484,9 @@ def _id_at(conn: sqlite3.Connection, group_id: GroupId, seq: int) -> MessageId:
 
 
 def _entry_from_row(row: tuple[Any, ...]) -> TimelineEntry:
-    return TimelineEntry(Seq(row[0]), message_from_row(row, start=1))
+    """Build an entry from the timeline seq, the MESSAGE_COLUMNS and, if
+    selected, whether the reading user deleted the message."""
+    deleted = len(row) > MESSAGE_COLUMN_COUNT + 1 and bool(
+        row[MESSAGE_COLUMN_COUNT + 1]
+    )
+    return TimelineEntry(Seq(row[0]), message_from_row(row, start=1), deleted)
