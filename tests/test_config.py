@@ -55,3 +55,21 @@ def test_negative_window_is_invalid() -> None:
 
     with pytest.raises(ValueError, match="edit_window=-1"):
         settings.validate()
+
+
+@pytest.mark.parametrize(
+    ("text", "history"), [("join", 0), ("all", None), ("25", 25), (" ALL ", None)]
+)
+def test_group_history_on_join(text: str, history: int | None) -> None:
+    settings = Settings(group_history_on_join=text)
+
+    settings.validate()
+
+    assert settings.history_on_join == history
+
+
+def test_invalid_group_history_on_join() -> None:
+    settings = Settings(group_history_on_join="some")
+
+    with pytest.raises(ValueError, match="group_history_on_join"):
+        settings.validate()

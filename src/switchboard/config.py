@@ -142,8 +142,13 @@ class Settings:
     max_group_size: int = 10_000
     """Most members a group may have."""
     large_group_threshold: int = 500
-    """Most members a group may have while groups copy each message into every
-    member's inbox; larger groups are rejected until fan-out on read exists."""
+    """Most members a group may have while it copies each message into every
+    member's inbox (fan-out on write). A group that grows larger switches to
+    one group timeline that members read (fan-out on read), for good."""
+    group_history_on_join: str = "join"
+    """Timeline entries from before its join that a new member of a large
+    group receives: ``join`` none, ``all`` every one, or a number of the
+    latest ones."""
 
     typing_rate: float = 2.0
     """Typing frames per second one user may send; faster ones are dropped.
@@ -207,6 +212,24 @@ class Settings:
         apply_environ(self, environ)
 
     @property
+    def history_on_join(self) -> int | None:
+        """``group_history_on_join`` as a number of entries; None for all.
+
+        Raises ValueError when the setting is invalid.
+        """
+        text = self.group_history_on_join.strip().lower()
+        if text == "join":
+            return 0
+        if text == "all":
+            return None
+        if text.isdigit():
+            return int(text)
+        raise ValueError(
+            f"invalid group_history_on_join={self.group_history_on_join!r}: use"
+            " 'join', 'all' or a number of messages"
+        )
+
+    @property
     def tls(self) -> bool:
         """Whether the server serves TLS."""
         return bool(self.tls_cert)
@@ -261,6 +284,12 @@ class Settings:
             raise ValueError(
                 "invalid admin_key: use 64 hex digits (32 bytes), for example"
                 " the output of `openssl rand -hex 32`"
+            )
+        _ = self.history_on_join  # raises ValueError when invalid
+        if self.large_group_threshold < 1 or self.max_group_size < 1:
+            raise ValueError(
+                f"invalid large_group_threshold={self.large_group_threshold} or"
+                f" max_group_size={self.max_group_size}: use 1 or more members"
             )
         if self.synchronous not in ("normal", "full"):
             raise ValueError(

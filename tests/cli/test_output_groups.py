@@ -106,3 +106,11 @@ def test_one_to_one_json_has_no_group_fields() -> None:
     item = message_json(group_message(TEXT, b"hi", group_id=0, recipient_id=2))
     assert "group" not in item
     assert item["to_id"] == 2
+
+
+def test_message_json_large_group_seq() -> None:
+    item = message_json(group_message(TEXT, b"hi all", seq=0, group_seq=42))
+
+    assert item["group_seq"] == 42
+    assert item["seq"] is None
+    assert "group_seq" not in message_json(group_message(TEXT, b"hi"))

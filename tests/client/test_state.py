@@ -21,6 +21,7 @@ def sample_state() -> ClientState:
         platform="ios",
         cursor=17,
         last_client_id=9,
+        timeline_cursors={"7": 42, "12": 1},
     )
 
 
@@ -89,6 +90,9 @@ def test_unknown_keys_are_ignored(tmp_path: Path) -> None:
         ('{"cursor": "4"}', "'cursor' must be of type int"),
         ('{"cursor": -1}', "'cursor' must be 0 or more"),
         ('{"token": 5}', "'token' must be a string or null"),
+        ('{"timeline_cursors": {"x": 1}}', "'timeline_cursors' must map group ids"),
+        ('{"timeline_cursors": {"7": -1}}', "'timeline_cursors' must map group ids"),
+        ('{"timeline_cursors": {"7": "1"}}', "'timeline_cursors' must map group ids"),
     ],
 )
 def test_invalid_file_raises(tmp_path: Path, content: str, message: str) -> None:
@@ -109,3 +113,12 @@ def test_memory_store_copies() -> None:
     assert store.load().cursor == 17
     store.save(loaded)
     assert store.load().cursor == 50
+
+
+def test_memory_store_copies_timeline_cursors() -> None:
+    store = MemoryStateStore(sample_state())
+
+    loaded = store.load()
+    loaded.timeline_cursors["7"] = 99
+
+    assert store.load().timeline_cursors == {"7": 42, "12": 1}

@@ -28,12 +28,19 @@ async def test_unreachable_redis_falls_back_then_recovers(tmp_path: Path) -> Non
             DeviceId(BROADCAST): Endpoint(BROADCAST, ConnectionId(7))
         }
         assert table.degraded
+        assert await table.lookup_many([UserId(7), UserId(8)]) == {
+            UserId(7): broadcast_routes(UserId(7)),
+            UserId(8): broadcast_routes(UserId(8)),
+        }
 
         await asyncio.to_thread(server.start)
         await asyncio.sleep(0.3)  # past retry_after_s
         assert await table.add(UserId(7), PHONE, ROUTE) is None
         assert await table.lookup(UserId(7)) == {PHONE: ROUTE}
         assert not table.degraded
+        assert await table.lookup_many([UserId(7), UserId(8)]) == {
+            UserId(7): {PHONE: ROUTE}
+        }
     finally:
         await table.close()
         server.kill()

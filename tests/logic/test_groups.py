@@ -260,7 +260,7 @@ def test_group_errors(raw_server: ServerProcess) -> None:
 
 
 def test_group_size_limit(tmp_path: Path) -> None:
-    env = {**SHORT_TIMEOUTS, "SWITCHBOARD_LARGE_GROUP_THRESHOLD": "3"}
+    env = {**SHORT_TIMEOUTS, "SWITCHBOARD_MAX_GROUP_SIZE": "3"}
     server = ServerProcess(tmp_path / "data", tmp_path / "server.log", env)
     server.start()
     try:
@@ -274,7 +274,7 @@ def test_group_size_limit(tmp_path: Path) -> None:
         )
         assert response.status_code == 409
         assert response.json()["error"]["code"] == "group_full"
-        assert "not supported yet" in response.json()["error"]["message"]
+        assert "the maximum is 3" in response.json()["error"]["message"]
 
         group_id = create_group(api, "small", ["bob", "carol"])
         response = api.call(

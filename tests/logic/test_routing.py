@@ -117,6 +117,33 @@ async def test_users_are_independent(table: RoutingTable) -> None:
     assert await table.lookup(BOB) == {PHONE: endpoint("g1", 2)}
 
 
+async def test_lookup_many_leaves_out_offline(table: RoutingTable) -> None:
+    await table.add(ALICE, PHONE, endpoint("g1", 1))
+    await table.add(ALICE, LAPTOP, endpoint("g2", 2))
+    await table.add(BOB, PHONE, endpoint("g1", 3))
+    offline = UserId(77)
+
+    found = await table.lookup_many([ALICE, offline, BOB])
+
+    assert found == {
+        ALICE: {PHONE: endpoint("g1", 1), LAPTOP: endpoint("g2", 2)},
+        BOB: {PHONE: endpoint("g1", 3)},
+    }
+    assert await table.lookup_many([]) == {}
+
+
+async def test_lookup_many_of_many_users(table: RoutingTable) -> None:
+    users = [UserId(1000 + n) for n in range(300)]
+    for n, user in enumerate(users):
+        if n % 3 == 0:
+            await table.add(user, PHONE, endpoint("g1", n))
+
+    found = await table.lookup_many(users)
+
+    assert sorted(found) == users[::3]
+    assert found[users[3]] == {PHONE: endpoint("g1", 3)}
+
+
 # Redis: routes follow their gateway's lease.
 
 

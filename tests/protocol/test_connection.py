@@ -44,6 +44,8 @@ SAMPLE_MESSAGES: dict[FrameType, ProtobufMessage] = {
     FrameType.CHANGE: pb.ChangeRequest(request_id=1, kind=pb.CHANGE_READ, peer=2),
     FrameType.CHANGE_ACK: pb.ChangeAck(request_id=1, seq=4),
     FrameType.READ_RECEIPT: pb.ReadReceipt(reader=2, message_id=9),
+    FrameType.TIMELINE_SYNC: pb.TimelineSync(group=7, after_seq=2),
+    FrameType.TIMELINE_PAGE: pb.TimelinePage(group=7, after_seq=2, head_seq=2),
     FrameType.TYPING: pb.Typing(to=2, active=True),
     FrameType.PRESENCE_SUBSCRIBE: pb.PresenceSubscribe(users=[2, 3]),
     FrameType.PRESENCE: pb.PresenceUpdate(users=[pb.UserPresence(user=2)]),

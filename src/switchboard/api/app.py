@@ -146,10 +146,16 @@ class SendRequest(BaseModel):
 
 class SendResponse(BaseModel):
     id: int
-    seq: int = Field(description="The message's sequence in the sender's inbox")
+    seq: int = Field(
+        description="The message's sequence in the sender's inbox; 0 for a large group"
+    )
     client_id: int
     sent_at: int = Field(description="Milliseconds since the Unix epoch")
     duplicate: bool = Field(description="True when this client_id was sent before")
+    group_seq: int = Field(
+        default=0,
+        description="A large group's message: its sequence in the group's timeline",
+    )
 
 
 class UsersResponse(BaseModel):
@@ -294,6 +300,7 @@ def create_app(services: Services) -> FastAPI:
             client_id=body.client_id,
             sent_at=result.message.sent_at,
             duplicate=result.duplicate,
+            group_seq=result.group_seq,
         )
 
     @app.get("/v1/users/{name}", response_model=AccountResponse)

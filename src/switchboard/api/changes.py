@@ -51,6 +51,7 @@ class ChangeResponse(BaseModel):
     id: int = Field(description="The change entry's message id; 0 when unchanged")
     seq: int = Field(
         description="The change entry's seq in the caller's inbox; 0 when unchanged"
+        " or for a large group's message, whose change is a timeline entry"
     )
     changed_at: int = Field(
         description="Milliseconds since the Unix epoch; 0 when unchanged"
@@ -67,6 +68,16 @@ def _recall_service(request: Request) -> RecallService:
 
 def _response(message_id: int, user_id: UserId, result: ChangeResult) -> ChangeResponse:
     entry = result.entries.get(user_id)
+    if result.timeline is not None:
+        # A large group's change is a timeline entry, in no inbox.
+        change = result.timeline.message
+        return ChangeResponse(
+            message_id=message_id,
+            changed=True,
+            id=change.id,
+            seq=0,
+            changed_at=change.sent_at,
+        )
     if entry is None:
         return ChangeResponse(
             message_id=message_id, changed=False, id=0, seq=0, changed_at=0

@@ -83,6 +83,8 @@ def message_json(message: Message) -> dict[str, Any]:
             group_name=message.group_name,
             mentions=list(message.mentions),
         )
+    if message.group_seq:
+        item["group_seq"] = message.group_seq
     notice = message.notice
     if notice is not None:
         item["notice"] = {

@@ -75,7 +75,8 @@ from switchboard.client.models import (
     User,
 )
 from switchboard.client.session import Session, SessionOptions
-from switchboard.client.state import MemoryStateStore, StateStore
+from switchboard.client.state import ClientState, MemoryStateStore, StateStore
+from switchboard.client.timelines import Timelines
 from switchboard.client.transport import TransportFactory, transport_factory
 from switchboard.errors import ErrorCode
 from switchboard.protocol import pb
@@ -108,6 +109,10 @@ TRANSPORTS = ("tcp", "ws")
 
 NAME_LOOKUP_RETRY = 30.0
 """Seconds to wait after a failed user-name lookup before trying again."""
+NOTICE_NAMES_PREFETCHED = 100
+"""Largest number of users a group notice may name for the client to look up
+their names before handing it out; the notice that a large group's members
+were added may name thousands, whose names user_names() looks up on request."""
 
 _T = TypeVar("_T")
 
@@ -190,6 +195,9 @@ class Client:
 
         self._heartbeat = heartbeat_policy or HeartbeatPolicy()
         self._inbox: Inbox[InboxItem] = Inbox(self._state.cursor)
+        self._timelines: Timelines[InboxItem] = _timelines_of(self._state)
+        self._timelines_saved = True
+        """Whether the timeline cursors in the state file are current."""
         self._book = ConversationBook()
         self._receipts: deque[ReadReceipt] = deque(maxlen=RECEIPT_BACKLOG)
         self._session: Session | None = None
@@ -254,6 +262,7 @@ class Client:
             session is not None
             and session.ready
             and self._inbox.delivered >= session.head_seq
+            and self._timelines.caught_up()
         )
 
     async def health(self) -> None:
@@ -296,7 +305,9 @@ class Client:
         if (state.user_id, state.device) != (login.user_id, login.device):
             state.cursor = 0
             state.last_client_id = 0
+            state.timeline_cursors = {}
             self._inbox = Inbox(0)
+            self._timelines = Timelines()
             self._saved_cursor = 0
             self._book.clear()
             self._receipts.clear()
@@ -374,6 +385,7 @@ class Client:
                 state=state,
                 save_state=self._save_state,
                 inbox=self._inbox,
+                timelines=self._timelines,
                 book=self._book,
                 heartbeat=self._heartbeat,
                 transport=transport,
@@ -615,6 +627,15 @@ class Client:
                     self._advance_cursor(entry.seq)
                     return item
                 continue
+            found = self._timelines.peek()
+            if found is not None:
+                group, timeline_item = found
+                item = await self._add_names(timeline_item)
+                again = self._timelines.peek()
+                if again is not None and again[1] is timeline_item:
+                    self._advance_timeline(group)
+                    return item
+                continue
             session = self._require_session()
             if session.error is not None:
                 raise session.error
@@ -772,7 +793,8 @@ class Client:
         session = self._require_session()
         ack = await asyncio.shield(session.submit_change(request))
         return Changed(
-            changed=ack.seq > 0,
+            # A large group's change is a timeline entry: seq 0, but an id.
+            changed=ack.seq > 0 or ack.id > 0,
             seq=ack.seq,
             id=ack.id,
             changed_at=ack.changed_at,
@@ -1068,7 +1090,8 @@ class Client:
             self._flush_timer.cancel()
             self._flush_timer = None
         cursor = self._state.cursor
-        if cursor != self._saved_cursor:
+        if cursor != self._saved_cursor or not self._timelines_saved:
+            self._timelines_saved = True
             await self._save_state()
             self._saved_cursor = cursor
         if self._session is not None:
@@ -1097,8 +1120,17 @@ class Client:
             snapshot = self._state.copy()
             await asyncio.to_thread(self._store.save, snapshot)
 
+    def _advance_timeline(self, group: int) -> None:
+        seq = self._timelines.pop(group)
+        self._state.timeline_cursors[str(group)] = seq
+        self._timelines_saved = False
+        self._schedule_flush()
+
     def _advance_cursor(self, seq: int) -> None:
         self._state.cursor = seq
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
         if self._flush_timer is None:
             loop = asyncio.get_running_loop()
             self._flush_timer = loop.call_later(
@@ -1143,7 +1175,7 @@ class Client:
         message = item
         users = {message.sender_id, message.recipient_id}
         notice = message.notice
-        if notice is not None:
+        if notice is not None and len(notice.user_ids) <= NOTICE_NAMES_PREFETCHED:
             users.update(notice.user_ids)
             if notice.name is not None:
                 self._group_names[notice.group_id] = notice.name
@@ -1221,3 +1253,8 @@ def default_gateways(base_url: str) -> list[Gateway]:
         Gateway("tcp", f"{host}:{DEFAULT_TCP_PORT}"),
         Gateway("ws", f"{scheme}://{parts.netloc}/v1/ws"),
     ]
+
+
+def _timelines_of(state: ClientState) -> Timelines[InboxItem]:
+    cursors = {int(group): seq for group, seq in state.timeline_cursors.items()}
+    return Timelines(cursors)

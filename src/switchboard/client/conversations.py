@@ -127,6 +127,28 @@ class ConversationBook:
             state.counted_at = item.seq
         state.conversation = self._changed(state, current, item)
 
+    def apply_timeline_message(self, item: Message) -> None:
+        """Apply a message of a large group's timeline.
+
+        Such a message carries no unread count, so a newer message of another
+        user adds one to the count, until the next list page replaces it.
+        """
+        key = item.conversation
+        state = self._states.get(key)
+        if state is None:
+            empty = Conversation(key[0], key[1], "", None, 0, 0, 0)
+            state = self._states[key] = _State(empty, 0, 0)
+        current = state.conversation
+        name = _group_name(item)
+        if name is not None:
+            current = dataclasses.replace(current, name=name)
+        if current.last is None or item.id > current.last.id:
+            current = dataclasses.replace(current, last=item, truncated=False)
+            counts = not item.outgoing and item.content_type != NOTICE
+            if counts and item.id > current.read_id:
+                current = dataclasses.replace(current, unread=current.unread + 1)
+        state.conversation = current
+
     def apply_receipt(self, receipt: ReadReceipt) -> None:
         """Record how far the peer of a one-to-one conversation has read."""
         if receipt.group_id:

@@ -92,6 +92,21 @@ class Inbox(Generic[T]):
             return self._contiguous
         return None
 
+    def skip_to(self, seq: int) -> None:
+        """Continue after ``seq`` when nothing up to it can be received.
+
+        Used for a group timeline that the user may read only from
+        ``seq + 1`` on. Entries held above ``seq`` are kept.
+        """
+        if seq <= self._delivered:
+            return
+        self._pending = {s: e for s, e in self._pending.items() if s > seq}
+        self._delivered = seq
+        self._contiguous = max(self._contiguous, seq)
+        self._head = max(self._head, seq)
+        while self._contiguous + 1 in self._pending:
+            self._contiguous += 1
+
     def reset(self, seq: int) -> None:
         """Drop every held entry and continue after ``seq``.
 

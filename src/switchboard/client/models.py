@@ -122,6 +122,8 @@ class Message:
     """The group's name, if known; None when this user is no longer a member."""
     mentions: tuple[int, ...] = ()
     """Users mentioned in a group message."""
+    group_seq: int = 0
+    """Position in a large group's timeline; ``seq`` is 0 then."""
 
     @property
     def text(self) -> str | None:
@@ -401,7 +403,9 @@ class Changed:
     """False when nothing changed: the read position was there already, or
     the message was recalled, deleted or given this body before."""
     seq: int
-    """The change entry's sequence in this user's inbox; 0 when unchanged."""
+    """The change entry's sequence in this user's inbox; 0 when unchanged, and
+    for a large group's message, whose change is an entry of the group's
+    timeline."""
     id: int
     """The change entry's id; 0 when unchanged."""
     changed_at: int

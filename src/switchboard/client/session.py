@@ -41,9 +41,10 @@ from switchboard.client.limits import (
     pack_frames,
     reported_frame_limit,
 )
-from switchboard.client.models import Gateway, InboxItem, ReadReceipt, Sent
+from switchboard.client.models import Gateway, InboxItem, Message, ReadReceipt, Sent
 from switchboard.client.outbox import Outbox, PendingSend
 from switchboard.client.state import ClientState
+from switchboard.client.timelines import Timelines
 from switchboard.client.transport import MAX_RECEIVE_SIZE, Transport, TransportFactory
 from switchboard.client.wire import conversation_page, inbox_item
 from switchboard.errors import ConnectionClosedError, ErrorCode, ProtocolError
@@ -123,6 +124,7 @@ class _Link:
         "protocol",
         "server_clock",
         "sync_in_flight",
+        "timeline_syncs",
         "transport",
         "write_lock",
     )
@@ -141,6 +143,8 @@ class _Link:
         self.echo = asyncio.Event()
         self.awaiting_echo = False
         self.sync_in_flight = False
+        self.timeline_syncs: set[int] = set()
+        """Groups with a TimelineSync in flight on this connection."""
         self.cursor_ahead = False
         self.write_lock = asyncio.Lock()
         # Connected.server_time, in ms, and the loop time it arrived at.
@@ -172,6 +176,7 @@ class Session:
         state: ClientState,
         save_state: Callable[[], Awaitable[None]],
         inbox: Inbox[InboxItem],
+        timelines: Timelines[InboxItem],
         book: ConversationBook,
         heartbeat: HeartbeatPolicy,
         transport: str,
@@ -187,6 +192,7 @@ class Session:
         self._state = state
         self._save_state = save_state
         self._inbox = inbox
+        self._timelines = timelines
         self._book = book
         self._heartbeat = heartbeat
         self._transport_kind = transport
@@ -609,12 +615,21 @@ class Session:
     async def _handle(self, link: _Link, message: object) -> None:
         if isinstance(message, pb.Message):
             self._complete_push(link, message)
-            self._add_entry(message)
-            await self._sync_if_gap(link)
+            if message.group_seq:
+                self._add_timeline_entry(message)
+                await self._sync_timelines(link)
+            else:
+                self._add_entry(message)
+                await self._sync_if_gap(link)
+        elif isinstance(message, pb.TimelinePage):
+            link.timeline_syncs.discard(message.group)
+            await self._on_timeline_page(link, message)
         elif isinstance(message, pb.SendAck):
             if message.sent_at == 0:
                 message.sent_at = link.server_now()
             self._on_send_ack(message)
+            if message.group_seq:
+                await self._sync_timelines(link)
         elif isinstance(message, pb.SyncResponse):
             link.sync_in_flight = False
             await self._on_sync_page(link, message)
@@ -691,6 +706,9 @@ class Session:
             self._ready.set_result(None)
 
         await self._on_sync_page(link, connected.sync, first=True)
+        for head in connected.timelines:
+            self._timelines.note_range(head.group, head.start_seq, head.head_seq)
+        await self._sync_timelines(link)
         await self.send_cursor(state.cursor)
         # A watch list lasts as long as its connection, so each new one
         # repeats it.
@@ -731,6 +749,49 @@ class Session:
         if message.recipient == 0 and message.group == 0:
             message.recipient = self._state.user_id
 
+    async def _on_timeline_page(self, link: _Link, page: pb.TimelinePage) -> None:
+        self._timelines.note_range(page.group, page.start_seq, page.head_seq)
+        added = 0
+        for entry in page.messages:
+            added += self._add_timeline_entry(entry)
+        self._on_change()
+        # As for inbox pages: a page that added nothing while a gap remains
+        # is not asked for again until the next push.
+        if added:
+            await self._sync_timelines(link)
+        elif self._timelines.gap(page.group) is not None:
+            logger.warning(
+                "timeline sync of group %d after seq %d returned no new entry"
+                " below head_seq %d",
+                page.group,
+                page.after_seq,
+                page.head_seq,
+            )
+
+    async def _sync_timelines(self, link: _Link) -> None:
+        """Ask for the missing entries of each timeline, one request per group
+        at a time."""
+        if not link.opened:
+            return
+        frames = []
+        for group, after in self._timelines.gaps():
+            if group in link.timeline_syncs:
+                continue
+            link.timeline_syncs.add(group)
+            request = pb.TimelineSync(group=group, after_seq=after)
+            frames.append(link.protocol.send(request))
+        await self._write_frames(link, frames)
+
+    def _add_timeline_entry(self, message: pb.Message) -> bool:
+        """Add an entry of a large group's timeline; return whether it is new."""
+        item = inbox_item(message, self._state)
+        added = self._timelines.add(message.group, message.group_seq, item)
+        if added:
+            if isinstance(item, Message):
+                self._book.apply_timeline_message(item)
+            self._on_change()
+        return added
+
     def _add_entry(self, message: pb.Message, *, counted: bool = True) -> bool:
         """Add an entry to the inbox and the conversation book.
 
@@ -757,7 +818,21 @@ class Session:
         waiter = self._waiters.pop(ack.client_id, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(sent)
-        if ack.seq > 0:
+        if ack.group_seq > 0:
+            # A large group's timeline contains the message, but the server
+            # does not push it to the connection that sent it.
+            own = pb.Message(
+                id=ack.id,
+                sender=self._state.user_id,
+                body=pending.body,
+                content_type=pending.content_type,
+                sent_at=ack.sent_at,
+                group=pending.group_id,
+                mentions=pending.mentions,
+                group_seq=ack.group_seq,
+            )
+            self._add_timeline_entry(own)
+        elif ack.seq > 0:
             # The sender's own inbox contains the message too, but the server
             # does not push it to the connection that sent it.
             own = pb.Message(

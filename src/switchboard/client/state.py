@@ -38,9 +38,12 @@ class ClientState:
     """Highest inbox sequence handed to the application."""
     last_client_id: int = 0
     """Highest client message id used by this device."""
+    timeline_cursors: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Per large group (its id as a string, for JSON): the highest timeline
+    sequence handed to the application."""
 
     def copy(self) -> ClientState:
-        return dataclasses.replace(self)
+        return dataclasses.replace(self, timeline_cursors=dict(self.timeline_cursors))
 
 
 class StateStore(abc.ABC):
@@ -129,5 +132,12 @@ def _state_from_json(data: Any) -> ClientState:
             )
         if isinstance(value, int) and value < 0:
             raise ValueError(f"{field.name!r} must be 0 or more, not {value}")
+        if isinstance(value, dict):
+            for key, seq in value.items():
+                if not key.isdigit() or type(seq) is not int or seq < 0:
+                    raise ValueError(
+                        f"{field.name!r} must map group ids to sequences of 0"
+                        f" or more, not {key!r}: {seq!r}"
+                    )
         setattr(state, field.name, value)
     return state

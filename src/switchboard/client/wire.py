@@ -80,6 +80,7 @@ def wire_message(message: pb.Message, state: ClientState) -> Message:
         edited_at=message.edited_at,
         recalled=message.state == pb.MESSAGE_STATE_RECALLED,
         deleted=message.state == pb.MESSAGE_STATE_DELETED,
+        group_seq=message.group_seq,
     )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Final
 
 from redis.exceptions import RedisError
@@ -93,6 +94,19 @@ class ResilientRoutingTable(RoutingTable):
             return broadcast_routes(user_id)
         self._succeeded()
         return routes
+
+    async def lookup_many(
+        self, user_ids: Sequence[UserId]
+    ) -> dict[UserId, dict[DeviceId, Endpoint]]:
+        if self._waiting():
+            return {user_id: broadcast_routes(user_id) for user_id in user_ids}
+        try:
+            found = await self.table.lookup_many(user_ids)
+        except REDIS_ERRORS as exc:
+            self._failed("look up routes", exc)
+            return {user_id: broadcast_routes(user_id) for user_id in user_ids}
+        self._succeeded()
+        return found
 
     async def close(self) -> None:
         await self.table.close()

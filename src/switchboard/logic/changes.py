@@ -63,6 +63,12 @@ class ChangeService:
                 f"invalid change kind {request.kind}: use 1 (read), 2 (recall),"
                 " 3 (edit) or 4 (delete)",
             )
+        if result.timeline is not None:
+            # A large group's change is a timeline entry, in no inbox.
+            change = result.timeline.message
+            return pb.ChangeAck(
+                request_id=request.request_id, id=change.id, changed_at=change.sent_at
+            )
         return _message_ack(request.request_id, result.entries.get(user_id))
 
     async def _read(self, item: Inbound, request: pb.ChangeRequest) -> pb.ChangeAck:

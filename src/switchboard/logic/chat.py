@@ -45,8 +45,9 @@ from switchboard.logic.recall import RecallService
 from switchboard.logic.receipts import ReceiptService
 from switchboard.logic.routing import RoutingTable
 from switchboard.logic.stats import Stats
+from switchboard.logic.timeline import TimelineService
 from switchboard.logic.typing import TypingService
-from switchboard.logic.wire import to_live_message, to_wire_message
+from switchboard.logic.wire import SharedMessage, to_live_message, to_wire_message
 from switchboard.logs import RateLimitedLog
 from switchboard.protocol import pb
 from switchboard.protocol.frames import PROTOCOL_VERSION, FrameType, encode
@@ -85,7 +86,10 @@ class SendResult:
 
     message: StoredMessage
     sender_seq: Seq
+    """The message's sequence in the sender's inbox; 0 for a large group."""
     duplicate: bool
+    group_seq: Seq = Seq(0)
+    """For a large group, the message's sequence in the group's timeline."""
 
 
 def _sync_response(after_seq: int, page: InboxPage, max_bytes: int) -> pb.SyncResponse:
@@ -166,6 +170,8 @@ class ChatService:
         self.devices = DevicePolicy.from_settings(settings)
         changes = ChangeService(self, self.receipts, self.recall)
         self._handlers[FrameType.CHANGE] = changes.handle
+        self.timelines = TimelineService(settings, store, bus, routing)
+        self._handlers[FrameType.TIMELINE_SYNC] = self.timelines.on_sync
 
     def start(self) -> None:
         self._bus.subscribe_inbound(self.handle, self.settled)
@@ -346,6 +352,7 @@ class ChatService:
             sync=_sync_response(after, page, settings.max_frame_size),
             last_client_id=state.last_client_id,
             server_time=_now_ms(),
+            timelines=await self.timelines.heads(user_id),
         )
         data += encode(connected)
         self.stats.syncs += 1
@@ -514,7 +521,12 @@ class ChatService:
         # No sent_at: the sender's clock estimate, from Connected.server_time,
         # is off by one network delay, and the 7 bytes are a tenth of a small
         # exchange. Sync pages carry the stored time.
-        ack = pb.SendAck(client_id=send.client_id, seq=result.sender_seq, id=message.id)
+        ack = pb.SendAck(
+            client_id=send.client_id,
+            seq=result.sender_seq,
+            id=message.id,
+            group_seq=result.group_seq,
+        )
         self._bus.publish_outbound(Outbound(item.endpoint, encode(ack)))
 
     async def store_and_deliver(
@@ -538,8 +550,9 @@ class ChatService:
                 await self.deliver_group(group_result, origin)
             return SendResult(
                 group_result.message,
-                group_result.seqs[sender],
+                group_result.seqs.get(sender, Seq(0)),
                 group_result.duplicate,
+                group_result.timeline_seq,
             )
 
         result = await self._store.append_message(
@@ -599,13 +612,20 @@ class ChatService:
     ) -> None:
         """Push a stored group message to every online device of its members.
 
-        Each member's entry has its own seq, so the Message frame is encoded
-        once per member. Encoding it once for the whole group needs a group
-        timeline with one sequence for all members (fan-out on read).
+        A large group's timeline message is the same for all members, so its
+        frame is encoded once (logic/timeline.py). In a small group each
+        member's entry has its own seq and unread count: the message's
+        shared fields are serialized once and each member's frame appends
+        its own two fields.
         """
+        if result.timeline_seq:
+            delivered = await self.timelines.deliver(result, origin)
+            self.stats.messages_delivered += delivered
+            return
+        shared = SharedMessage(result.message)
         for user_id, seq in result.seqs.items():
-            entry = InboxEntry(seq, result.message, result.unread.get(user_id, 0))
-            await self._deliver(entry, user_id, origin)
+            data = shared.frame(seq, result.unread.get(user_id, 0))
+            self.stats.messages_delivered += await self.push(user_id, data, origin)
 
     async def send_from_api(
         self, sender: UserId, device: DeviceId, send: pb.Send

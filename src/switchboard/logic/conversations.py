@@ -13,12 +13,19 @@ from typing import Final
 
 from switchboard.bus.base import Bus, Inbound, Outbound
 from switchboard.config import Settings
-from switchboard.ids import MessageId, UserId
+from switchboard.ids import GroupId, MessageId, Seq, UserId
 from switchboard.logic.content import TEXT
 from switchboard.logic.wire import to_wire_message
 from switchboard.protocol import pb
 from switchboard.protocol.frames import encode
-from switchboard.store.base import Conversation, ConversationPage, Store
+from switchboard.store.base import (
+    Conversation,
+    ConversationKey,
+    ConversationPage,
+    InboxEntry,
+    Store,
+    TimelineState,
+)
 
 __all__ = ["PREVIEW_BYTES", "ConversationService", "conversation_list", "preview"]
 
@@ -48,7 +55,12 @@ class ConversationService:
         the default page size, and larger ones are capped.
         """
         before = MessageId(before_id) if before_id else None
-        return await self._store.list_conversations(user_id, before, self._limit(limit))
+        limit = self._limit(limit)
+        page = await self._store.list_conversations(user_id, before, limit)
+        timelines = await self._store.timelines_of(user_id)
+        if not timelines:
+            return page
+        return merge_timelines(page, timelines, before, limit)
 
     async def list_frame(self, user_id: UserId, before_id: int, limit: int) -> bytes:
         """Return an encoded ConversationList frame for the user."""
@@ -66,6 +78,51 @@ class ConversationService:
         if requested == 0:
             return self._settings.conversation_page
         return min(requested, self._settings.max_conversation_page)
+
+
+def merge_timelines(
+    page: ConversationPage,
+    timelines: list[TimelineState],
+    before: MessageId | None,
+    limit: int,
+) -> ConversationPage:
+    """Merge the user's large groups into a page of its inbox conversations.
+
+    A large group's last message and unread count come from its timeline.
+    An inbox conversation of the same group, left from before the group
+    switched to a timeline, is replaced by it.
+    """
+    # NOTE: the store counts each large group's unread messages when the list
+    # is read, in time proportional to that count, and reads every large
+    # group of the user for each page.
+    large = {GroupId(state.group.id) for state in timelines}
+    merged = [c for c in page.conversations if c.key.group not in large]
+    for state in timelines:
+        if state.last is None:
+            continue
+        if before is not None and state.last.message.id >= before:
+            continue
+        merged.append(_timeline_conversation(state))
+    merged.sort(key=lambda c: c.last.message.id, reverse=True)
+    total = page.total_unread + sum(state.unread for state in timelines)
+    return ConversationPage(
+        conversations=merged[:limit],
+        has_more=page.has_more or len(merged) > limit,
+        head_seq=page.head_seq,
+        total_unread=total,
+    )
+
+
+def _timeline_conversation(state: TimelineState) -> Conversation:
+    assert state.last is not None
+    return Conversation(
+        key=ConversationKey(group=state.group.id),
+        name=state.group.name,
+        last=InboxEntry(Seq(0), state.last.message),
+        unread=state.unread,
+        read_id=state.read_id,
+        peer_read_id=MessageId(0),
+    )
 
 
 def conversation_list(

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 
 from switchboard.config import Settings
 from switchboard.errors import ErrorCode, RequestError
-from switchboard.ids import GroupId, MessageId, UserId
+from switchboard.ids import GroupId, MessageId, Seq, UserId
 from switchboard.logic.chat import ChatService
 from switchboard.logic.content import SYSTEM_CONTENT_TYPE
 from switchboard.store.base import (
+    GROUP_MODE_READ,
     Group,
     GroupChange,
     GroupFull,
@@ -68,8 +69,8 @@ class GroupService:
 
     @property
     def max_members(self) -> int:
-        """Largest group size accepted now."""
-        return min(self._settings.max_group_size, self._settings.large_group_threshold)
+        """Largest group size accepted."""
+        return self._settings.max_group_size
 
     # Reads.
 
@@ -92,12 +93,30 @@ class GroupService:
     ) -> tuple[list[StoredMessage], bool]:
         """Page backwards through the group's messages; members only.
 
-        Messages ``actor`` deleted for themselves are left out.
+        Messages ``actor`` deleted for themselves are left out, and so are
+        those of a large group sent before the start of ``actor``'s timeline
+        (its join, or group_history_on_join entries before it).
         """
-        await self.details(actor, group_id)
-        return await self._store.read_group_history(
+        details = await self.details(actor, group_id)
+        messages, more = await self._store.read_group_history(
             group_id, before_id, limit, viewer=actor
         )
+        if details.group.mode != GROUP_MODE_READ:
+            return messages, more
+        first_id = await self._first_visible_id(actor, group_id)
+        kept = [message for message in messages if message.id >= first_id]
+        if len(kept) < len(messages):
+            more = False
+        return kept, more
+
+    async def _first_visible_id(self, user: UserId, group_id: GroupId) -> MessageId:
+        """Return the id of the first message of a large group the user may
+        read; 0 when the user may read the whole timeline and what preceded
+        it, because it was a member when the group switched or was created."""
+        page = await self._store.read_timeline(group_id, user, Seq(0), 1)
+        if page.start_seq <= 1 or not page.entries:
+            return MessageId(0)
+        return page.entries[0].message.id
 
     # Changes.
 
@@ -117,6 +136,8 @@ class GroupService:
                 _now_ms(),
                 max_members=self.max_members,
                 notice=notice,
+                timeline_above=self._settings.large_group_threshold,
+                history=self._settings.history_on_join,
             )
         except GroupFull as exc:
             self._check_size(exc.size)
@@ -164,11 +185,20 @@ class GroupService:
                 _now_ms(),
                 max_members=self.max_members,
                 notice=notice,
+                timeline_above=self._settings.large_group_threshold,
+                history=self._settings.history_on_join,
             )
         except GroupFull as exc:
             self._check_size(exc.size)
             raise
         await self._deliver(change)
+        if change.group.mode != details.group.mode:
+            logger.info(
+                "group %d switched to %s mode at %d members",
+                group_id,
+                change.group.mode,
+                len(details.members) + len(users),
+            )
         return GroupDetails(change.group, await self._store.list_members(group_id))
 
     async def remove_member(
@@ -271,14 +301,6 @@ class GroupService:
                 ErrorCode.GROUP_FULL,
                 f"the group would have {size} members; the maximum is"
                 f" {settings.max_group_size}",
-            )
-        if size > settings.large_group_threshold:
-            # NOTE: groups above the threshold need a group timeline read by
-            # members (fan-out on read), which is not built yet.
-            raise RequestError(
-                ErrorCode.GROUP_FULL,
-                f"the group would have {size} members; groups of more than"
-                f" {settings.large_group_threshold} members are not supported yet",
             )
 
 

@@ -174,6 +174,8 @@ class RecallService:
             ) from exc
 
     async def _deliver(self, result: ChangeResult) -> None:
+        if result.timeline is not None:
+            await self._chat.timelines.deliver(result.timeline, None)
         for user_id, entry in result.entries.items():
             await self._chat.push(user_id, encode(to_wire_message(entry)))
 

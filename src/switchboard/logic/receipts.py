@@ -21,6 +21,7 @@ from switchboard.logic.wire import to_wire_message
 from switchboard.protocol import pb
 from switchboard.protocol.frames import encode
 from switchboard.store.base import (
+    GROUP_MODE_READ,
     ConversationKey,
     NotMember,
     ReadCount,
@@ -67,7 +68,9 @@ class ReceiptService:
         GROUP_NOT_FOUND for an unknown group and NOT_A_MEMBER for a group the
         user never was a member of.
         """
-        await self._check_exists(key)
+        large = await self._check_exists(key)
+        if large:
+            return await self._mark_timeline_read(user_id, key.group, up_to)
         try:
             result = await self._store.mark_read(
                 user_id, key, MessageId(up_to) if up_to else None, _now_ms()
@@ -100,6 +103,32 @@ class ReceiptService:
         members = {m.user_id for m in await self._store.list_members(key.group)}
         return [owner for owner in owners if owner in members]
 
+    async def _mark_timeline_read(
+        self, user_id: UserId, group_id: GroupId, up_to: int
+    ) -> ReadResult:
+        """Read a large group's timeline: the read entry goes to every device
+        of the reader and a ReadReceipt to the senders of the messages read."""
+        try:
+            result = await self._store.mark_timeline_read(
+                user_id, group_id, MessageId(up_to) if up_to else None, _now_ms()
+            )
+        except NotMember as exc:
+            raise RequestError(ErrorCode.NOT_A_MEMBER, str(exc)) from exc
+        if result.entry is not None:
+            await self._chat.push(user_id, encode(to_wire_message(result.entry)))
+        owners = await self._still_present(
+            ConversationKey(group=group_id), result.notify
+        )
+        if owners:
+            receipt = pb.ReadReceipt(
+                reader=user_id,
+                group=group_id,
+                message_id=result.read_id,
+                read_at=_now_ms(),
+            )
+            await self._chat.timelines.push_to(owners, encode(receipt), None)
+        return result
+
     async def read_counts(
         self, user_id: UserId, group_id: GroupId, message_ids: Sequence[int]
     ) -> list[ReadCount]:
@@ -124,16 +153,21 @@ class ReceiptService:
         ids = [MessageId(message_id) for message_id in message_ids]
         return await self._store.group_read_counts(group_id, ids)
 
-    async def _check_exists(self, key: ConversationKey) -> None:
+    async def _check_exists(self, key: ConversationKey) -> bool:
+        """Raise unless the conversation's peer or group exists; return whether
+        it is a large group, read through its timeline."""
         if key.group:
-            if await self._store.get_group(key.group) is None:
+            group = await self._store.get_group(key.group)
+            if group is None:
                 raise RequestError(
                     ErrorCode.GROUP_NOT_FOUND, f"no group with id {key.group}"
                 )
-        elif await self._store.get_user(key.peer) is None:
+            return group.mode == GROUP_MODE_READ
+        if await self._store.get_user(key.peer) is None:
             raise RequestError(
                 ErrorCode.UNKNOWN_RECIPIENT, f"no user with id {key.peer}"
             )
+        return False
 
 
 def _now_ms() -> int:

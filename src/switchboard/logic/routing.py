@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 
 from switchboard.bus.base import Endpoint
 from switchboard.ids import DeviceId, UserId
@@ -28,6 +29,18 @@ class RoutingTable(abc.ABC):
     @abc.abstractmethod
     async def lookup(self, user_id: UserId) -> dict[DeviceId, Endpoint]:
         """Return the user's online devices and their endpoints."""
+
+    async def lookup_many(
+        self, user_ids: Sequence[UserId]
+    ) -> dict[UserId, dict[DeviceId, Endpoint]]:
+        """Return the online devices of each of ``user_ids``; users without
+        one are left out. A distributed table looks them up in one round trip."""
+        found = {}
+        for user_id in user_ids:
+            routes = await self.lookup(user_id)
+            if routes:
+                found[user_id] = routes
+        return found
 
 
 class MemoryRoutingTable(RoutingTable):

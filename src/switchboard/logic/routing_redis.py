@@ -26,6 +26,7 @@ Cluster does not allow, so this table needs a single Redis (with replicas).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, Final
 
 import redis.asyncio as redis
@@ -206,10 +207,25 @@ class RedisRoutingTable(RoutingTable):
         flat: list[bytes] = await self._lookup(
             keys=[self._routes_key(user_id)], args=[self._lease_key("")]
         )
-        return {
-            DeviceId(flat[i].decode()): _decode(flat[i + 1])
-            for i in range(0, len(flat), 2)
-        }
+        return _routes_of(flat)
+
+    async def lookup_many(
+        self, user_ids: Sequence[UserId]
+    ) -> dict[UserId, dict[DeviceId, Endpoint]]:
+        # One pipeline: the lookups of all users in one round trip.
+        async with self._client.pipeline(transaction=False) as pipe:
+            for user_id in user_ids:
+                await self._lookup(
+                    keys=[self._routes_key(user_id)],
+                    args=[self._lease_key("")],
+                    client=pipe,
+                )
+            results: list[list[bytes]] = await pipe.execute()
+        found = {}
+        for user_id, flat in zip(user_ids, results, strict=True):
+            if flat:
+                found[user_id] = _routes_of(flat)
+        return found
 
     # Gateway leases.
 
@@ -323,3 +339,10 @@ def _encode(endpoint: Endpoint) -> str:
 def _decode(route: bytes) -> Endpoint:
     connection, _, gateway = route.decode().partition(":")
     return Endpoint(gateway=gateway, connection=ConnectionId(int(connection)))
+
+
+def _routes_of(flat: list[bytes]) -> dict[DeviceId, Endpoint]:
+    """Return the routes of a lookup's reply: device, endpoint, device, ..."""
+    return {
+        DeviceId(flat[i].decode()): _decode(flat[i + 1]) for i in range(0, len(flat), 2)
+    }

@@ -93,7 +93,11 @@ async def search(
     peer_id: UserId | None = None,
     group_id: GroupId | None = None,
 ) -> SearchPage:
-    """Search the user's inbox for ``text``; raise RequestError for bad input."""
+    """Search the user's inbox for ``text``; raise RequestError for bad input.
+
+    NOTE: the messages of large groups are in their timelines, not in the
+    inbox, so the search does not find them.
+    """
     terms = parse_terms(text)
     before_id = None if cursor is None else decode_cursor(cursor)
     entries, has_more = await store.search_messages(

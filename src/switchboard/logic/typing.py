@@ -110,6 +110,8 @@ class TypingService:
         return [user for user in members if user != sender]
 
     async def _forward(self, data: bytes, recipients: list[UserId]) -> None:
-        for user_id in recipients:
-            for endpoint in (await self._routing.lookup(user_id)).values():
+        # One batched lookup: a large group has thousands of members.
+        found = await self._routing.lookup_many(recipients)
+        for routes in found.values():
+            for endpoint in routes.values():
                 self._bus.publish_outbound(Outbound(endpoint, data))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import cast
 
-from switchboard.ids import UserId
+from switchboard.ids import Seq, UserId
 from switchboard.protocol import pb
-from switchboard.store.base import InboxEntry
+from switchboard.protocol.frames import FrameType
+from switchboard.protocol.framing import encode_frame
+from switchboard.store.base import InboxEntry, StoredMessage
 
-__all__ = ["to_live_message", "to_wire_message"]
+__all__ = ["SharedMessage", "to_live_message", "to_wire_message"]
 
 
 def to_wire_message(entry: InboxEntry) -> pb.Message:
@@ -55,3 +57,24 @@ def to_live_message(entry: InboxEntry, receiver: UserId) -> pb.Message:
     if message.recipient == receiver:
         message.ClearField("recipient")
     return message
+
+
+class SharedMessage:
+    """A message to encode once and frame for many inboxes.
+
+    The fields every copy shares are serialized once. Each inbox's frame is
+    that serialization followed by the serialized ``seq`` and ``unread`` of
+    its own entry. A protobuf parser merges concatenated serializations, and
+    the shared part leaves those two fields unset, so the frame decodes
+    exactly like the copy encoded whole.
+    """
+
+    __slots__ = ("shared",)
+
+    def __init__(self, message: StoredMessage) -> None:
+        self.shared = to_wire_message(InboxEntry(Seq(0), message)).SerializeToString()
+
+    def frame(self, seq: int, unread: int) -> bytes:
+        """Return the Message frame of the entry at ``seq`` with ``unread``."""
+        tail = pb.Message(seq=seq, unread=unread).SerializeToString()
+        return encode_frame(FrameType.MESSAGE, self.shared + tail)

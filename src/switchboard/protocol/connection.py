@@ -88,6 +88,7 @@ TRANSITIONS: Final[dict[tuple[Role, State], dict[FrameType, State]]] = {
         _F.CHANGE: _S.CONNECTING,
         _F.TYPING: _S.CONNECTING,
         _F.PRESENCE_SUBSCRIBE: _S.CONNECTING,
+        _F.TIMELINE_SYNC: _S.CONNECTING,
     },
     (Role.SERVER, _S.OPEN): {
         _F.HEARTBEAT: _S.OPEN,
@@ -99,6 +100,7 @@ TRANSITIONS: Final[dict[tuple[Role, State], dict[FrameType, State]]] = {
         _F.CHANGE: _S.OPEN,
         _F.TYPING: _S.OPEN,
         _F.PRESENCE_SUBSCRIBE: _S.OPEN,
+        _F.TIMELINE_SYNC: _S.OPEN,
     },
     # A client that has not sent Connect can still be told why it is closed.
     (Role.CLIENT, _S.AWAITING_CONNECT): {
@@ -125,6 +127,7 @@ TRANSITIONS: Final[dict[tuple[Role, State], dict[FrameType, State]]] = {
         _F.READ_RECEIPT: _S.OPEN,
         _F.TYPING: _S.OPEN,
         _F.PRESENCE: _S.OPEN,
+        _F.TIMELINE_PAGE: _S.OPEN,
     },
 }
 

@@ -37,6 +37,8 @@ class FrameType(enum.IntEnum):
     CHANGE = 14
     CHANGE_ACK = 15
     READ_RECEIPT = 16
+    TIMELINE_SYNC = 17
+    TIMELINE_PAGE = 18
     TYPING = 20
     PRESENCE_SUBSCRIBE = 21
     PRESENCE = 22
@@ -60,6 +62,8 @@ PAYLOAD_TYPES: Final[dict[int, type[ProtobufMessage]]] = {
     FrameType.CHANGE_ACK: pb.ChangeAck,
     FrameType.READ_RECEIPT: pb.ReadReceipt,
     FrameType.TYPING: pb.Typing,
+    FrameType.TIMELINE_SYNC: pb.TimelineSync,
+    FrameType.TIMELINE_PAGE: pb.TimelinePage,
     FrameType.PRESENCE_SUBSCRIBE: pb.PresenceSubscribe,
     FrameType.PRESENCE: pb.PresenceUpdate,
 }

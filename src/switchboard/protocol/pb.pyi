@@ -65,7 +65,7 @@ class Connect(_message.Message):
     def __init__(self, version: _Optional[int] = ..., token: _Optional[str] = ..., device: _Optional[str] = ..., platform: _Optional[_Union[Platform, str]] = ..., last_seq: _Optional[int] = ..., heartbeat: _Optional[int] = ..., sync_limit: _Optional[int] = ..., conversations: _Optional[int] = ...) -> None: ...
 
 class Connected(_message.Message):
-    __slots__ = ("user_id", "heartbeat", "max_heartbeat", "head_seq", "sync", "last_client_id", "server_time")
+    __slots__ = ("user_id", "heartbeat", "max_heartbeat", "head_seq", "sync", "last_client_id", "server_time", "timelines")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     MAX_HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +73,7 @@ class Connected(_message.Message):
     SYNC_FIELD_NUMBER: _ClassVar[int]
     LAST_CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     SERVER_TIME_FIELD_NUMBER: _ClassVar[int]
+    TIMELINES_FIELD_NUMBER: _ClassVar[int]
     user_id: int
     heartbeat: int
     max_heartbeat: int
@@ -80,7 +81,20 @@ class Connected(_message.Message):
     sync: SyncResponse
     last_client_id: int
     server_time: int
-    def __init__(self, user_id: _Optional[int] = ..., heartbeat: _Optional[int] = ..., max_heartbeat: _Optional[int] = ..., head_seq: _Optional[int] = ..., sync: _Optional[_Union[SyncResponse, _Mapping]] = ..., last_client_id: _Optional[int] = ..., server_time: _Optional[int] = ...) -> None: ...
+    timelines: _containers.RepeatedCompositeFieldContainer[TimelineHead]
+    def __init__(self, user_id: _Optional[int] = ..., heartbeat: _Optional[int] = ..., max_heartbeat: _Optional[int] = ..., head_seq: _Optional[int] = ..., sync: _Optional[_Union[SyncResponse, _Mapping]] = ..., last_client_id: _Optional[int] = ..., server_time: _Optional[int] = ..., timelines: _Optional[_Iterable[_Union[TimelineHead, _Mapping]]] = ...) -> None: ...
+
+class TimelineHead(_message.Message):
+    __slots__ = ("group", "head_seq", "start_seq", "left")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    HEAD_SEQ_FIELD_NUMBER: _ClassVar[int]
+    START_SEQ_FIELD_NUMBER: _ClassVar[int]
+    LEFT_FIELD_NUMBER: _ClassVar[int]
+    group: int
+    head_seq: int
+    start_seq: int
+    left: bool
+    def __init__(self, group: _Optional[int] = ..., head_seq: _Optional[int] = ..., start_seq: _Optional[int] = ..., left: _Optional[bool] = ...) -> None: ...
 
 class Send(_message.Message):
     __slots__ = ("to", "client_id", "body", "content_type", "group", "mentions")
@@ -99,19 +113,21 @@ class Send(_message.Message):
     def __init__(self, to: _Optional[int] = ..., client_id: _Optional[int] = ..., body: _Optional[bytes] = ..., content_type: _Optional[int] = ..., group: _Optional[int] = ..., mentions: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class SendAck(_message.Message):
-    __slots__ = ("client_id", "seq", "id", "sent_at")
+    __slots__ = ("client_id", "seq", "id", "sent_at", "group_seq")
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     SENT_AT_FIELD_NUMBER: _ClassVar[int]
+    GROUP_SEQ_FIELD_NUMBER: _ClassVar[int]
     client_id: int
     seq: int
     id: int
     sent_at: int
-    def __init__(self, client_id: _Optional[int] = ..., seq: _Optional[int] = ..., id: _Optional[int] = ..., sent_at: _Optional[int] = ...) -> None: ...
+    group_seq: int
+    def __init__(self, client_id: _Optional[int] = ..., seq: _Optional[int] = ..., id: _Optional[int] = ..., sent_at: _Optional[int] = ..., group_seq: _Optional[int] = ...) -> None: ...
 
 class Message(_message.Message):
-    __slots__ = ("seq", "id", "sender", "recipient", "body", "content_type", "sent_at", "group", "mentions", "unread", "change", "target", "edited_at", "state")
+    __slots__ = ("seq", "id", "sender", "recipient", "body", "content_type", "sent_at", "group", "mentions", "unread", "change", "target", "edited_at", "state", "group_seq")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     SENDER_FIELD_NUMBER: _ClassVar[int]
@@ -126,6 +142,7 @@ class Message(_message.Message):
     TARGET_FIELD_NUMBER: _ClassVar[int]
     EDITED_AT_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    GROUP_SEQ_FIELD_NUMBER: _ClassVar[int]
     seq: int
     id: int
     sender: int
@@ -140,7 +157,8 @@ class Message(_message.Message):
     target: int
     edited_at: int
     state: MessageState
-    def __init__(self, seq: _Optional[int] = ..., id: _Optional[int] = ..., sender: _Optional[int] = ..., recipient: _Optional[int] = ..., body: _Optional[bytes] = ..., content_type: _Optional[int] = ..., sent_at: _Optional[int] = ..., group: _Optional[int] = ..., mentions: _Optional[_Iterable[int]] = ..., unread: _Optional[int] = ..., change: _Optional[_Union[ChangeKind, str]] = ..., target: _Optional[int] = ..., edited_at: _Optional[int] = ..., state: _Optional[_Union[MessageState, str]] = ...) -> None: ...
+    group_seq: int
+    def __init__(self, seq: _Optional[int] = ..., id: _Optional[int] = ..., sender: _Optional[int] = ..., recipient: _Optional[int] = ..., body: _Optional[bytes] = ..., content_type: _Optional[int] = ..., sent_at: _Optional[int] = ..., group: _Optional[int] = ..., mentions: _Optional[_Iterable[int]] = ..., unread: _Optional[int] = ..., change: _Optional[_Union[ChangeKind, str]] = ..., target: _Optional[int] = ..., edited_at: _Optional[int] = ..., state: _Optional[_Union[MessageState, str]] = ..., group_seq: _Optional[int] = ...) -> None: ...
 
 class SyncRequest(_message.Message):
     __slots__ = ("after_seq", "limit")
@@ -285,6 +303,32 @@ class ReadReceipt(_message.Message):
     message_id: int
     read_at: int
     def __init__(self, reader: _Optional[int] = ..., group: _Optional[int] = ..., message_id: _Optional[int] = ..., read_at: _Optional[int] = ...) -> None: ...
+
+class TimelineSync(_message.Message):
+    __slots__ = ("group", "after_seq", "limit")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    group: int
+    after_seq: int
+    limit: int
+    def __init__(self, group: _Optional[int] = ..., after_seq: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class TimelinePage(_message.Message):
+    __slots__ = ("group", "after_seq", "messages", "has_more", "head_seq", "start_seq")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    HAS_MORE_FIELD_NUMBER: _ClassVar[int]
+    HEAD_SEQ_FIELD_NUMBER: _ClassVar[int]
+    START_SEQ_FIELD_NUMBER: _ClassVar[int]
+    group: int
+    after_seq: int
+    messages: _containers.RepeatedCompositeFieldContainer[Message]
+    has_more: bool
+    head_seq: int
+    start_seq: int
+    def __init__(self, group: _Optional[int] = ..., after_seq: _Optional[int] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., has_more: _Optional[bool] = ..., head_seq: _Optional[int] = ..., start_seq: _Optional[int] = ...) -> None: ...
 
 class Typing(_message.Message):
     __slots__ = ("to", "group", "active", "sender", "ttl")

@@ -23,6 +23,8 @@ from switchboard.ids import (
 )
 
 __all__ = [
+    "GROUP_MODE_READ",
+    "GROUP_MODE_WRITE",
     "AlreadyMember",
     "AppendResult",
     "ChangeResult",
@@ -52,6 +54,9 @@ __all__ = [
     "Store",
     "StoreError",
     "StoredMessage",
+    "TimelineEntry",
+    "TimelinePage",
+    "TimelineState",
     "User",
 ]
 
@@ -223,7 +228,12 @@ class Group:
     created_at: int
     mode: str
     """Delivery mode: ``"write"`` copies each message into every member's
-    inbox (fan-out on write), the only mode so far."""
+    inbox (fan-out on write); ``"read"`` appends it once to the group's
+    timeline, which members read by its own sequence (fan-out on read)."""
+
+
+GROUP_MODE_WRITE = "write"
+GROUP_MODE_READ = "read"
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +256,57 @@ class GroupAppendResult:
     unread: dict[UserId, int] = field(default_factory=dict)
     """Each member's unread count of the group after the message; empty for
     a duplicate."""
+    timeline_seq: Seq = Seq(0)
+    """The message's sequence in the group's timeline when the group is in
+    ``"read"`` mode; ``seqs`` and ``unread`` are empty then. 0 otherwise."""
+    members: tuple[UserId, ...] = ()
+    """For a timeline message, the members when it was stored, who get it
+    pushed; empty for a duplicate and in ``"write"`` mode."""
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """A message of a group timeline at its sequence in that timeline."""
+
+    seq: Seq
+    message: StoredMessage
+    deleted: bool = False
+    """The reading user deleted the message for themselves; set in what is
+    read for one user, never in a push."""
+
+
+@dataclass(frozen=True, slots=True)
+class TimelinePage:
+    entries: list[TimelineEntry]
+    """Ordered by seq, ascending, all above the requested ``after_seq`` and at
+    or above ``start_seq``."""
+    has_more: bool
+    """Entries the user may read exist after the last one in ``entries``."""
+    head_seq: Seq
+    """Highest sequence the user may read: the group's head for a member,
+    the notice of its removal for a former member."""
+    start_seq: Seq
+    """First sequence the user may read, set when it joined."""
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineState:
+    """A group timeline from the view of one member or former member."""
+
+    group: Group
+    start_seq: Seq
+    """First sequence the user may read."""
+    head_seq: Seq
+    """Highest sequence the user may read."""
+    left: bool
+    """The user is no longer a member; ``head_seq`` is its removal notice."""
+    last: TimelineEntry | None
+    """The newest entry the user may read; None when there is none."""
+    read_id: MessageId
+    """The user has read every message of the timeline up to this id."""
+    unread: int
+    """Messages of other users after ``read_id`` and up to ``head_seq``;
+    notices and recalled messages do not count."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +402,10 @@ class ChangeResult:
     entries: dict[UserId, InboxEntry]
     """The change entry appended to each inbox the change concerns; empty
     when nothing changed (a repeated recall or deletion)."""
+    timeline: GroupAppendResult | None = None
+    """For a recall or edit of a large group's message: the change entry
+    appended to the group's timeline, with the members to push it to. Its
+    ``entries`` are empty then."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -628,11 +693,15 @@ class Store(abc.ABC):
         *,
         max_members: int,
         notice: GroupNotice | None = None,
+        timeline_above: int | None = None,
+        history: int | None = 0,
     ) -> GroupChange:
         """Create a group owned by ``creator`` with ``members`` as members.
 
         ``creator`` and repeats in ``members`` are counted once. The notice,
         if any, is appended after the members join, so all of them get it.
+        A group of more than ``timeline_above`` members (None: no limit) is
+        created in ``"read"`` mode. ``history`` is as for add_members.
         Raises GroupFull when the group would have more than ``max_members``.
         """
 
@@ -661,8 +730,15 @@ class Store(abc.ABC):
         *,
         max_members: int,
         notice: GroupNotice | None = None,
+        timeline_above: int | None = None,
+        history: int | None = 0,
     ) -> GroupChange:
         """Add users with ``role``; the notice follows, so they get it too.
+
+        A ``"write"`` group that grows above ``timeline_above`` members (None:
+        no limit) switches to ``"read"`` mode before the notice, which is the
+        first entry of its timeline. In ``"read"`` mode a new member may read
+        the ``history`` timeline entries before its join (None: all of them).
 
         Writes nothing and raises GroupNotFound, AlreadyMember when one of the
         users is a member, or GroupFull when the group would have more than
@@ -741,4 +817,37 @@ class Store(abc.ABC):
         Returns up to ``limit`` messages with id < ``before_id`` (all when
         None), newest first, and whether older ones remain. Messages that
         ``viewer`` deleted for themselves are left out.
+        """
+
+    # Group timelines (groups in "read" mode).
+
+    @abc.abstractmethod
+    async def read_timeline(
+        self, group_id: GroupId, user_id: UserId, after_seq: Seq, limit: int
+    ) -> TimelinePage:
+        """Return up to ``limit`` timeline entries with seq > ``after_seq``.
+
+        Only entries from the user's ``start_seq`` up to its ``head_seq`` are
+        returned: a former member reads up to the notice of its removal.
+        Raises GroupNotFound, or NotMember when the user never had access or
+        the group is not in ``"read"`` mode.
+        """
+
+    @abc.abstractmethod
+    async def timelines_of(self, user_id: UserId) -> list[TimelineState]:
+        """Return the timelines the user may read, as a member or a former
+        member, ordered by group id."""
+
+    @abc.abstractmethod
+    async def mark_timeline_read(
+        self, user_id: UserId, group_id: GroupId, up_to: MessageId | None, now: int
+    ) -> ReadResult:
+        """Move the user's read position in a group timeline up to ``up_to``.
+
+        None, or an id above the newest message the user may read, moves it
+        to that message. The position never moves back. When it moves, a
+        read entry (``change`` 1, ``target`` the new position, the group's
+        unread count) is appended to the user's inbox, so the user's other
+        devices learn it, and ``notify`` lists the senders of the messages
+        that became read. Raises NotMember like read_timeline.
         """

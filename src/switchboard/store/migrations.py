@@ -328,6 +328,40 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         WHERE recipient IS NOT NULL AND recipient != sender AND change IS NULL
         """,
     ),
+    # Version 10: group timelines for large groups (fan-out on read). A group
+    # with a row in group_timelines is in "read" mode: its messages are stored
+    # once, with timeline_seq set, and get no inbox entries. groups.mode keeps
+    # its CHECK of version 2, so the mode is read from this table.
+    (
+        """
+        CREATE TABLE group_timelines (
+            group_id    INTEGER PRIMARY KEY REFERENCES groups (id),
+            head_seq    INTEGER NOT NULL,
+            switched_at INTEGER NOT NULL
+        )
+        """,
+        "ALTER TABLE messages ADD COLUMN timeline_seq INTEGER",
+        """
+        CREATE UNIQUE INDEX messages_timeline ON messages (group_id, timeline_seq)
+        WHERE timeline_seq IS NOT NULL
+        """,
+        # Who may read a timeline: start_seq is the first entry the user
+        # reads, left_seq the notice of its removal (NULL while a member) and
+        # read_seq its read position.
+        """
+        CREATE TABLE timeline_members (
+            group_id  INTEGER NOT NULL REFERENCES groups (id),
+            user_id   INTEGER NOT NULL REFERENCES users (id),
+            start_seq INTEGER NOT NULL,
+            left_seq  INTEGER,
+            read_seq  INTEGER NOT NULL,
+            PRIMARY KEY (group_id, user_id)
+        ) WITHOUT ROWID
+        """,
+        """
+        CREATE INDEX timeline_members_by_user ON timeline_members (user_id, group_id)
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

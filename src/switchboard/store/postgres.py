@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import functools
 import logging
@@ -47,7 +48,10 @@ from switchboard.store import postgres_peers as peers_sql
 from switchboard.store import postgres_recall as recall_sql
 from switchboard.store import postgres_receipts as receipts_sql
 from switchboard.store import postgres_search as search_sql
+from switchboard.store import postgres_timeline as timeline_sql
+from switchboard.store import postgres_timeline_ops as timeline_ops
 from switchboard.store.base import (
+    GROUP_MODE_READ,
     AlreadyMember,
     AppendResult,
     ChangeResult,
@@ -73,9 +77,11 @@ from switchboard.store.base import (
     Store,
     StoredMessage,
     StoreError,
+    TimelinePage,
+    TimelineState,
     User,
 )
-from switchboard.store.postgres_changes import CHANGE_EDIT, CHANGE_RECALL
+from switchboard.store.postgres_changes import CHANGE_EDIT, CHANGE_READ, CHANGE_RECALL
 from switchboard.store.postgres_conn import Connection, ConnectionSet, transact
 from switchboard.store.postgres_inbox import FirstCopy
 from switchboard.store.postgres_relay import CopyWriter, Stored
@@ -712,6 +718,16 @@ class PostgresStore(Store):
             members, senders = await groups_sql.select_group_read_state(
                 group_conn, group_id, ids
             )
+            group = await groups_sql.select_group(group_conn, group_id)
+            if group is not None and group.mode == GROUP_MODE_READ:
+                # NOTE: read positions of messages from before the group
+                # became large are not consulted, so those count fewer readers.
+                positions = await timeline_sql.select_timeline_positions(
+                    group_conn, group_id
+                )
+                joined = {user: joined_id for user, (_, joined_id) in positions.items()}
+                reads = {user: read_id for user, (read_id, _) in positions.items()}
+                return receipts_sql.count_readers(ids, joined, senders, reads)
 
             # Read positions are kept with each member's inbox.
             await conns.release()
@@ -739,7 +755,15 @@ class PostgresStore(Store):
 
         async def work(conns: ConnectionSet) -> HeldMessage | None:
             conn = await conns.get(self._database_of(viewer))
-            return await recall_sql.select_held(conn, message_id, viewer)
+            held = await recall_sql.select_held(conn, message_id, viewer)
+            if held is not None:
+                return held
+            # A large group's message is in its group's timeline only.
+            await conns.release()
+            await conns.get_all()
+            return await timeline_ops.held_in_timeline(
+                conns, len(self.shard_map.dsns), message_id, viewer
+            )
 
         return await self._run("get_message", work)
 
@@ -749,8 +773,8 @@ class PostgresStore(Store):
         _check_int64(actor=actor, message_id=message_id, now=now)
         return await self._run(
             "recall_message",
-            lambda conns: recall_sql.change_for_everyone(
-                self._copies, conns, actor, message_id, CHANGE_RECALL, b"", now
+            lambda conns: self._change_for_everyone(
+                conns, actor, message_id, CHANGE_RECALL, b"", now
             ),
             all_databases=True,
         )
@@ -761,11 +785,35 @@ class PostgresStore(Store):
         _check_int64(actor=actor, message_id=message_id, now=now)
         return await self._run(
             "edit_message",
-            lambda conns: recall_sql.change_for_everyone(
-                self._copies, conns, actor, message_id, CHANGE_EDIT, body, now
+            lambda conns: self._change_for_everyone(
+                conns, actor, message_id, CHANGE_EDIT, body, now
             ),
             all_databases=True,
         )
+
+    async def _change_for_everyone(
+        self,
+        conns: ConnectionSet,
+        actor: UserId,
+        message_id: MessageId,
+        kind: int,
+        body: bytes,
+        now: int,
+    ) -> ChangeResult:
+        """Recall or edit a message: in its timeline for a large group's
+        message, otherwise in every inbox copy."""
+        databases = len(self.shard_map.dsns)
+        held = await timeline_ops.held_in_timeline(conns, databases, message_id, actor)
+        if held is None:
+            return await recall_sql.change_for_everyone(
+                self._copies, conns, actor, message_id, kind, body, now
+            )
+        group_id = held.message.group_id
+        assert group_id is not None
+        async with self._group_locked(conns, group_id) as conn:
+            return await timeline_ops.change_in_timeline(
+                conns, conn, actor, held, kind, body, now
+            )
 
     async def delete_message_for(
         self, user_id: UserId, message_id: MessageId, now: int
@@ -775,6 +823,23 @@ class PostgresStore(Store):
         async def work(conns: ConnectionSet) -> ChangeResult:
             user_db = self._database_of(user_id)
             await conns.get_many([0, user_db])
+            if (
+                await recall_sql.select_held(
+                    await conns.get(user_db), message_id, user_id
+                )
+                is None
+            ):
+                await conns.release()
+                await conns.get_all()
+                databases = len(self.shard_map.dsns)
+                held = await timeline_ops.held_in_timeline(
+                    conns, databases, message_id, user_id
+                )
+                if held is not None:
+                    group_db = self._database_of(held.message.group_id or GroupId(0))
+                    return await timeline_ops.delete_in_timeline(
+                        conns, group_db, user_db, user_id, held, now
+                    )
             return await recall_sql.delete_for(
                 await conns.get(user_db), await conns.get(0), user_id, message_id, now
             )
@@ -900,6 +965,8 @@ class PostgresStore(Store):
         *,
         max_members: int,
         notice: GroupNotice | None = None,
+        timeline_above: int | None = None,
+        history: int | None = 0,
     ) -> GroupChange:
         _check_int64(creator=creator, now=now)
         _check_int64_each("member", members)
@@ -919,11 +986,14 @@ class PostgresStore(Store):
                 )
                 roles = [(creator, Role.OWNER)] + [(u, Role.MEMBER) for u in others]
                 joined = await groups_sql.insert_members(conn, group_id, roles, now)
+                group = await timeline_ops.switch_if_large(
+                    conn, group, size, timeline_above
+                )
                 users = (creator, *others)
                 return _Membership(group, dict.fromkeys(users, joined), users)
 
             return await self._change_group(
-                conns, "create_group", group_id, change, notice
+                conns, "create_group", group_id, change, notice, history
             )
 
         return await self._run("create_group", work, all_databases=True)
@@ -982,6 +1052,8 @@ class PostgresStore(Store):
         *,
         max_members: int,
         notice: GroupNotice | None = None,
+        timeline_above: int | None = None,
+        history: int | None = 0,
     ) -> GroupChange:
         _check_int64(group_id=group_id, now=now)
         _check_int64_each("user id", user_ids)
@@ -1000,13 +1072,16 @@ class PostgresStore(Store):
             joined = await groups_sql.insert_members(
                 conn, group_id, [(user, role) for user in users], now
             )
+            group = await timeline_ops.switch_if_large(
+                conn, group, size, timeline_above
+            )
             recipients = current | dict.fromkeys(users, joined)
             return _Membership(group, recipients, tuple(users))
 
         return await self._run(
             "add_members",
             lambda conns: self._change_group(
-                conns, "add_members", group_id, change, notice
+                conns, "add_members", group_id, change, notice, history
             ),
             all_databases=True,
         )
@@ -1106,19 +1181,32 @@ class PostgresStore(Store):
         group_id: GroupId,
         change: Callable[[Connection], Awaitable[_Membership]],
         notice: GroupNotice | None,
+        history: int | None = 0,
     ) -> GroupChange:
         """Apply a membership or group change and its notice in one transaction.
 
         ``change`` runs in the group's database and returns the group after
         the change, the members who get the notice and the users who joined.
         The notice's copies start the read positions of those who joined.
-        Without a notice, their conversation rows are written directly.
+        Without a notice, their conversation rows are written directly. A
+        group in ``"read"`` mode gets the notice in its timeline instead.
         """
         group_db = self._database_of(group_id)
         async with self._group_locked(conns, group_id) as conn:
 
-            async def apply() -> tuple[_Membership, Stored | None]:
+            async def apply() -> tuple[_Membership, Stored | GroupAppendResult | None]:
                 membership = await change(conn)
+                if membership.group.mode == GROUP_MODE_READ:
+                    timeline = await timeline_ops.change_timeline(
+                        conns,
+                        conn,
+                        len(self.shard_map.dsns),
+                        membership.group.id,
+                        membership.recipients,
+                        notice,
+                        history,
+                    )
+                    return membership, timeline
                 if notice is None:
                     await self._join(conn, group_db, group_id, membership)
                     return membership, None
@@ -1145,6 +1233,10 @@ class PostgresStore(Store):
                 return membership, stored
 
             membership, stored = await transact(conn, name, apply)
+            if isinstance(stored, GroupAppendResult):
+                return GroupChange(membership.group, stored)
+            if stored is None and membership.group.mode == GROUP_MODE_READ:
+                return GroupChange(membership.group, None)
             if stored is None:
                 await self._join_elsewhere(conns, group_db, group_id, membership)
                 return GroupChange(membership.group, None)
@@ -1242,8 +1334,12 @@ class PostgresStore(Store):
         async with self._group_locked(conns, group_id) as group_conn:
             # The lock keeps the membership as read here until the copies are
             # written, because every membership change takes it too.
-            await groups_sql.require_group(group_conn, group_id)
+            group = await groups_sql.require_group(group_conn, group_id)
             members = await groups_sql.select_member_joins(group_conn, group_id)
+            if group.mode == GROUP_MODE_READ:
+                return await timeline_ops.append_to_timeline(
+                    conns, group_conn, origin_db, draft, members
+                )
             _check_group_message(group_id, draft, members)
 
             async def store() -> FirstCopy | Stored:
@@ -1306,14 +1402,95 @@ class PostgresStore(Store):
                 viewer_db = self._database_of(viewer)
                 await conns.get_many([group_db, viewer_db])
                 viewer_conn = await conns.get(viewer_db)
+                group_conn = await conns.get(group_db)
                 hidden = functools.partial(
-                    inbox_sql.select_deleted_ids, viewer_conn, viewer
+                    _hidden_ids, viewer_conn, group_conn, group_id, viewer
                 )
             return await groups_sql.select_group_history(
                 await conns.get(group_db), group_id, before_id, limit, hidden
             )
 
         return await self._run("read_group_history", work)
+
+    # Group timelines.
+
+    async def read_timeline(
+        self, group_id: GroupId, user_id: UserId, after_seq: Seq, limit: int
+    ) -> TimelinePage:
+        _check_limit(limit)
+        _check_int64(group_id=group_id, user_id=user_id)
+        after = min(after_seq, _INT64_MAX)
+        limit = min(limit, _INT64_MAX - 1)
+
+        async def work(conns: ConnectionSet) -> TimelinePage:
+            conn = await conns.get(self._database_of(group_id))
+            await groups_sql.require_group(conn, group_id)
+            return await timeline_sql.select_timeline_page(
+                conn, group_id, user_id, after, limit
+            )
+
+        return await self._run("read_timeline", work)
+
+    async def timelines_of(self, user_id: UserId) -> list[TimelineState]:
+        if not _fits_int64(user_id):
+            return []
+
+        async def work(conns: ConnectionSet) -> list[TimelineState]:
+            # Timeline access is kept with its group, so every database is asked.
+            found: list[TimelineState] = []
+            for database in range(len(self.shard_map.dsns)):
+                conn = await conns.get(database)
+                found += await timeline_sql.select_timelines_of(conn, user_id)
+            return sorted(found, key=lambda state: state.group.id)
+
+        return await self._run("timelines_of", work)
+
+    async def mark_timeline_read(
+        self, user_id: UserId, group_id: GroupId, up_to: MessageId | None, now: int
+    ) -> ReadResult:
+        _check_int64(user_id=user_id, group_id=group_id, now=now)
+        if up_to is not None:
+            up_to = MessageId(max(_INT64_MIN, min(up_to, _INT64_MAX)))
+
+        async def work(conns: ConnectionSet) -> ReadResult:
+            group_db = self._database_of(group_id)
+            await conns.get_many([0, group_db, self._database_of(user_id)])
+            conn = await conns.get(group_db)
+            await groups_sql.require_group(conn, group_id)
+            result, moved = await transact(
+                conn,
+                "mark_timeline_read",
+                lambda: timeline_sql.mark_timeline_read(conn, user_id, group_id, up_to),
+            )
+            if not moved:
+                return result
+            # The read entry goes to the reader's inbox, in its own database.
+            # NOTE: if this fails after the move committed, the other devices
+            # learn the position from the next conversation list only.
+            change = OutgoingMessage(
+                id=await inbox_sql.next_message_id(await conns.get(0)),
+                sender=user_id,
+                recipient=None,
+                group_id=group_id,
+                content_type=0,
+                body=b"",
+                sent_at=now,
+                change=CHANGE_READ,
+                target=result.read_id,
+            )
+            user_conn = await conns.get(self._database_of(user_id))
+
+            async def append() -> Seq:
+                seqs = await inbox_sql.allocate_seqs(user_conn, [user_id])
+                unread = {user_id: result.unread}
+                await inbox_sql.insert_copies(user_conn, change, seqs, unread)
+                return seqs[user_id]
+
+            seq = await transact(user_conn, "mark_timeline_read", append)
+            entry = InboxEntry(seq, change.stored(), result.unread)
+            return dataclasses.replace(result, entry=entry)
+
+        return await self._run("mark_timeline_read", work)
 
     # Relaying copies to other databases.
 
@@ -1330,6 +1507,21 @@ class PostgresStore(Store):
                 logger.exception(
                     "relay pass crashed; next in %ss", self._relay_interval_s
                 )
+
+
+async def _hidden_ids(
+    viewer_conn: Connection,
+    group_conn: Connection,
+    group_id: GroupId,
+    viewer: UserId,
+    message_ids: list[MessageId],
+) -> set[MessageId]:
+    """Return the ids the viewer deleted for themselves: inbox copies, in the
+    viewer's database, and timeline messages, in the group's."""
+    hidden = await inbox_sql.select_deleted_ids(viewer_conn, viewer, message_ids)
+    return hidden | await timeline_sql.select_deleted_ids(
+        group_conn, group_id, viewer, message_ids
+    )
 
 
 def _with_id(draft: OutgoingMessage, message_id: MessageId) -> OutgoingMessage:

@@ -227,7 +227,7 @@ async def select_group_page(
         params = (group_id, limit, before_id)
     rows = await conn.fetch(
         f"SELECT {columns} FROM group_messages WHERE group_id = $1{id_filter}"
-        " ORDER BY message_id DESC LIMIT $2",
+        " AND change IS NULL ORDER BY message_id DESC LIMIT $2",
         *params,
     )
 
@@ -280,7 +280,7 @@ async def select_group_read_state(
         members = await select_member_joins(conn, group_id)
         rows = await conn.fetch(
             "SELECT message_id, sender FROM group_messages WHERE group_id = $1"
-            " AND message_id = ANY($2::bigint[]) AND NOT notice",
+            " AND message_id = ANY($2::bigint[]) AND NOT notice AND change IS NULL",
             group_id,
             list(message_ids),
         )

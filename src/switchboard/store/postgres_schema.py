@@ -265,6 +265,66 @@ _VERSION_3: Final = (
     "CREATE INDEX inbox_search ON inbox USING gin (search) WHERE search IS NOT NULL",
 )
 
+_VERSION_4: Final = (
+    # Version 4: group timelines for large groups (fan-out on read), in the
+    # group's database. A group in mode 'read' stores each message once in
+    # group_messages, with seq set, and head_seq is the highest seq. Such a
+    # message keeps its sender's device and client id there, so a resend is
+    # found without an inbox copy.
+    "ALTER TABLE groups DROP CONSTRAINT groups_mode_check",
+    """
+    ALTER TABLE groups
+        ADD CONSTRAINT groups_mode_check CHECK (mode IN ('write', 'read')),
+        ADD COLUMN head_seq bigint NOT NULL DEFAULT 0
+    """,
+    # A recall or an edit of a timeline message is itself a timeline entry,
+    # with change set to its kind and target to the message.
+    """
+    ALTER TABLE group_messages
+        ADD COLUMN seq           bigint,
+        ADD COLUMN sender_device text,
+        ADD COLUMN client_id     bigint,
+        ADD COLUMN change        integer,
+        ADD COLUMN target        bigint
+    """,
+    """
+    CREATE UNIQUE INDEX group_messages_timeline ON group_messages (group_id, seq)
+        WHERE seq IS NOT NULL
+    """,
+    """
+    CREATE INDEX group_messages_timeline_ids ON group_messages (message_id)
+        WHERE seq IS NOT NULL
+    """,
+    """
+    CREATE INDEX group_messages_client_ids
+        ON group_messages (group_id, sender, sender_device, client_id)
+        WHERE client_id IS NOT NULL
+    """,
+    # Who may read a timeline: start_seq is the first entry the user reads,
+    # left_seq the notice of its removal (NULL while a member) and read_seq
+    # its read position.
+    """
+    CREATE TABLE timeline_members (
+        group_id  bigint NOT NULL REFERENCES groups (id),
+        user_id   bigint NOT NULL,
+        start_seq bigint NOT NULL,
+        left_seq  bigint,
+        read_seq  bigint NOT NULL,
+        PRIMARY KEY (group_id, user_id)
+    )
+    """,
+    "CREATE INDEX timeline_members_by_user ON timeline_members (user_id, group_id)",
+    # Timeline messages that a user deleted for themselves.
+    """
+    CREATE TABLE timeline_deletions (
+        group_id   bigint NOT NULL REFERENCES groups (id),
+        user_id    bigint NOT NULL,
+        message_id bigint NOT NULL,
+        PRIMARY KEY (group_id, user_id, message_id)
+    )
+    """,
+)
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # Version 1: accounts, sessions, devices, inboxes and groups.
     (
@@ -409,6 +469,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     _VERSION_2,
     _VERSION_3,
+    _VERSION_4,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -30,7 +30,12 @@ from switchboard.ids import (
     Seq,
     UserId,
 )
-from switchboard.store import sqlite_inbox, sqlite_peers, sqlite_search
+from switchboard.store import (
+    sqlite_inbox,
+    sqlite_peers,
+    sqlite_search,
+    sqlite_timeline,
+)
 from switchboard.store.base import (
     AlreadyMember,
     AppendResult,
@@ -58,6 +63,8 @@ from switchboard.store.base import (
     Store,
     StoredMessage,
     StoreError,
+    TimelinePage,
+    TimelineState,
     User,
 )
 from switchboard.store.migrations import migrate
@@ -591,10 +598,14 @@ class SqliteStore(Store):
         *,
         max_members: int,
         notice: GroupNotice | None = None,
+        timeline_above: int | None = None,
+        history: int | None = 0,
     ) -> GroupChange:
         _check_int64(creator=creator, now=now)
         _check_int64_each("member", members)
-        new = _NewGroup(name, creator, tuple(members), now, max_members)
+        new = _NewGroup(
+            name, creator, tuple(members), now, max_members, timeline_above, history
+        )
         return await self._write(
             "create_group", lambda conn: _create_group(conn, new, notice)
         )
@@ -626,15 +637,17 @@ class SqliteStore(Store):
         *,
         max_members: int,
         notice: GroupNotice | None = None,
+        timeline_above: int | None = None,
+        history: int | None = 0,
     ) -> GroupChange:
         _check_int64(group_id=group_id, now=now)
         _check_int64_each("user id", user_ids)
         users = tuple(dict.fromkeys(user_ids))
+        new = _NewMembers(
+            group_id, users, role, now, max_members, timeline_above, history
+        )
         return await self._write(
-            "add_members",
-            lambda conn: _add_members(
-                conn, group_id, users, role, now, max_members, notice
-            ),
+            "add_members", lambda conn: _add_members(conn, new, notice)
         )
 
     async def remove_member(
@@ -731,6 +744,46 @@ class SqliteStore(Store):
         return await self._read(
             lambda conn: _select_group_page(conn, group_id, before_id, limit, viewer_id)
         )
+
+    # Group timelines.
+
+    async def read_timeline(
+        self, group_id: GroupId, user_id: UserId, after_seq: Seq, limit: int
+    ) -> TimelinePage:
+        _check_limit(limit)
+        _check_int64(group_id=group_id, user_id=user_id)
+        after = min(after_seq, _INT64_MAX)
+        limit = min(limit, _INT64_MAX - 1)
+
+        def read(conn: sqlite3.Connection) -> TimelinePage:
+            _require_group(conn, group_id)
+            return sqlite_timeline.select_timeline_page(
+                conn, group_id, user_id, after, limit
+            )
+
+        return await self._read(read)
+
+    async def timelines_of(self, user_id: UserId) -> list[TimelineState]:
+        if not _fits_int64(user_id):
+            return []
+        return await self._read(
+            lambda conn: sqlite_timeline.select_timelines_of(conn, user_id)
+        )
+
+    async def mark_timeline_read(
+        self, user_id: UserId, group_id: GroupId, up_to: MessageId | None, now: int
+    ) -> ReadResult:
+        _check_int64(user_id=user_id, group_id=group_id, now=now)
+        if up_to is not None:
+            up_to = MessageId(max(_INT64_MIN, min(up_to, _INT64_MAX)))
+
+        def write(conn: sqlite3.Connection) -> ReadResult:
+            _require_group(conn, group_id)
+            return sqlite_timeline.mark_timeline_read(
+                conn, user_id, group_id, up_to, now
+            )
+
+        return await self._write("mark_timeline_read", write)
 
 
 # Group commit.
@@ -1325,7 +1378,10 @@ def _select_conversation_page(
 # SQL for groups.
 
 _GROUP_FIELDS: Final = "id, name, created_by, created_at, mode"
-_GROUP_COLUMNS: Final = "g.id, g.name, g.created_by, g.created_at, g.mode"
+_GROUP_COLUMNS: Final = (
+    "g.id, g.name, g.created_by, g.created_at, CASE WHEN EXISTS (SELECT 1 FROM"
+    " group_timelines AS t WHERE t.group_id = g.id) THEN 'read' ELSE g.mode END"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1337,6 +1393,21 @@ class _NewGroup:
     members: tuple[UserId, ...]
     now: int
     max_members: int
+    timeline_above: int | None
+    history: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _NewMembers:
+    """Arguments of one add_members call."""
+
+    group_id: GroupId
+    users: tuple[UserId, ...]
+    role: Role
+    now: int
+    max_members: int
+    timeline_above: int | None
+    history: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1412,13 +1483,32 @@ def _insert_members(
     group_id: GroupId,
     members: Sequence[tuple[UserId, Role]],
     now: int,
+    history: int | None,
 ) -> None:
     conn.executemany(
         "INSERT INTO group_members (group_id, user_id, role, joined_at)"
         " VALUES (?, ?, ?, ?)",
         [(group_id, user_id, role.value, now) for user_id, role in members],
     )
-    join_group(conn, group_id, [user_id for user_id, _ in members])
+    users = [user_id for user_id, _ in members]
+    join_group(conn, group_id, users)
+    if sqlite_timeline.timeline_head(conn, group_id) is not None:
+        sqlite_timeline.add_timeline_members(conn, group_id, users, history)
+
+
+def _switch_if_large(
+    conn: sqlite3.Connection,
+    group_id: GroupId,
+    size: int,
+    timeline_above: int | None,
+    now: int,
+) -> None:
+    """Switch a ``"write"`` group of more than ``timeline_above`` members to
+    ``"read"`` mode."""
+    if timeline_above is None or size <= timeline_above:
+        return
+    if sqlite_timeline.timeline_head(conn, group_id) is None:
+        sqlite_timeline.switch_to_timeline(conn, group_id, now)
 
 
 def _create_group(
@@ -1437,30 +1527,30 @@ def _create_group(
 
     members = [(new.creator, Role.OWNER)]
     members += [(user, Role.MEMBER) for user in others]
-    _insert_members(conn, group.id, members, new.now)
-    return GroupChange(group, _append_notice(conn, group.id, notice))
+    _insert_members(conn, group.id, members, new.now, new.history)
+    _switch_if_large(conn, group.id, size, new.timeline_above, new.now)
+    appended = _append_notice(conn, group.id, notice)
+    return GroupChange(_require_group(conn, group.id), appended)
 
 
 def _add_members(
-    conn: sqlite3.Connection,
-    group_id: GroupId,
-    user_ids: tuple[UserId, ...],
-    role: Role,
-    now: int,
-    max_members: int,
-    notice: GroupNotice | None,
+    conn: sqlite3.Connection, new: _NewMembers, notice: GroupNotice | None
 ) -> GroupChange:
-    group = _require_group(conn, group_id)
+    group_id = new.group_id
+    _require_group(conn, group_id)
     current = set(_select_member_ids(conn, group_id))
-    for user_id in user_ids:
+    for user_id in new.users:
         if user_id in current:
             raise AlreadyMember(group_id, user_id)
-    size = len(current) + len(user_ids)
-    if size > max_members:
-        raise GroupFull(group_id, size, max_members)
+    size = len(current) + len(new.users)
+    if size > new.max_members:
+        raise GroupFull(group_id, size, new.max_members)
 
-    _insert_members(conn, group_id, [(user, role) for user in user_ids], now)
-    return GroupChange(group, _append_notice(conn, group_id, notice))
+    members = [(user, new.role) for user in new.users]
+    _insert_members(conn, group_id, members, new.now, new.history)
+    _switch_if_large(conn, group_id, size, new.timeline_above, new.now)
+    appended = _append_notice(conn, group_id, notice)
+    return GroupChange(_require_group(conn, group_id), appended)
 
 
 def _remove_member(
@@ -1479,6 +1569,7 @@ def _remove_member(
         "DELETE FROM group_members WHERE group_id = ? AND user_id = ?",
         (group_id, user_id),
     )
+    sqlite_timeline.leave_timeline(conn, group_id, user_id)
     return GroupChange(group, appended)
 
 
@@ -1511,8 +1602,8 @@ def _rename_group(
     ).fetchone()
     if row is None:
         raise GroupNotFound(f"no group with id {group_id}")
-    group = _group_from_row(row)
-    return GroupChange(group, _append_notice(conn, group_id, notice))
+    appended = _append_notice(conn, group_id, notice)
+    return GroupChange(_require_group(conn, group_id), appended)
 
 
 def _append_notice(
@@ -1537,11 +1628,19 @@ def _append_group_message(
 ) -> GroupAppendResult:
     """Insert a message into every member's inbox, or return the stored copy."""
     first = conn.execute(
-        f"SELECT {MESSAGE_COLUMNS}, m.sender_seq FROM messages AS m"
+        f"SELECT {MESSAGE_COLUMNS}, m.sender_seq, m.timeline_seq FROM messages AS m"
         " WHERE m.sender = ? AND m.sender_device = ? AND m.client_id = ?",
         (new.sender, new.device, new.client_id),
     ).fetchone()
     if first is not None:
+        timeline_seq = first[MESSAGE_COLUMN_COUNT + 1]
+        if timeline_seq is not None:
+            return GroupAppendResult(
+                message=message_from_row(first),
+                seqs={},
+                duplicate=True,
+                timeline_seq=Seq(timeline_seq),
+            )
         return GroupAppendResult(
             message=message_from_row(first),
             seqs={new.sender: Seq(first[MESSAGE_COLUMN_COUNT])},
@@ -1577,8 +1676,13 @@ def _fan_out(
 
     ``origin`` is the sender's (device, client id), None for a notice. The
     membership is read here, inside the write transaction, so the message
-    and any membership change are applied in one order.
+    and any membership change are applied in one order. A group in
+    ``"read"`` mode gets the message in its timeline instead.
     """
+    if sqlite_timeline.timeline_head(conn, group_id) is not None:
+        return sqlite_timeline.append_to_timeline(
+            conn, group_id, sender, origin, content_type, body, sent_at, mentions
+        )
     members = _select_member_ids(conn, group_id)
     member_set = set(members)
     if sender not in member_set:
@@ -1587,8 +1691,8 @@ def _fan_out(
         if user_id not in member_set:
             raise InvalidMention(group_id, user_id)
 
-    # NOTE: one sequence and one inbox row per member, so the cost of a
-    # message grows with the group; large groups need fan-out on read.
+    # One sequence and one inbox row per member, so the cost of a message
+    # grows with the group, up to large_group_threshold members.
     seqs = {user_id: next_seq(conn, user_id) for user_id in members}
     device, client_id = origin if origin is not None else (None, None)
     mentions_text = json.dumps(mentions) if mentions else None

@@ -4,7 +4,9 @@ A message is held by every user whose inbox has an entry for it: the sender
 and the recipient of a one-to-one message, and the members of a group when
 it was sent. A group member holds a message when the member's conversation row
 shows that the member joined before it (``joined_id``) and had not left
-(``end_id``).
+(``end_id``). A large group's timeline message is held by the users who may
+read its timeline sequence, and a recall or edit of it is appended to the
+timeline instead of to inboxes.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import dataclasses
 import sqlite3
 
 from switchboard.ids import MessageId, UserId
+from switchboard.store import sqlite_timeline
 from switchboard.store.base import (
     ChangeResult,
     ConversationKey,
@@ -48,7 +51,8 @@ def select_held_message(
     conn: sqlite3.Connection, message_id: MessageId, viewer: UserId
 ) -> HeldMessage | None:
     row = conn.execute(
-        f"SELECT {MESSAGE_COLUMNS}, m.client_id IS NULL, d.message_id IS NOT NULL"
+        f"SELECT {MESSAGE_COLUMNS}, m.client_id IS NULL, d.message_id IS NOT NULL,"
+        " m.timeline_seq"
         " FROM messages AS m LEFT JOIN deleted_messages AS d"
         " ON d.user_id = ? AND d.message_id = m.id WHERE m.id = ?",
         (viewer, message_id),
@@ -56,7 +60,14 @@ def select_held_message(
     if row is None:
         return None
     message = message_from_row(row)
-    if message.change or not _holds(conn, viewer, message):
+    if message.change:
+        return None
+    timeline_seq = row[MESSAGE_COLUMN_COUNT + 2]
+    if timeline_seq is not None:
+        assert message.group_id is not None
+        if not sqlite_timeline.may_read(conn, message.group_id, viewer, timeline_seq):
+            return None
+    elif not _holds(conn, viewer, message):
         return None
     return HeldMessage(
         message,
@@ -71,19 +82,18 @@ def recall_message(
     message = _require_held(conn, message_id, actor).message
     if message.recalled_at:
         return ChangeResult(message, {})
+    recalled = dataclasses.replace(message, body=b"", recalled_at=now)
+    if _in_timeline(conn, message):
+        _clear_body(conn, message, now)
+        appended = sqlite_timeline.append_change(
+            conn, actor, recalled, CHANGE_RECALL, b"", now
+        )
+        return ChangeResult(recalled, {}, appended)
 
     # Whether each holder counts it as unread, before it stops counting.
     holders = _holders(conn, message, actor)
     counted = {user: _counts_as_unread(conn, user, message) for user in holders}
-    conn.execute(
-        "UPDATE messages SET body = x'', recalled_at = ? WHERE id = ?",
-        (now, message.id),
-    )
-    # The bodies of its edits would show the recalled text too.
-    conn.execute(
-        "UPDATE messages SET body = x'' WHERE target = ? AND change = ?",
-        (message.id, CHANGE_EDIT),
-    )
+    _clear_body(conn, message, now)
 
     change = insert_change(
         conn,
@@ -98,8 +108,27 @@ def recall_message(
     for user in holders:
         unread = _add_unread(conn, user, message, -1 if counted[user] else 0)
         entries[user] = append_change_entry(conn, user, change, unread)
-    recalled = dataclasses.replace(message, body=b"", recalled_at=now)
     return ChangeResult(recalled, entries)
+
+
+def _clear_body(conn: sqlite3.Connection, message: StoredMessage, now: int) -> None:
+    """Empty the body of a recalled message, and of its edits, which would
+    show the recalled text too."""
+    conn.execute(
+        "UPDATE messages SET body = x'', recalled_at = ? WHERE id = ?",
+        (now, message.id),
+    )
+    conn.execute(
+        "UPDATE messages SET body = x'' WHERE target = ? AND change = ?",
+        (message.id, CHANGE_EDIT),
+    )
+
+
+def _in_timeline(conn: sqlite3.Connection, message: StoredMessage) -> bool:
+    row = conn.execute(
+        "SELECT timeline_seq IS NOT NULL FROM messages WHERE id = ?", (message.id,)
+    ).fetchone()
+    return bool(row[0])
 
 
 def edit_message(
@@ -117,6 +146,12 @@ def edit_message(
         "UPDATE messages SET body = ?, edited_at = ? WHERE id = ?",
         (body, now, message.id),
     )
+    edited = dataclasses.replace(message, body=body, edited_at=now)
+    if _in_timeline(conn, message):
+        appended = sqlite_timeline.append_change(
+            conn, actor, edited, CHANGE_EDIT, body, now
+        )
+        return ChangeResult(edited, {}, appended)
     change = insert_change(
         conn,
         actor,
@@ -133,7 +168,6 @@ def edit_message(
         )
         for user in _holders(conn, message, actor)
     }
-    edited = dataclasses.replace(message, body=body, edited_at=now)
     return ChangeResult(edited, entries)
 
 
@@ -144,6 +178,8 @@ def delete_message_for(
     message = held.message
     if held.deleted:
         return ChangeResult(message, {})
+    if _in_timeline(conn, message):
+        return sqlite_timeline.delete_for(conn, user_id, message, now)
 
     counted = _counts_as_unread(conn, user_id, message)
     conn.execute(

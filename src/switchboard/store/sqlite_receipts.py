@@ -18,6 +18,7 @@ from switchboard.store.sqlite_changes import (
     insert_change,
 )
 from switchboard.store.sqlite_rows import read_transaction
+from switchboard.store.sqlite_timeline import select_timeline_positions
 
 __all__ = ["conversation_filter", "count_unread", "mark_read", "select_read_counts"]
 
@@ -127,6 +128,15 @@ def select_read_counts(
             " WHERE gm.group_id = ?",
             (group_id,),
         ).fetchall()
+        timeline = select_timeline_positions(conn, group_id)
+        if timeline is not None:
+            # A large group: the read position in the timeline, or the one of
+            # the messages before the switch when it is further.
+            members = [
+                (user, max(read_id, timeline[user][0]), timeline[user][1])
+                for user, read_id, _ in members
+                if user in timeline
+            ]
         senders = dict(
             conn.execute(
                 "SELECT m.id, m.sender FROM messages AS m WHERE m.group_id = ?"

@@ -8,7 +8,9 @@
 // outbox again right after Connect, with the same client_ids, so the server
 // stores each message once however often the acknowledgement was lost. The
 // inbox cursor goes into Connect.last_seq, and the client pulls pages with
-// Sync until no gap is left.
+// Sync until no gap is left. A large group's messages carry group_seq
+// instead: the client keeps a cursor per group and pulls pages with
+// TimelineSync (docs/protocol.md, "Large groups").
 
 import { Connection, socketUrl } from "./connection.js";
 import { conversationKey, previewOf } from "./conversations.js";
@@ -53,6 +55,7 @@ export function entryOf(message) {
     unread: message.unread || 0,
     change: message.change || 0,
     target: toNumber(message.target || 0),
+    group_seq: toNumber(message.group_seq || 0),
   };
 }
 
@@ -74,6 +77,13 @@ export class ChatClient extends EventTarget {
     this.state = state;
     this.inbox = new Inbox(state.cursor);
     this.syncing = false;
+    /** Large groups: group id -> Inbox of the group's timeline. */
+    this.timelines = new Map();
+    for (const [group, cursor] of Object.entries(state.timelineCursors)) {
+      this.timelines.set(Number(group), new Inbox(Number(cursor) || 0));
+    }
+    /** Groups with a TimelineSync in flight on this connection. */
+    this.timelineSyncs = new Set();
     this.timers = new Map();
     this.clock = { server: Date.now(), at: performance.now() };
     this.connection = new Connection({ url: socketUrl(), opening: () => this.opening() });
@@ -129,6 +139,7 @@ export class ChatClient extends EventTarget {
 
   opening() {
     this.syncing = false;
+    this.timelineSyncs.clear();
     return {
       connect: {
         token: this.token,
@@ -150,6 +161,12 @@ export class ChatClient extends EventTarget {
     this.inbox.seen(head);
     this.clock = { server: toNumber(connected.server_time), at: performance.now() };
     this.applyPage(connected.sync);
+    for (const item of connected.timelines || []) {
+      const timeline = this.timeline(toNumber(item.group));
+      timeline.skipTo(toNumber(item.start_seq) - 1);
+      timeline.seen(toNumber(item.head_seq));
+    }
+    this.syncTimelines();
     this.forward("connected", connected);
   }
 
@@ -167,9 +184,19 @@ export class ChatClient extends EventTarget {
 
   onFrame({ type, message, payload }) {
     switch (type) {
-      case FrameType.MESSAGE:
-        this.apply([this.completePush(entryOf(message))]);
+      case FrameType.MESSAGE: {
+        const entry = this.completePush(entryOf(message));
+        if (entry.group_seq) {
+          this.applyTimeline(entry.group, [entry]);
+          this.syncTimelines();
+          return;
+        }
+        this.apply([entry]);
         this.syncIfGap();
+        return;
+      }
+      case FrameType.TIMELINE_PAGE:
+        this.applyTimelinePage(message);
         return;
       case FrameType.SYNC_RESPONSE:
         this.syncing = false;
@@ -223,6 +250,59 @@ export class ChatClient extends EventTarget {
     if (this.inbox.cursor !== before) this.cursorMoved();
   }
 
+  // Large groups: one Inbox per group timeline, caught up with TimelineSync.
+
+  timeline(group) {
+    let timeline = this.timelines.get(group);
+    if (!timeline) {
+      timeline = new Inbox(0);
+      this.timelines.set(group, timeline);
+    }
+    return timeline;
+  }
+
+  applyTimelinePage(page) {
+    const group = toNumber(page.group);
+    this.timelineSyncs.delete(group);
+    const timeline = this.timeline(group);
+    timeline.skipTo(toNumber(page.start_seq) - 1);
+    timeline.seen(toNumber(page.head_seq));
+    const added = this.applyTimeline(group, page.messages.map(entryOf));
+    // A page that added nothing while a gap remains waits for the next push.
+    if (added) this.syncTimelines();
+  }
+
+  syncTimelines() {
+    for (const [group, timeline] of this.timelines) {
+      if (!timeline.hasGap() || this.timelineSyncs.has(group)) continue;
+      const request = { group, after_seq: timeline.cursor, limit: SYNC_LIMIT };
+      if (this.connection.send(FrameType.TIMELINE_SYNC, request)) {
+        this.timelineSyncs.add(group);
+      }
+    }
+  }
+
+  /** Apply timeline entries of `group`; return how many were new. */
+  applyTimeline(group, entries) {
+    const timeline = this.timeline(group);
+    let added = 0;
+    for (const entry of entries) {
+      if (!timeline.add(entry.group_seq)) continue;
+      added += 1;
+      this.index(entry);
+      if (entry.change) {
+        hooks.changeEntry(entry);
+        continue;
+      }
+      this.forward("entry", entry);
+    }
+    if (added) {
+      this.state.timelineCursors[group] = timeline.cursor;
+      this.state.save();
+    }
+    return added;
+  }
+
   // The conversation index is saved with the cursor, so a reloaded page
   // lists every conversation whose entries the cursor has passed.
   index(entry) {
@@ -272,7 +352,14 @@ export class ChatClient extends EventTarget {
     // The sending connection gets no Message push for its own entry, so the
     // SendAck is what fills that seq (docs/protocol.md, "SendAck").
     this.forward("ack", { clientId, entry });
-    this.apply([entry]);
+    const groupSeq = toNumber(ack.group_seq || 0);
+    if (groupSeq) {
+      entry.group_seq = groupSeq;
+      this.applyTimeline(item.group, [entry]);
+      this.syncTimelines();
+    } else {
+      this.apply([entry]);
+    }
     this.state.save();
   }
 

@@ -35,6 +35,20 @@ export class Inbox {
     return this.head > this.cursor;
   }
 
+  /** Continue after `seq` when nothing up to it can arrive, keeping later entries. */
+  skipTo(seq) {
+    if (seq <= this.cursor) return;
+    this.cursor = seq;
+    this.head = Math.max(this.head, seq);
+    for (const held of this.above) {
+      if (held <= seq) this.above.delete(held);
+    }
+    while (this.above.has(this.cursor + 1)) {
+      this.cursor += 1;
+      this.above.delete(this.cursor);
+    }
+  }
+
   /** Adopt `headSeq` as the cursor, for an inbox that the server reset below the cursor. */
   resetTo(headSeq) {
     this.cursor = headSeq;

@@ -52,6 +52,13 @@ export const MESSAGES = Object.freeze({
     [5, "sync", "SyncResponse", "message", false],
     [6, "last_client_id", "uint64", "scalar", false],
     [7, "server_time", "uint64", "scalar", false],
+    [8, "timelines", "TimelineHead", "message", true],
+  ],
+  "TimelineHead": [
+    [1, "group", "uint64", "scalar", false],
+    [2, "head_seq", "uint64", "scalar", false],
+    [3, "start_seq", "uint64", "scalar", false],
+    [4, "left", "bool", "scalar", false],
   ],
   "Send": [
     [1, "to", "uint64", "scalar", false],
@@ -66,6 +73,7 @@ export const MESSAGES = Object.freeze({
     [2, "seq", "uint64", "scalar", false],
     [3, "id", "uint64", "scalar", false],
     [4, "sent_at", "uint64", "scalar", false],
+    [5, "group_seq", "uint64", "scalar", false],
   ],
   "Message": [
     [1, "seq", "uint64", "scalar", false],
@@ -82,6 +90,7 @@ export const MESSAGES = Object.freeze({
     [12, "target", "uint64", "scalar", false],
     [13, "edited_at", "uint64", "scalar", false],
     [14, "state", "MessageState", "enum", false],
+    [15, "group_seq", "uint64", "scalar", false],
   ],
   "SyncRequest": [
     [1, "after_seq", "uint64", "scalar", false],
@@ -155,6 +164,19 @@ export const MESSAGES = Object.freeze({
     [3, "message_id", "uint64", "scalar", false],
     [4, "read_at", "uint64", "scalar", false],
   ],
+  "TimelineSync": [
+    [1, "group", "uint64", "scalar", false],
+    [2, "after_seq", "uint64", "scalar", false],
+    [3, "limit", "uint32", "scalar", false],
+  ],
+  "TimelinePage": [
+    [1, "group", "uint64", "scalar", false],
+    [2, "after_seq", "uint64", "scalar", false],
+    [3, "messages", "Message", "message", true],
+    [4, "has_more", "bool", "scalar", false],
+    [5, "head_seq", "uint64", "scalar", false],
+    [6, "start_seq", "uint64", "scalar", false],
+  ],
   "Typing": [
     [1, "to", "uint64", "scalar", false],
     [2, "group", "uint64", "scalar", false],
@@ -194,6 +216,8 @@ export const FrameType = Object.freeze({
   CHANGE: 14,
   CHANGE_ACK: 15,
   READ_RECEIPT: 16,
+  TIMELINE_SYNC: 17,
+  TIMELINE_PAGE: 18,
   TYPING: 20,
   PRESENCE_SUBSCRIBE: 21,
   PRESENCE: 22,
@@ -217,6 +241,8 @@ export const PAYLOAD_TYPES = Object.freeze({
   14: "ChangeRequest",
   15: "ChangeAck",
   16: "ReadReceipt",
+  17: "TimelineSync",
+  18: "TimelinePage",
   20: "Typing",
   21: "PresenceSubscribe",
   22: "PresenceUpdate",

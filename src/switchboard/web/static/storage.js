@@ -31,6 +31,10 @@ export class LocalState {
     this.conversations = saved.conversations && typeof saved.conversations === "object"
       ? saved.conversations
       : {};
+    /** Per large group id: the highest timeline seq stored without gaps. */
+    this.timelineCursors = saved.timelineCursors && typeof saved.timelineCursors === "object"
+      ? saved.timelineCursors
+      : {};
   }
 
   save() {
@@ -40,6 +44,7 @@ export class LocalState {
       lastClientId: this.lastClientId,
       outbox: this.outbox,
       conversations: this.conversations,
+      timelineCursors: this.timelineCursors,
     });
     try {
       localStorage.setItem(this.key, value);
