@@ -11,10 +11,7 @@ from switchboard.protocol import pb
 from switchboard.protocol.frames import FrameType
 from tests.support.rawclient import RawClient, close_all, create_user
 from tests.support.server import ServerProcess
-from tests.support.web import WEB_SERVER_ENV, Screenshot
-from tests.web.test_chat_page import MakeUser, users
-
-__all__ = ["users"]
+from tests.support.web import WEB_SERVER_ENV, MakeUser, Screenshot
 
 expect.set_options(timeout=10_000)
 
