@@ -319,3 +319,58 @@ async def test_second_mobile_ends_first_session(clients: ClientFactory) -> None:
     assert info.value.code is ErrorCode.SESSION_REPLACED
     assert "'tablet'" in info.value.reason
     assert tablet.connected
+
+
+async def test_unread_exact_after_three_devices_read_out_of_order(
+    clients: ClientFactory,
+) -> None:
+    alice, carol = await clients("alice"), await clients("carol")
+    stores = {
+        name: MemoryStateStore(ClientState()) for name in ("phone", "tablet", "pc")
+    }
+    bob = {
+        name: await clients("bob", name, store=store) for name, store in stores.items()
+    }
+    sent = [await alice.send("bob", f"a{number}") for number in range(6)]
+    for number in range(3):
+        await carol.send("bob", f"c{number}")
+    for device in bob.values():
+        await wait_until(lambda d=device: d.total_unread == 9)  # type: ignore[misc]
+
+    async def reconnect(name: str) -> None:
+        await bob[name].close()
+        bob[name] = await clients("bob", name, store=stores[name])
+
+    # The tablet reads Alice's first four; the phone then reads up to the
+    # second, behind it, which moves nothing back.
+    assert (await bob["tablet"].mark_read(alice.user_id, up_to=sent[3].id)).unread == 2
+    assert (await bob["phone"].mark_read(alice.user_id, up_to=sent[1].id)).unread == 2
+    # The PC reconnects in between, then reads Carol's conversation.
+    await reconnect("pc")
+    assert (await bob["pc"].mark_read(carol.user_id)).unread == 0
+    # The phone is offline while Alice sends one more and the tablet,
+    # reconnected, reads one further.
+    await bob["phone"].close()
+    await alice.send("bob", "a6")
+    await reconnect("tablet")
+    await wait_until(lambda: unread_with(bob["tablet"], alice) == 3)
+    assert (await bob["tablet"].mark_read(alice.user_id, up_to=sent[4].id)).unread == 2
+    bob["phone"] = await clients("bob", "phone", store=stores["phone"])
+
+    for device in bob.values():
+        await wait_until(
+            lambda d=device: (
+                (  # type: ignore[misc]
+                    unread_with(d, alice),
+                    unread_with(d, carol),
+                    d.total_unread,
+                )
+                == (2, 0, 2)
+            )
+        )
+        listed = await device.conversations()
+        assert {c.name: c.unread for c in listed.conversations} == {
+            "alice": 2,
+            "carol": 0,
+        }
+        assert listed.total_unread == 2
