@@ -40,10 +40,10 @@ def frame_size(send: pb.Send) -> int:
 def pack_frames(frames: list[bytes], limit: int) -> list[bytes]:
     """Join encoded ``frames``, in order, into writes of at most ``limit`` bytes.
 
-    A WebSocket gateway takes one message of at most its frame limit (plus
-    a frame header); a batch of queued messages written as one message
-    above that would be refused whole, again on every reconnect. A frame
-    longer than ``limit`` is a write of its own.
+    A WebSocket gateway takes messages of at most its frame limit plus a
+    frame header. It would refuse a larger batch of queued messages whole,
+    and again on every reconnect. A frame longer than ``limit`` is a write
+    of its own.
     """
     writes: list[bytes] = []
     batch: list[bytes] = []

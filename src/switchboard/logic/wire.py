@@ -47,10 +47,9 @@ def to_wire_message(entry: InboxEntry) -> pb.Message:
 def to_live_message(entry: InboxEntry, receiver: UserId) -> pb.Message:
     """Convert an entry of ``receiver``'s inbox to the Message pushed live.
 
-    A live push leaves out what its receiver knows: ``sent_at``, which the
-    client takes from its estimate of the server clock (Connected.
-    server_time plus the time since), and ``recipient`` when it is the
-    receiver. A sync page carries both.
+    A live push leaves out what its receiver can fill in: ``sent_at``, which
+    the client estimates as ``Connected.server_time`` plus the time since,
+    and ``recipient`` when it is the receiver. A sync page carries both.
     """
     message = to_wire_message(entry)
     message.ClearField("sent_at")
