@@ -15,7 +15,7 @@ from switchboard.logic.devices import DevicePolicy, PlatformClass, platform_clas
 from switchboard.protocol import pb
 from switchboard.protocol.frames import FrameType
 from tests.support.fixtures import SHORT_TIMEOUTS
-from tests.support.rawclient import RawClient, create_user
+from tests.support.rawclient import RawClient, assert_nothing_pending, create_user
 from tests.support.server import ServerProcess
 
 ANDROID, IOS, WEB, DESKTOP, CLI = 1, 2, 3, 4, 5
@@ -137,11 +137,6 @@ def online(server: ServerProcess, token: str, device: str) -> RawClient:
     client = RawClient(server.tcp_address)
     client.connect(token, device=device)
     return client
-
-
-def assert_nothing_pending(client: RawClient) -> None:
-    client.send_bytes(b"\x00")
-    assert client.receive() is None
 
 
 def test_new_mobile_signs_out_old_mobile(raw_server: ServerProcess) -> None:

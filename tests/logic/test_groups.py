@@ -12,7 +12,13 @@ from switchboard.errors import ErrorCode
 from switchboard.protocol import pb
 from switchboard.protocol.frames import FrameType
 from tests.support.fixtures import SHORT_TIMEOUTS
-from tests.support.rawclient import RawClient, create_user
+from tests.support.rawclient import (
+    RawClient,
+    assert_nothing_pending,
+    create_user,
+    expect_error,
+    expect_message,
+)
 from tests.support.server import ServerProcess
 
 
@@ -44,24 +50,6 @@ def create_group(api: Api, name: str, members: list[str]) -> int:
     assert response.status_code == 201, response.text
     group_id: int = response.json()["id"]
     return group_id
-
-
-def expect_message(client: RawClient) -> pb.Message:
-    message = client.expect(FrameType.MESSAGE)
-    assert isinstance(message, pb.Message)
-    return message
-
-
-def expect_error(client: RawClient) -> pb.Error:
-    error = client.expect(FrameType.ERROR)
-    assert isinstance(error, pb.Error)
-    return error
-
-
-def assert_nothing_pending(client: RawClient) -> None:
-    """Send a heartbeat; the echo must be the next frame."""
-    client.send_bytes(b"\x00")
-    assert client.receive() is None
 
 
 def notice_of(message: pb.Message) -> dict[str, Any]:

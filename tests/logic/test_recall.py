@@ -14,7 +14,14 @@ from switchboard.errors import ErrorCode
 from switchboard.protocol import pb
 from switchboard.protocol.frames import FrameType
 from tests.support.fixtures import SHORT_TIMEOUTS
-from tests.support.rawclient import RawClient, create_user
+from tests.support.rawclient import (
+    RawClient,
+    assert_nothing_pending,
+    create_user,
+    expect_change_ack,
+    expect_error,
+    expect_message,
+)
 from tests.support.server import ServerProcess
 
 
@@ -64,29 +71,6 @@ def change(
     )
 
 
-def expect_message(client: RawClient) -> pb.Message:
-    message = client.expect(FrameType.MESSAGE)
-    assert isinstance(message, pb.Message)
-    return message
-
-
-def expect_ack(client: RawClient) -> pb.ChangeAck:
-    ack = client.expect(FrameType.CHANGE_ACK)
-    assert isinstance(ack, pb.ChangeAck)
-    return ack
-
-
-def expect_error(client: RawClient) -> pb.Error:
-    error = client.expect(FrameType.ERROR)
-    assert isinstance(error, pb.Error)
-    return error
-
-
-def assert_nothing_pending(client: RawClient) -> None:
-    client.send_bytes(b"\x00")
-    assert client.receive() is None
-
-
 def test_recall_replaces_on_every_device(raw_server: ServerProcess) -> None:
     alice_id, alice_token = create_user(raw_server.base_url, "alice")
     bob_id, phone_token = create_user(raw_server.base_url, "bob", device="phone")
@@ -101,7 +85,7 @@ def test_recall_replaces_on_every_device(raw_server: ServerProcess) -> None:
     change(alice, 5, pb.CHANGE_RECALL, sent.id)
 
     entry = expect_message(alice)
-    ack = expect_ack(alice)
+    ack = expect_change_ack(alice)
     assert (entry.change, entry.target, entry.body) == (pb.CHANGE_RECALL, sent.id, b"")
     assert (ack.request_id, ack.seq, ack.id) == (5, entry.seq, entry.id)
     for device in (phone, laptop):
@@ -124,7 +108,7 @@ def test_offline_device_gets_recall_on_sync(raw_server: ServerProcess) -> None:
 
     change(alice, 1, pb.CHANGE_RECALL, sent.id)
     expect_message(alice)
-    expect_ack(alice)
+    expect_change_ack(alice)
 
     # Bob's device reconnects from its cursor and gets the recall entry.
     bob, connected = online(raw_server, bob_token, last_seq=1)
@@ -176,9 +160,9 @@ def test_recall_errors(raw_server: ServerProcess) -> None:
     # A second recall succeeds without a second entry.
     change(alice, 5, pb.CHANGE_RECALL, sent.id)
     expect_message(alice)
-    assert expect_ack(alice).seq > 0
+    assert expect_change_ack(alice).seq > 0
     change(alice, 6, pb.CHANGE_RECALL, sent.id)
-    again = expect_ack(alice)
+    again = expect_change_ack(alice)
     assert (again.request_id, again.seq, again.id) == (6, 0, 0)
     for client in (alice, carol):
         assert_nothing_pending(client)
@@ -202,7 +186,7 @@ def test_recall_right_after_send(raw_server: ServerProcess) -> None:
     assert isinstance(ack, pb.SendAck)
     assert ack.id == 1
     assert expect_message(alice).change == pb.CHANGE_RECALL
-    assert expect_ack(alice).request_id == 1
+    assert expect_change_ack(alice).request_id == 1
 
 
 def test_edit_reaches_both_sides(raw_server: ServerProcess) -> None:
@@ -220,7 +204,7 @@ def test_edit_reaches_both_sides(raw_server: ServerProcess) -> None:
         assert (edit.change, edit.target) == (pb.CHANGE_EDIT, sent.id)
         assert edit.body == b"see you at 6"
         assert edit.sender == alice_id
-    ack = expect_ack(alice)
+    ack = expect_change_ack(alice)
     bob.close()
     _, fresh = online(raw_server, bob_token, last_seq=0)
     original = fresh.sync.messages[0]
@@ -239,7 +223,7 @@ def test_edit_errors(raw_server: ServerProcess) -> None:
     bob.drain()
     change(alice, 1, pb.CHANGE_RECALL, recalled.id)
     expect_message(alice)
-    expect_ack(alice)
+    expect_change_ack(alice)
     assert expect_message(bob).change == pb.CHANGE_RECALL
 
     change(alice, 2, pb.CHANGE_EDIT, sent.id, body=b"\xff\xfe")
@@ -255,7 +239,7 @@ def test_edit_errors(raw_server: ServerProcess) -> None:
     assert expect_error(alice).code == ErrorCode.MESSAGE_RECALLED
     assert expect_error(bob).code == ErrorCode.NOT_SENDER
     # An edit to the same body changes nothing.
-    assert expect_ack(alice).seq == 0
+    assert expect_change_ack(alice).seq == 0
     assert_nothing_pending(bob)
 
 
@@ -280,7 +264,7 @@ def test_delete_stays_with_its_user(raw_server: ServerProcess) -> None:
             0,
         )
         assert (entry.sender, entry.recipient) == (bob_id, alice_id)
-    assert expect_ack(phone).request_id == 1
+    assert expect_change_ack(phone).request_id == 1
     assert_nothing_pending(alice)
     phone.close()
     _, fresh = online(raw_server, phone_token, "phone", last_seq=0)
@@ -321,7 +305,7 @@ def test_windows_pass(short_windows: ServerProcess) -> None:
     # Deleting for oneself has no window.
     change(alice, 3, pb.CHANGE_DELETE, sent.id)
     expect_message(alice)
-    assert expect_ack(alice).seq > 0
+    assert expect_change_ack(alice).seq > 0
 
 
 def test_http_changes(raw_server: ServerProcess) -> None:

@@ -9,7 +9,14 @@ import httpx
 from switchboard.errors import ErrorCode
 from switchboard.protocol import pb
 from switchboard.protocol.frames import FrameType
-from tests.support.rawclient import RawClient, create_user
+from tests.support.rawclient import (
+    RawClient,
+    assert_nothing_pending,
+    create_user,
+    expect_change_ack,
+    expect_error,
+    expect_message,
+)
 from tests.support.server import ServerProcess
 
 
@@ -54,30 +61,6 @@ def post(client: RawClient, group: int, client_id: int) -> pb.SendAck:
     return ack
 
 
-def expect_message(client: RawClient) -> pb.Message:
-    message = client.expect(FrameType.MESSAGE)
-    assert isinstance(message, pb.Message)
-    return message
-
-
-def expect_ack(client: RawClient) -> pb.ChangeAck:
-    ack = client.expect(FrameType.CHANGE_ACK)
-    assert isinstance(ack, pb.ChangeAck)
-    return ack
-
-
-def expect_error(client: RawClient) -> pb.Error:
-    error = client.expect(FrameType.ERROR)
-    assert isinstance(error, pb.Error)
-    return error
-
-
-def assert_nothing_pending(client: RawClient) -> None:
-    """Send a heartbeat; the echo must be the next frame."""
-    client.send_bytes(b"\x00")
-    assert client.receive() is None
-
-
 def make_group(server: ServerProcess, token: str, members: list[str]) -> int:
     response = call(
         server, token, "POST", "/v1/groups", {"name": "team", "members": members}
@@ -103,7 +86,7 @@ def test_read_reaches_every_device_and_the_peer(raw_server: ServerProcess) -> No
 
     # The read entry reaches both of Bob's devices, the acting one first.
     entry = expect_message(phone)
-    ack = expect_ack(phone)
+    ack = expect_change_ack(phone)
     assert (entry.change, entry.target) == (pb.CHANGE_READ, last.id)
     assert (entry.sender, entry.recipient, entry.unread) == (bob_id, alice_id, 0)
     assert entry.seq == 3
@@ -134,7 +117,7 @@ def test_offline_devices_learn_reads_on_connect(raw_server: ServerProcess) -> No
     phone = online(raw_server, phone_token, "phone")
     phone.send(pb.ChangeRequest(request_id=1, kind=pb.CHANGE_READ, peer=alice_id))
     assert expect_message(phone).change == pb.CHANGE_READ
-    expect_ack(phone)
+    expect_change_ack(phone)
 
     # The tablet catches up from its cursor: the read entry says 0 unread.
     tablet = RawClient(raw_server.tcp_address)
@@ -180,14 +163,14 @@ def test_read_without_news_changes_nothing(raw_server: ServerProcess) -> None:
         )
     )
     assert expect_message(bob).unread == 1
-    assert expect_ack(bob).unread == 1
+    assert expect_change_ack(bob).unread == 1
     bob.send(
         pb.ChangeRequest(
             request_id=2, kind=pb.CHANGE_READ, peer=alice_id, message_id=first.id
         )
     )
 
-    again = expect_ack(bob)
+    again = expect_change_ack(bob)
     assert (again.request_id, again.seq, again.id) == (2, 0, 0)
     assert (again.unread, again.read_id) == (1, first.id)
     assert_nothing_pending(bob)
@@ -208,7 +191,7 @@ def test_group_read_tells_the_senders(raw_server: ServerProcess) -> None:
 
     carol.send(pb.ChangeRequest(request_id=3, kind=pb.CHANGE_READ, group=group_id))
     entry = expect_message(carol)
-    ack = expect_ack(carol)
+    ack = expect_change_ack(carol)
 
     assert (entry.group, entry.change, entry.unread) == (group_id, pb.CHANGE_READ, 0)
     assert ack.read_id == entry.target
@@ -293,7 +276,7 @@ def test_change_pipelined_after_connect(raw_server: ServerProcess) -> None:
 
     assert isinstance(bob.expect(FrameType.CONNECTED), pb.Connected)
     assert expect_message(bob).change == pb.CHANGE_READ
-    assert expect_ack(bob).request_id == 9
+    assert expect_change_ack(bob).request_id == 9
 
 
 def test_http_read(raw_server: ServerProcess) -> None:

@@ -5,16 +5,14 @@ from __future__ import annotations
 from switchboard.errors import ErrorCode
 from switchboard.protocol import pb
 from switchboard.protocol.frames import FrameType
-from tests.logic.test_groups import (
-    Api,
+from tests.logic.test_groups import Api, create_group, login, notice_of
+from tests.support.rawclient import (
+    RawClient,
     assert_nothing_pending,
-    create_group,
+    create_user,
     expect_error,
     expect_message,
-    login,
-    notice_of,
 )
-from tests.support.rawclient import RawClient, create_user
 from tests.support.server import ServerProcess
 
 CHATTER = (FrameType.MESSAGE, FrameType.READ_RECEIPT, FrameType.TYPING)

@@ -6,7 +6,7 @@ import httpx
 
 from switchboard.protocol import pb
 from switchboard.protocol.frames import FrameType
-from tests.support.rawclient import RawClient, create_user
+from tests.support.rawclient import RawClient, create_user, expect_message
 from tests.support.server import ServerProcess
 
 
@@ -34,12 +34,6 @@ def connect_with_list(
     assert isinstance(connected, pb.Connected)
     assert isinstance(listing, pb.ConversationList)
     return client, connected, listing
-
-
-def expect_message(client: RawClient) -> pb.Message:
-    message = client.expect(FrameType.MESSAGE)
-    assert isinstance(message, pb.Message)
-    return message
 
 
 def send(client: RawClient, to: int, client_id: int, text: str) -> pb.SendAck:

@@ -12,7 +12,15 @@ from switchboard.protocol import pb
 from switchboard.protocol.connection import Connection, FrameReceived, Role
 from switchboard.protocol.frames import FrameType
 
-__all__ = ["RawClient", "close_all", "create_user"]
+__all__ = [
+    "RawClient",
+    "assert_nothing_pending",
+    "close_all",
+    "create_user",
+    "expect_change_ack",
+    "expect_error",
+    "expect_message",
+]
 
 _open: list[RawClient] = []
 
@@ -161,3 +169,30 @@ class RawClient:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def expect_message(client: RawClient) -> pb.Message:
+    """Return the next frame, which must be a Message."""
+    message = client.expect(FrameType.MESSAGE)
+    assert isinstance(message, pb.Message)
+    return message
+
+
+def expect_change_ack(client: RawClient) -> pb.ChangeAck:
+    """Return the next frame, which must be a ChangeAck."""
+    ack = client.expect(FrameType.CHANGE_ACK)
+    assert isinstance(ack, pb.ChangeAck)
+    return ack
+
+
+def expect_error(client: RawClient) -> pb.Error:
+    """Return the next frame, which must be an Error."""
+    error = client.expect(FrameType.ERROR)
+    assert isinstance(error, pb.Error)
+    return error
+
+
+def assert_nothing_pending(client: RawClient) -> None:
+    """Send a heartbeat and check that its echo is the next frame."""
+    client.send_bytes(b"\x00")
+    assert client.receive() is None
