@@ -283,7 +283,7 @@ def test_media_urls_only_for_those_sent_it(auth_server: ServerProcess) -> None:
     media_id = upload(ann, b"ann's secret file")
     assert url_status(ann, media_id) == 200
 
-    # Knowing the id is not enough, and the answer is the unknown-id one.
+    # Knowing the id is not enough: the response is the one for an unknown id.
     response = eve.call("GET", f"/v1/media/{media_id}/url")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "media_not_found"

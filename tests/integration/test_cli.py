@@ -327,9 +327,7 @@ def test_serve_on_a_port_in_use_fails_cleanly(
     )
 
 
-def test_serve_with_a_file_as_data_dir_is_a_usage_error(
-    homes: dict[str, Path], tmp_path: Path
-) -> None:
+def test_serve_rejects_file_as_data_dir(homes: dict[str, Path], tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.write_text("not a directory")
     result = run_cli(

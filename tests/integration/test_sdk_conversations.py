@@ -321,7 +321,7 @@ async def test_second_mobile_ends_first_session(clients: ClientFactory) -> None:
     assert tablet.connected
 
 
-async def test_unread_exact_after_three_devices_read_out_of_order(
+async def test_unread_three_devices_out_of_order(
     clients: ClientFactory,
 ) -> None:
     alice, carol = await clients("alice"), await clients("carol")

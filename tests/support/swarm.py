@@ -381,7 +381,7 @@ class Swarm:
                     await stop.wait()
 
     def reconnected(self) -> bool:
-        """Return whether every client told to reconnect is connected again."""
+        """Return whether every client sent a Reconnect frame is connected again."""
         return all(
             len(client.connected_at) > len(client.told_at) and client.is_open
             for client in self.clients

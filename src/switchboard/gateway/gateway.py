@@ -236,7 +236,7 @@ class Gateway:
 
         Each connection gets a Reconnect frame with its delay from
         :func:`spread_delays` and is closed once the frame is written.
-        Returns the number of connections told.
+        Returns the number of connections sent a Reconnect frame.
         """
         sessions = list(self._sessions.values())
         delays = spread_delays(len(sessions), window)

@@ -607,8 +607,8 @@ class Store(abc.ABC):
         self, actor: UserId, message_id: MessageId, body: bytes, now: int
     ) -> ChangeResult:
         """Replace a message's body and append an edit entry (``change`` 3,
-        the new body) to every inbox that holds it, of a group message only
-        to current members and ``actor``.
+        the new body) to every inbox that contains it. For a group message,
+        only the inboxes of current members and ``actor`` get one.
 
         Raises MessageNotFound when ``actor`` does not hold the message and
         MessageRecalled when it was recalled. The caller checks the sender

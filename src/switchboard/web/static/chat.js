@@ -170,7 +170,7 @@ export class ChatClient extends EventTarget {
     this.forward("connected", connected);
   }
 
-  /** The estimated server time in ms: Connected.server_time plus the time since. */
+  /** Return the estimated server time in ms: Connected.server_time plus the time since. */
   serverNow() {
     return this.clock.server + Math.round(performance.now() - this.clock.at);
   }

@@ -34,7 +34,7 @@ export class PresenceWatch {
     this.send(list);
   }
 
-  /** Send the list again: the server forgets it when the connection closes. */
+  /** Send the list again, because the server drops it when the connection closes. */
   connected() {
     if (this.users.length) this.send(this.users);
   }

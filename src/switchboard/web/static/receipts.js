@@ -27,7 +27,7 @@ export class ReadReceipts {
     this.requested = new Map();
     /** Message id -> {read, members}, or null while asked for. */
     this.counts = new Map();
-    /** Group id -> message ids whose counts the next request asks for. */
+    /** Group id -> message ids whose counts the next request fetches. */
     this.queued = new Map();
     this.countTimers = new Map();
   }
@@ -81,8 +81,8 @@ export class ReadReceipts {
 
   /**
    * Fetch the read counts of messages `ids` (the user's own, newest last) of
-   * `group`, shortly, so that a burst of receipts costs one request. `all`
-   * false asks only for ids never asked for.
+   * `group`, shortly, so that a burst of receipts costs one request. With
+   * `all` false, only ids never requested before are fetched.
    */
   countReads(group, ids, all) {
     const wanted = all ? ids : ids.filter((id) => !this.counts.has(id));

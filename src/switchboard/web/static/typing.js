@@ -19,7 +19,7 @@ const FORBIDDEN_PAUSE_MS = 5000;
  * in a conversation, again every TYPING_REFRESH_MS while it goes on, and one
  * with `active` false on stop(). Steady typing thus sends one frame every 3
  * seconds, well within the server's limit of 2 a second with bursts of 5,
- * above which it drops frames without an answer. `send(message)` sends a
+ * above which it drops frames without an error frame. `send(message)` sends a
  * Typing frame and returns whether the connection was open.
  */
 export class TypingSender {
