@@ -34,6 +34,7 @@ BODY = b"x" * 100
 @dataclass(frozen=True)
 class RunResult:
     appends_per_second: float
+    cpu_us_per_append: float
     commits: int
 
 
@@ -54,13 +55,16 @@ async def run_once(
             per_sender = messages // senders
 
             started = time.perf_counter()
+            cpu_started = time.process_time()
             await asyncio.gather(
                 *(send_messages(store, users, k, per_sender) for k in range(senders))
             )
             elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu_started
 
             return RunResult(
                 appends_per_second=per_sender * senders / elapsed,
+                cpu_us_per_append=cpu * 1e6 / (per_sender * senders),
                 commits=store.commits - commits_before,
             )
         finally:
@@ -113,10 +117,11 @@ async def main() -> None:
             for _ in range(args.runs)
         ]
         rate = statistics.median(result.appends_per_second for result in results)
+        cpu = statistics.median(result.cpu_us_per_append for result in results)
         commits = statistics.median(result.commits for result in results)
         print(
             f"{senders:>3} senders: {rate:>9,.0f} appends/s, "
-            f"{commits:,.0f} commits per run"
+            f"{cpu:.1f} µs CPU per append, {commits:,.0f} commits per run"
         )
 
 

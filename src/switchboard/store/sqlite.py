@@ -68,6 +68,10 @@ from switchboard.store.base import (
     User,
 )
 from switchboard.store.migrations import migrate
+from switchboard.store.sqlite_checkpoint import (
+    WRITER_AUTOCHECKPOINT_PAGES,
+    Checkpointer,
+)
 from switchboard.store.sqlite_conversations import (
     join_group,
     select_conversation_page,
@@ -102,6 +106,11 @@ _BUSY_TIMEOUT_S: Final = 5.0
 
 _MIN_SQLITE_VERSION: Final = (3, 35, 0)
 """First SQLite release with RETURNING, which the writes use."""
+
+_NEW_FILE_PAGE_SIZE: Final = 2048
+"""Page size in bytes of a new database file. Against SQLite's 4,096 it
+halves the bytes a one-message commit writes to the WAL (about 53 KB to
+28 KB) and cut CPU per append by a fifth in benchmarks/store_append.py."""
 
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
@@ -830,6 +839,7 @@ class _Writer:
         self._stopped: concurrent.futures.Future[None] = concurrent.futures.Future()
         self.commits = 0
         """Number of committed transactions; written by the writer thread only."""
+        self._checkpointer = Checkpointer(path, _BUSY_TIMEOUT_S)
 
     def start(self) -> concurrent.futures.Future[tuple[int, int]]:
         """Start the thread; the future gets (old, new) schema version."""
@@ -859,10 +869,12 @@ class _Writer:
             return
 
         self._ready.set_result(versions)
+        self._checkpointer.start()
         try:
             self._serve(conn)
         finally:
             try:
+                self._checkpointer.stop()
                 conn.close()
             finally:
                 self._stopped.set_result(None)
@@ -879,6 +891,9 @@ class _Writer:
             self._path, timeout=_BUSY_TIMEOUT_S, isolation_level=None
         )
         try:
+            # A new file gets the smaller page, since a commit writes every page
+            # it touched to the WAL whole. An existing file keeps its page size.
+            conn.execute(f"PRAGMA page_size = {_NEW_FILE_PAGE_SIZE}")
             journal_mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if journal_mode != "wal":
                 raise StoreError(
@@ -886,6 +901,7 @@ class _Writer:
                     f"journal_mode is {journal_mode!r}"
                 )
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            conn.execute(f"PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES}")
             conn.execute("PRAGMA foreign_keys = ON")
             versions = migrate(conn)
         except BaseException:
@@ -961,6 +977,7 @@ class _Writer:
     def _commit(self, conn: sqlite3.Connection) -> None:
         conn.execute("COMMIT")
         self.commits += 1
+        self._checkpointer.notify_commit()
 
     def _resolve(self, batch: list[_WriteOp]) -> None:
         """Hand each outcome to its caller's event loop, in queue order."""
