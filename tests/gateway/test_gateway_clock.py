@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+
+import pytest
 
 from switchboard.bus.base import Action, Inbound, Outbound
 from switchboard.bus.memory import InProcessBus
@@ -175,3 +178,24 @@ async def test_interval_request_before_connected_waits() -> None:
     assert types == [FrameType.CONNECTED, FrameType.HEARTBEAT_INTERVAL]
     assert session.heartbeat == 40
     assert ticks_until_closed(gateway, session, 100) == 61
+
+
+async def test_churn_summary_replaces_connection_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gateway, _ = make_gateway()
+    caplog.set_level(logging.INFO)
+    first = await connect(gateway)
+    await connect(gateway)
+    first.close("peer closed")
+
+    assert [record.getMessage() for record in caplog.records] == []
+    gateway.log_churn()
+    assert [record.getMessage() for record in caplog.records] == [
+        "gateway test in the last 60 s: 2 connections opened, 2 authenticated,"
+        " 1 closed; 1 open"
+    ]
+
+    caplog.clear()
+    gateway.log_churn()
+    assert caplog.records == []

@@ -147,7 +147,8 @@ class Session:
             self.closed = True
             self.close_transport()
             return False
-        logger.info(
+        self.gateway.churn.opened += 1
+        logger.debug(
             "connected conn=%d peer=%s transport=%s",
             self.connection_id,
             self.peer,
@@ -311,7 +312,8 @@ class Session:
         for event in held_in:
             self._receive_frame(event)
         self.gateway.wheel.touch(self.connection_id, self.timeout_ticks())
-        logger.info(
+        self.gateway.churn.authenticated += 1
+        logger.debug(
             "authenticated conn=%d user=%d device=%s heartbeat=%d",
             self.connection_id,
             self.user_id,
@@ -364,7 +366,8 @@ class Session:
             self.abort_transport()
         else:
             self.close_transport()
-        logger.info(
+        self.gateway.churn.closed += 1
+        logger.debug(
             "disconnected conn=%d user=%d device=%s reason=%s",
             self.connection_id,
             self.user_id,
