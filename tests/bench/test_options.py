@@ -8,6 +8,7 @@ import pytest
 
 from switchboard.bench.options import (
     parse_counts,
+    parse_fanout_modes,
     parse_numbers,
     parse_rates,
     parse_transports,
@@ -40,6 +41,12 @@ def test_numbers_above_zero() -> None:
     for text in ("", "0", "5,-1", "nan", "x"):
         with pytest.raises(argparse.ArgumentTypeError, match="invalid list"):
             parse_numbers(text)
+
+
+def test_fanout_modes_deduplicated() -> None:
+    assert parse_fanout_modes("read,write,read") == ["read", "write"]
+    with pytest.raises(argparse.ArgumentTypeError, match="invalid mode list"):
+        parse_fanout_modes("both")
 
 
 def test_transports_deduplicated() -> None:

@@ -136,3 +136,88 @@ def test_direct_tiny_run(tmp_path: Path) -> None:
     assert fixed["latency"]["p99_ms"] > 0
     names = [check["name"] for check in record["checks"]]
     assert "p99 latency at half the saturation rate" in names
+
+
+def test_idle_tiny_run(tmp_path: Path) -> None:
+    record, _ = bench(tmp_path, "idle", "--connections", "10,20", "--settle", "0.2")
+
+    for transport in ("tcp", "ws"):
+        steps = record["results"][transport]["steps"]
+        assert [step["connections"] for step in steps] == [10, 20]
+        for step in steps:
+            assert step["rss_bytes"] > 0
+            assert step["rss_per_connection_bytes"] > 0
+    names = [check["name"] for check in record["checks"]]
+    assert names == [
+        "server RSS per idle TCP connection, at 20",
+        "server RSS per idle WS connection, at 20",
+    ]
+
+
+def test_heartbeat_tiny_run(tmp_path: Path) -> None:
+    record, _ = bench(
+        tmp_path,
+        "heartbeat",
+        "--connections",
+        "20",
+        "--intervals",
+        "1",
+        "--duration",
+        "1",
+        "--runs",
+        "1",
+    )
+
+    results = record["results"]
+    assert results["connections"] == 20
+    (run,) = results["runs"]
+    assert run["baseline"]["echoes"] == 0
+    assert run["baseline"]["open_connections"] == 20
+    # 20 clients each send one heartbeat a second for a second.
+    assert run["1"]["echoes"] >= 10
+    assert results["medians"]["1"]["heartbeats_per_second"] > 0
+
+
+def test_fanout_tiny_run(tmp_path: Path) -> None:
+    record, _ = bench(
+        tmp_path, "fanout", "--sizes", "5,20", "--messages", "2", "--runs", "1"
+    )
+
+    modes = record["results"]["modes"]
+    assert list(modes) == ["write", "read"]
+    for mode in modes.values():
+        medians = mode["medians"]
+        assert [medians[size]["online"] for size in ("5", "20")] == [1, 2]
+        for result in medians.values():
+            assert result["server_cpu_us_per_online_delivery"] >= 0
+            assert result["last_delivery_ms_median"] > 0
+    names = [check["name"] for check in record["checks"]]
+    assert names == [
+        "fan-out on write: server CPU per recipient, group of 20",
+        "fan-out on read: server CPU per online delivery, group of 20",
+    ]
+    threshold = record["results"]["targets"]["read"]["server_env"]
+    assert threshold["SWITCHBOARD_LARGE_GROUP_THRESHOLD"] == "1"
+
+
+def test_storm_tiny_run(tmp_path: Path) -> None:
+    record, _ = bench(
+        tmp_path,
+        "storm",
+        "--clients",
+        "40",
+        "--spread",
+        "0.5",
+        "--control-rate",
+        "20",
+        "--runs",
+        "1",
+    )
+
+    (run,) = record["results"]["runs"]
+    assert run["clients_back"] == 40
+    assert run["gave_up"] == 0
+    assert record["results"]["medians"]["all_back_s"] > 0
+    assert run["control_before"]["count"] > 0
+    names = [check["name"] for check in record["checks"]]
+    assert "control pair p99 latency during the storm" in names

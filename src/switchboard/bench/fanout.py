@@ -7,17 +7,27 @@ other members connects, spread over the load-generator processes. The
 sender then sends ``--messages`` messages one after another, each after the
 previous one reached every online member.
 
-The server stores each group message once and adds an entry to every
-member's inbox (fan-out on write), then pushes it to the online members.
-Server CPU per recipient is the server's CPU time from just before the
-first Send until the last delivery of the last message, divided by the
-inbox entries written (messages x (size - 1)). The recipients send no
-Cursor frames, so that cost is not included. Time to the last delivery runs
-from the Send being written to the last online member reading the Message.
+Each ``--mode`` gets a new embedded server:
 
-An embedded server gets ``SWITCHBOARD_LARGE_GROUP_THRESHOLD`` raised to the
-largest size, because by default it rejects groups of more than 500
-members. Its ``max_group_size`` (10,000 by default) stays in force: a size
+``write``
+    ``SWITCHBOARD_LARGE_GROUP_THRESHOLD`` is raised to the largest size, so
+    the server stores each group message once, adds an entry to every
+    member's inbox (fan-out on write), then pushes it to the online members.
+``read``
+    The threshold is 1, so every group keeps one timeline: the server
+    stores each message once and pushes the same encoded frame to the online
+    members, who page the timeline when they reconnect (fan-out on read).
+    By default the server switches a group to this mode above 500 members.
+
+Server CPU is the server's CPU time from just before the first Send until
+the last delivery of the last message. Per recipient divides it by the
+members other than the sender times the messages, and per online delivery
+by the pushes that reached online members. The recipients send no Cursor
+frames, so that cost is not included. Time to the last delivery runs from
+the Send being written to the last online member reading the Message.
+
+A ``--server`` keeps its own threshold, reported as mode ``server``. The
+server's ``max_group_size`` (10,000 by default) stays in force: a size
 that the server rejects is reported as skipped with the server's reason.
 """
 
@@ -52,9 +62,7 @@ __all__ = ["run"]
 
 ADD_BATCH = 1000
 """Names per POST /v1/groups/{id}/members request, the API's maximum."""
-DEFAULT_GROUP_LIMIT = 500
-"""Default ``large_group_threshold`` of the server. Larger groups switch to a
-group timeline, so the bench raises the threshold to measure fan-out on write."""
+THRESHOLD_VARIABLE = "SWITCHBOARD_LARGE_GROUP_THRESHOLD"
 DELIVERY_TIMEOUT = 10.0
 """Seconds one message has to reach every online member."""
 TARGET_US_PER_RECIPIENT = 1.0
@@ -107,25 +115,61 @@ async def wait_for(state: WorkerState, stamp: int, seconds: float) -> dict[str, 
 
 
 def run(bench: Bench) -> ScenarioResult:
-    """Create one group per size, then measure its messages."""
+    """Create one group per size and mode, then measure its messages."""
     args = bench.args
     largest = args.sizes[-1]
     online_most = _online_count(largest, args.online)
     workers = worker_count_for(online_most, args.workers)
     bench.workers_used = workers
-    env = {}
-    if largest > DEFAULT_GROUP_LIMIT:
-        env["SWITCHBOARD_LARGE_GROUP_THRESHOLD"] = str(largest)
+    modes = args.modes if bench.embedded else ["server"]
+    results: dict[str, Any] = {}
+    targets: dict[str, Any] = {}
+    with WorkerPool(workers) as pool:
+        for mode in modes:
+            runs, targets[mode] = _measure_mode(bench, pool, mode)
+            results[mode] = {"medians": _medians(runs), "runs": runs}
+
+    return ScenarioResult(
+        target=targets[modes[0]],
+        parameters={
+            "sizes": args.sizes,
+            "online_fraction": args.online,
+            "messages": args.messages,
+            "modes": modes,
+            "transport": args.transport,
+            "runs": args.runs,
+            "workers": workers,
+        },
+        results={"modes": results, "targets": targets},
+        headline=_headline(results, args.runs),
+        checks=_checks(results),
+        tables=[_table(results)],
+        charts=_charts(results),
+    )
+
+
+def _mode_env(mode: str, largest: int) -> dict[str, str]:
+    if mode == "write":
+        return {THRESHOLD_VARIABLE: str(largest)}
+    if mode == "read":
+        return {THRESHOLD_VARIABLE: "1"}
+    return {}
+
+
+def _measure_mode(
+    bench: Bench, pool: WorkerPool, mode: str
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Measure every size on one server; return the runs and its description."""
+    args = bench.args
+    largest = args.sizes[-1]
     runs: list[dict[str, Any]] = []
-    with (
-        WorkerPool(workers) as pool,
-        bench.target(largest, env) as (target, credentials),
-    ):
+    with bench.target(largest, _mode_env(mode, largest)) as (target, credentials):
         if target.pid is None:
             raise BenchError(
                 "fanout needs the server's process id to read its CPU time:"
                 " pass --server-pid with --server, or use the embedded server"
             )
+        bench.log(f"mode {mode}")
         for _ in range(args.runs):
             runs.append(
                 {
@@ -135,26 +179,7 @@ def run(bench: Bench) -> ScenarioResult:
                     for size in args.sizes
                 }
             )
-        described = target.describe()
-
-    medians = _medians(runs)
-
-    return ScenarioResult(
-        target=described,
-        parameters={
-            "sizes": args.sizes,
-            "online_fraction": args.online,
-            "messages": args.messages,
-            "transport": args.transport,
-            "runs": args.runs,
-            "workers": workers,
-        },
-        results={"medians": medians, "runs": runs},
-        headline=_headline(medians, len(runs)),
-        checks=_checks(medians),
-        tables=[_table(runs)],
-        charts=_charts(medians),
-    )
+        return runs, target.describe()
 
 
 def _message_count(messages: int, size: int) -> int:
@@ -381,97 +406,151 @@ def _medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return medians
 
 
-def _measured(results: dict[str, Any]) -> list[dict[str, Any]]:
-    return [result for result in results.values() if "skipped" not in result]
+def _measured(medians: dict[str, Any]) -> list[dict[str, Any]]:
+    return [result for result in medians.values() if "skipped" not in result]
+
+
+MODE_NAMES = {
+    "write": "fan-out on write",
+    "read": "fan-out on read",
+    "server": "the server's setting",
+}
 
 
 def _headline(results: dict[str, Any], runs: int) -> list[tuple[str, str]]:
     of_runs = f"median of {runs} runs" if runs > 1 else "1 run"
     rows = []
-    for result in results.values():
-        size = result["size"]
-        if "skipped" in result:
-            rows.append((f"group of {size:,}", f"skipped: {result['skipped']}"))
-            continue
-        rows.append(
-            (
-                f"group of {size:,}, {result['online']:,} online: server CPU per"
-                " recipient, time to last delivery (median of the messages)",
-                f"{result['server_cpu_us_per_recipient']:.1f} µs,"
-                f" {result['last_delivery_ms_median']:.1f} ms ({of_runs})",
+    for mode, mode_results in results.items():
+        for result in mode_results["medians"].values():
+            size = result["size"]
+            label = f"{MODE_NAMES[mode]}, group of {size:,}"
+            if "skipped" in result:
+                rows.append((label, f"skipped: {result['skipped']}"))
+                continue
+            rows.append(
+                (
+                    f"{label}, {result['online']:,} online: server CPU per"
+                    " recipient, per online delivery, time to last delivery"
+                    " (median of the messages)",
+                    f"{result['server_cpu_us_per_recipient']:.1f} µs,"
+                    f" {result['server_cpu_us_per_online_delivery']:.1f} µs,"
+                    f" {result['last_delivery_ms_median']:.1f} ms ({of_runs})",
+                )
             )
-        )
     return rows
 
 
 def _checks(results: dict[str, Any]) -> list[Check]:
-    measured = _measured(results)
-    if not measured:
-        return []
-    largest = measured[-1]
-    per_recipient = largest["server_cpu_us_per_recipient"]
-    return [
-        Check(
-            f"server CPU per recipient, group of {largest['size']:,}",
-            f"<= {TARGET_US_PER_RECIPIENT:g} µs",
-            f"{per_recipient:.1f} µs",
-            per_recipient <= TARGET_US_PER_RECIPIENT,
+    """Check the largest group of each mode against the per-recipient target.
+
+    Fan-out on write is checked per recipient, since each one costs an inbox
+    entry. Fan-out on read writes no entry per member, so it is checked per
+    online delivery.
+    """
+    checks = []
+    for mode, mode_results in results.items():
+        measured = _measured(mode_results["medians"])
+        if not measured:
+            continue
+        largest = measured[-1]
+        field, unit = (
+            ("server_cpu_us_per_recipient", "recipient")
+            if mode == "write"
+            else ("server_cpu_us_per_online_delivery", "online delivery")
         )
-    ]
+        value = largest[field]
+        checks.append(
+            Check(
+                f"{MODE_NAMES[mode]}: server CPU per {unit}, group of"
+                f" {largest['size']:,}",
+                f"<= {TARGET_US_PER_RECIPIENT:g} µs",
+                f"{value:.1f} µs",
+                value <= TARGET_US_PER_RECIPIENT,
+            )
+        )
+    return checks
 
 
-def _table(runs: list[dict[str, Any]]) -> str:
+def _table(results: dict[str, Any]) -> str:
     lines = [
-        "| run | members | online | messages | server CPU ms per message"
+        "| mode | run | members | online | messages | server CPU ms per message"
         " | µs per recipient | µs per online delivery | SendAck ms (median)"
         " | last delivery ms (median) | last delivery ms (max)"
         " | seconds to create the group |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for index, run in enumerate(runs, start=1):
-        for result in _measured(run):
-            lines.append(
-                f"| {index} | {result['size']:,} | {result['online']:,}"
-                f" | {result['messages']}"
-                f" | {result['server_cpu_ms_per_message']:.1f}"
-                f" | {result['server_cpu_us_per_recipient']:.1f}"
-                f" | {result['server_cpu_us_per_online_delivery']:.1f}"
-                f" | {result['ack_ms_median']:.1f}"
-                f" | {result['last_delivery_ms_median']:.1f}"
-                f" | {result['last_delivery_ms_max']:.1f}"
-                f" | {result['group_created_seconds']:.1f} |"
-            )
+    for mode, mode_results in results.items():
+        for index, run in enumerate(mode_results["runs"], start=1):
+            for result in _measured(run):
+                lines.append(
+                    f"| {mode} | {index} | {result['size']:,} | {result['online']:,}"
+                    f" | {result['messages']}"
+                    f" | {result['server_cpu_ms_per_message']:.1f}"
+                    f" | {result['server_cpu_us_per_recipient']:.1f}"
+                    f" | {result['server_cpu_us_per_online_delivery']:.1f}"
+                    f" | {result['ack_ms_median']:.1f}"
+                    f" | {result['last_delivery_ms_median']:.1f}"
+                    f" | {result['last_delivery_ms_max']:.1f}"
+                    f" | {result['group_created_seconds']:.1f} |"
+                )
     lines.extend(
         [
             "",
-            "A recipient is a member other than the sender: each gets an inbox"
-            " entry. Server CPU covers all messages of a group, from before the"
-            " first Send to the last delivery of the last one.",
+            "A recipient is a member other than the sender. Server CPU covers"
+            " all messages of a group, from before the first Send to the last"
+            " delivery of the last one.",
         ]
     )
     return "\n".join(lines)
 
 
 def _charts(results: dict[str, Any]) -> list[Chart]:
-    measured = _measured(results)
-    if not measured:
+    cost: list[Series] = []
+    delivery: list[Series] = []
+    for mode, mode_results in results.items():
+        measured = _measured(mode_results["medians"])
+        if not measured:
+            continue
+        sizes = [float(result["size"]) for result in measured]
+        name = MODE_NAMES[mode]
+        if mode != "read":
+            cost.append(
+                Series(
+                    f"{name}, per recipient",
+                    sizes,
+                    [result["server_cpu_us_per_recipient"] for result in measured],
+                )
+            )
+        cost.append(
+            Series(
+                f"{name}, per online delivery",
+                sizes,
+                [result["server_cpu_us_per_online_delivery"] for result in measured],
+            )
+        )
+        delivery.append(
+            Series(
+                f"{name}, last delivery",
+                sizes,
+                [result["last_delivery_ms_median"] for result in measured],
+            )
+        )
+    if not cost:
         return []
-    sizes = [float(result["size"]) for result in measured]
     return [
+        Chart(
+            name="cost",
+            title="Server CPU per recipient of a group message (median)",
+            x_label="group members",
+            y_label="microseconds",
+            series=cost,
+            log_y=True,
+        ),
         Chart(
             name="delivery",
             title="Time from Send to the last online member's delivery (median)",
             x_label="group members",
             y_label="milliseconds",
-            series=[
-                Series(
-                    "last delivery",
-                    sizes,
-                    [result["last_delivery_ms_median"] for result in measured],
-                ),
-                Series(
-                    "SendAck", sizes, [result["ack_ms_median"] for result in measured]
-                ),
-            ],
-        )
+            series=delivery,
+        ),
     ]

@@ -12,6 +12,7 @@ __all__ = [
     "SCENARIOS",
     "add_parser",
     "parse_counts",
+    "parse_fanout_modes",
     "parse_numbers",
     "parse_rates",
     "parse_transports",
@@ -21,6 +22,7 @@ DEFAULT_OUT = Path("docs/benchmarks")
 DEFAULT_REPORT = Path("docs/benchmarks.md")
 SCENARIOS = ("wire", "idle", "direct", "storm", "heartbeat", "fanout")
 TRANSPORTS = ("tcp", "ws")
+FANOUT_MODES = ("write", "read")
 
 if TYPE_CHECKING:
     Subcommands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -356,6 +358,17 @@ def _add_fanout(scenarios: Subcommands) -> None:
         " fewer than 1,000 members get proportionally more (default: 20)",
     )
     fanout.add_argument(
+        "--mode",
+        dest="modes",
+        type=parse_fanout_modes,
+        default=list(FANOUT_MODES),
+        metavar="LIST",
+        help="group delivery modes, comma-separated, each on a new embedded"
+        " server: 'write' copies each message into every member's inbox,"
+        " 'read' keeps one group timeline. A --server keeps its own setting"
+        " (default: write,read)",
+    )
+    fanout.add_argument(
         "--transport", choices=TRANSPORTS, default="tcp", help="(default: tcp)"
     )
     _add_runs(fanout, 3)
@@ -411,11 +424,21 @@ def parse_numbers(text: str) -> list[float]:
 
 def parse_transports(text: str) -> list[str]:
     """Parse ``tcp,ws`` into a list of known transports."""
+    return _parse_choices(text, TRANSPORTS, "transport")
+
+
+def parse_fanout_modes(text: str) -> list[str]:
+    """Parse ``write,read`` into a list of group delivery modes."""
+    return _parse_choices(text, FANOUT_MODES, "mode")
+
+
+def _parse_choices(text: str, choices: tuple[str, ...], what: str) -> list[str]:
+    """Parse a comma-separated list of ``choices``, dropping repeats."""
     names = text.split(",")
-    unknown = [name for name in names if name not in TRANSPORTS]
-    if unknown or not names:
+    if any(name not in choices for name in names):
         raise argparse.ArgumentTypeError(
-            f"invalid transport list {text!r}: use tcp, ws or tcp,ws"
+            f"invalid {what} list {text!r}: use {', '.join(choices)} or"
+            f" {','.join(choices)}"
         )
     return list(dict.fromkeys(names))
 
