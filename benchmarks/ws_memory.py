@@ -2,12 +2,13 @@
 
 The script runs a gateway and its HTTP listener in this process, with a stub
 logic layer that accepts every Connect, and opens ``--connections``
-authenticated WebSocket connections from a child process. tracemalloc
-compares snapshots taken before and after the connections open, and the
-script prints the bytes per connection, in total and for the source lines
-that allocated most. The store and the routing table are left out, so the
-figure is the transport's share: what a WebSocket connection costs beyond
-what every connection costs.
+authenticated connections from a child process: WebSocket ones, or TCP ones
+with ``--transport tcp`` for comparison. tracemalloc compares snapshots
+taken before and after the connections open, and the script prints the
+bytes per connection, in total and for the source lines (or files) that
+allocated most. The logic layer, the store and the routing table are left
+out, so the figure is the gateway's share of a connection: the transport,
+the session and the gateway's entries for it.
 
 Run from the repository root::
 
@@ -24,7 +25,7 @@ import subprocess
 import sys
 import tracemalloc
 
-from fastapi import FastAPI
+from fastapi import FastAPI, WebSocket
 
 from switchboard.api.listener import HttpServer
 from switchboard.bus.base import Action, Inbound, Outbound
@@ -92,8 +93,6 @@ async def start_listener(gateway: Gateway, settings: Settings, transport: str) -
         http = HttpServer(app, settings, gateway)  # type: ignore[call-arg]
     except TypeError:
         # Before the gateway served /v1/ws itself: the ASGI route.
-        from fastapi import WebSocket
-
         from switchboard.gateway.websocket import (  # type: ignore[attr-defined]
             serve_websocket,
         )
@@ -107,7 +106,7 @@ async def start_listener(gateway: Gateway, settings: Settings, transport: str) -
     return f"ws://127.0.0.1:{port}/v1/ws"
 
 
-async def measure(count: int, transport: str, top: int) -> None:
+async def measure(count: int, transport: str, top: int, group: str) -> None:
     settings = Settings(
         http_host="127.0.0.1", http_port=0, max_connections_per_ip=0, frame_rate=0
     )
@@ -133,13 +132,14 @@ async def measure(count: int, transport: str, top: int) -> None:
     child.stdin.close()
     await child.wait()
 
-    stats = after.compare_to(before, "lineno")
+    stats = after.compare_to(before, group)
     total = sum(stat.size_diff for stat in stats)
     print(f"python {platform.python_version()}, {transport}, {count} connections")
     print(f"{total / count:,.0f} bytes per connection")
     for stat in stats[:top]:
         frame = stat.traceback[0]
-        print(f"{stat.size_diff / count:8,.0f}  {frame.filename}:{frame.lineno}")
+        where = frame.filename if group == "filename" else str(frame)
+        print(f"{stat.size_diff / count:8,.0f}  {where}")
 
 
 async def start_clients(
@@ -180,8 +180,14 @@ def main() -> None:
     parser.add_argument(
         "--top", type=int, default=15, help="source lines to list (default: 15)"
     )
+    parser.add_argument(
+        "--group",
+        choices=("lineno", "filename"),
+        default="lineno",
+        help="sum the bytes per source line or per file (default: lineno)",
+    )
     args = parser.parse_args()
-    asyncio.run(measure(args.connections, args.transport, args.top))
+    asyncio.run(measure(args.connections, args.transport, args.top, args.group))
 
 
 if __name__ == "__main__":
