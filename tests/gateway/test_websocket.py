@@ -8,12 +8,14 @@ without a store.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
 from fastapi import FastAPI
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
@@ -373,3 +375,13 @@ async def test_address_cap_sends_error_frame() -> None:
     finally:
         await server.http.stop()
         await server.gateway.stop()
+
+
+async def test_upgrade_frees_http_protocol(served: Served) -> None:
+    async with connect(served.url, compression=None) as websocket:
+        await authenticate(websocket)
+        gc.collect()
+        protocols = [obj for obj in gc.get_objects() if isinstance(obj, H11Protocol)]
+        # Neither uvicorn nor a deadline timer keeps it once the gateway
+        # owns the connection.
+        assert protocols == []
