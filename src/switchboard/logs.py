@@ -16,6 +16,10 @@ def configure_logging(level: str) -> None:
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    # The WebSocket protocol logs "connection open" and "connection closed"
+    # at INFO for each connection, which the gateway's own lines repeat.
+    if logging.getLevelName(level.upper()) != logging.DEBUG:
+        logging.getLogger("websockets.server").setLevel(logging.WARNING)
 
 
 class RateLimitedLog:

@@ -82,7 +82,7 @@ async def run(settings: Settings) -> None:
     services = Services(
         settings, store, auth, chat, gateway, tcp_port, admin_key=admin_key
     )
-    http = HttpServer(create_app(services), settings)
+    http = HttpServer(create_app(services), settings, gateway)
     try:
         http_port = await http.start()
     except OSError:

@@ -1,6 +1,8 @@
-"""HTTP API: accounts, logins, history, gateway discovery, media and /v1/ws.
+"""HTTP API: accounts, logins, history, gateway discovery and media.
 
-The OpenAPI document is served at /openapi.json. Every error response has the
+WebSocket clients at /v1/ws never reach this application: the HTTP listener
+hands their upgrade requests to the gateway (switchboard.api.upgrade). The
+OpenAPI document is served at /openapi.json. Every error response has the
 body ``{"error": {"code": "...", "message": "..."}}``.
 """
 
@@ -11,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Query, Request, WebSocket
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -26,7 +28,6 @@ from switchboard.api.validation import describe_problems
 from switchboard.config import Settings
 from switchboard.errors import ErrorCode, RequestError
 from switchboard.gateway.gateway import Gateway
-from switchboard.gateway.websocket import serve_websocket
 from switchboard.ids import MessageId, UserId
 from switchboard.logic.auth import AuthService
 from switchboard.logic.chat import ChatService
@@ -392,13 +393,6 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(search.router)
     install_media(app, services)
     install_web(app)
-
-    gateway = services.gateway
-    if gateway is not None:
-
-        @app.websocket("/v1/ws")
-        async def websocket(websocket: WebSocket) -> None:
-            await serve_websocket(gateway, websocket)
 
     return app
 

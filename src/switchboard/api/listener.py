@@ -1,5 +1,9 @@
 """The HTTP API and WebSocket gateway's listener: uvicorn in a task.
 
+uvicorn parses HTTP requests and runs the ASGI application. WebSocket
+upgrades to /v1/ws bypass the application: the HTTP protocol hands them to
+the gateway (see switchboard.api.upgrade).
+
 The listening socket is bound before uvicorn starts, so a port in use fails
 at once with an OSError naming the address, before anything logs that it
 serves.
@@ -14,8 +18,9 @@ from typing import Any
 
 import uvicorn
 
-from switchboard.api.slowloris import deadline_protocol
+from switchboard.api.upgrade import http_protocol
 from switchboard.config import Settings
+from switchboard.gateway.gateway import Gateway
 from switchboard.sockets import bind
 
 __all__ = ["HttpServer"]
@@ -35,21 +40,25 @@ class _Uvicorn(uvicorn.Server):
 class HttpServer:
     """uvicorn serving ``app`` on ``settings.http_host:http_port`` in a task.
 
-    Serves HTTPS and WSS when ``settings`` name a TLS certificate and key.
+    ``gateway``, when given, serves WebSocket clients at /v1/ws; without it,
+    WebSocket upgrade requests get a 404. Serves HTTPS and WSS when
+    ``settings`` name a TLS certificate and key.
     """
 
-    def __init__(self, app: Any, settings: Settings) -> None:
+    def __init__(
+        self, app: Any, settings: Settings, gateway: Gateway | None = None
+    ) -> None:
         self._settings = settings
+        protocol = http_protocol(
+            settings.auth_timeout, settings.http_body_timeout, gateway
+        )
         config = uvicorn.Config(
             app,
             log_config=None,
             access_log=False,
-            http=deadline_protocol(settings.auth_timeout, settings.http_body_timeout),
+            http=protocol,
             h11_max_incomplete_event_size=16 * 1024,
-            ws="websockets-sansio",
-            ws_max_size=settings.max_frame_size + 16,
-            ws_ping_interval=None,
-            ws_per_message_deflate=False,
+            ws="none",
             lifespan="off",
             timeout_graceful_shutdown=5,
             ssl_certfile=settings.tls_cert or None,

@@ -17,17 +17,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["deadline_protocol"]
+__all__ = ["DeadlineH11Protocol"]
 
 logger = logging.getLogger("switchboard.gateway")
 
 
-class _DeadlineH11Protocol(H11Protocol):
+class DeadlineH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline per request head and body stall.
+
+    Subclasses set the two limits as class attributes.
+    """
+
     request_deadline = 5.0
     """Seconds a connection has to send a whole request head."""
     body_timeout = 30.0
@@ -42,6 +46,9 @@ class _DeadlineH11Protocol(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
+        if self.transport.get_protocol() is not self:
+            # Upgraded: a timer would keep this object alive for nothing.
+            return
         if self._body_timer is not None:
             self._body_timer.cancel()
             self._body_timer = None
@@ -51,10 +58,12 @@ class _DeadlineH11Protocol(H11Protocol):
     def handle_events(self) -> None:
         super().handle_events()
         # A new request starts a new cycle; an upgrade hands the transport to
-        # the WebSocket protocol. Either way the head arrived in time.
+        # the WebSocket protocol or rejects it and closes. Either way the head
+        # arrived in time.
         upgraded = self.transport.get_protocol() is not self
+        closing = self.transport.is_closing()
         new_cycle = self.cycle is not None and self.cycle is not self._waiting_cycle
-        if self._head_timer is not None and (new_cycle or upgraded):
+        if self._head_timer is not None and (new_cycle or upgraded or closing):
             self._head_timer.cancel()
             self._head_timer = None
 
@@ -113,15 +122,3 @@ class _DeadlineH11Protocol(H11Protocol):
             self.body_timeout,
         )
         self.transport.close()
-
-
-def deadline_protocol(request_deadline: float, body_timeout: float) -> type[Any]:
-    """Return the protocol class to pass as uvicorn's ``http`` setting.
-
-    ``request_deadline`` and ``body_timeout`` are in seconds.
-    """
-    return type(
-        "DeadlineH11Protocol",
-        (_DeadlineH11Protocol,),
-        {"request_deadline": request_deadline, "body_timeout": body_timeout},
-    )

@@ -28,7 +28,7 @@ import logging
 import time
 from typing import Final
 
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI
 from redis.exceptions import RedisError
 
 from switchboard.bus.nats import NatsBus
@@ -38,7 +38,6 @@ from switchboard.cluster.settings import ClusterSettings
 from switchboard.config import Settings
 from switchboard.gateway.gateway import Gateway
 from switchboard.gateway.tcp import start_tcp_server
-from switchboard.gateway.websocket import serve_websocket
 from switchboard.logic.routing_redis import RedisRoutingTable
 from switchboard.logic.stats import cpu_seconds, rss_bytes
 from switchboard.logs import RateLimitedLog
@@ -75,7 +74,7 @@ async def run_gateway(settings: Settings, cluster: ClusterSettings) -> None:
 
     tcp_server = await start_tcp_server(gateway, settings.tcp_host, settings.tcp_port)
     tcp_port: int = tcp_server.sockets[0].getsockname()[1]
-    http = HttpServer(_gateway_app(gateway), settings)
+    http = HttpServer(_gateway_app(gateway), settings, gateway)
     http_port = await http.start()
     report = GatewayReport(
         name,
@@ -146,10 +145,6 @@ def _gateway_app(gateway: Gateway) -> FastAPI:
             "gateway": gateway.name,
             "connections": len(gateway),
         }
-
-    @app.websocket("/v1/ws")
-    async def websocket(websocket: WebSocket) -> None:
-        await serve_websocket(gateway, websocket)
 
     return app
 
