@@ -92,53 +92,72 @@ class FrameDecoder:
 
     def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
         self.max_frame_size = max_frame_size
-        self._buffer = bytearray()
+        # Bytes of an incomplete frame, or None: most reads end on a frame
+        # boundary, and an idle connection then keeps no buffer.
+        self._buffer: bytearray | None = None
 
     @property
     def buffered(self) -> int:
         """Bytes received but not yet part of a complete frame."""
-        return len(self._buffer)
+        return 0 if self._buffer is None else len(self._buffer)
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         """Add received bytes and return the frames they complete, in order."""
-        buffer = self._buffer
-        buffer += data
+        buffer: bytes | bytearray
+        if self._buffer is None:
+            buffer = data
+        else:
+            self._buffer += data
+            buffer = self._buffer
         frames: list[tuple[int, bytes]] = []
         pos = 0
         end = len(buffer)
-        while pos < end:
-            # Fast path: a one-byte length prefix.
-            size = buffer[pos]
-            if size < 0x80:
-                start = pos + 1
-            else:
-                decoded = decode_varint(buffer, pos)
-                if decoded is None:
-                    self._check_partial_prefix(buffer, pos)
+        try:
+            while pos < end:
+                # Fast path: a one-byte length prefix.
+                size = buffer[pos]
+                if size < 0x80:
+                    start = pos + 1
+                else:
+                    decoded = decode_varint(buffer, pos)
+                    if decoded is None:
+                        self._check_partial_prefix(buffer, pos)
+                        break
+                    size, start = decoded
+                if size > self.max_frame_size:
+                    raise FrameTooLarge(
+                        f"frame of {size} bytes exceeds the limit of"
+                        f" {self.max_frame_size} bytes"
+                    )
+                if size == 0:
+                    frames.append((0, b""))
+                    pos = start
+                    continue
+                if end - start < size:
                     break
-                size, start = decoded
-            if size > self.max_frame_size:
-                raise FrameTooLarge(
-                    f"frame of {size} bytes exceeds the limit of"
-                    f" {self.max_frame_size} bytes"
-                )
-            if size == 0:
-                frames.append((0, b""))
-                pos = start
-                continue
-            if end - start < size:
-                break
-            # Type 0 would be returned like a heartbeat, so reject it here.
-            if buffer[start] == 0:
-                raise MalformedFrame(
-                    "frame type 0 is not defined; a heartbeat is a frame of length 0"
-                )
-            frames.append((buffer[start], bytes(buffer[start + 1 : start + size])))
-            pos = start + size
-        del buffer[:pos]
+                # Type 0 would be returned like a heartbeat, so reject it here.
+                if buffer[start] == 0:
+                    raise MalformedFrame(
+                        "frame type 0 is not defined; a heartbeat is a frame"
+                        " of length 0"
+                    )
+                frames.append((buffer[start], bytes(buffer[start + 1 : start + size])))
+                pos = start + size
+        finally:
+            # On an error too, so that the bytes from the bad frame on stay
+            # buffered, as they arrived.
+            self._keep_rest(buffer, pos)
         return frames
 
-    def _check_partial_prefix(self, buffer: bytearray, pos: int) -> None:
+    def _keep_rest(self, buffer: bytes | bytearray, pos: int) -> None:
+        if pos >= len(buffer):
+            self._buffer = None
+        elif self._buffer is None:
+            self._buffer = bytearray(buffer[pos:])
+        else:
+            del self._buffer[:pos]
+
+    def _check_partial_prefix(self, buffer: bytes | bytearray, pos: int) -> None:
         # A minimally encoded prefix with k continuation bytes is at least
         # 2**(7k), so a hopeless length is rejected before the prefix completes.
         lower_bound = 1 << (7 * (len(buffer) - pos))

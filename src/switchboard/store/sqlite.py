@@ -296,16 +296,30 @@ class SqliteStore(Store):
     async def _read(self, apply: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run ``apply`` on the reader thread's connection."""
         self._raise_unless_open()
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._reader, self._run_read, apply)
+        assert self._reader is not None
+        # The reader thread resolves this future itself: run_in_executor would
+        # chain it to a concurrent future in a reference cycle, which stays in
+        # memory until the garbage collector runs.
+        future: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
+        self._reader.submit(self._run_read, apply, future)
+        return await future
 
-    def _run_read(self, apply: Callable[[sqlite3.Connection], _T]) -> _T:
+    def _run_read(
+        self, apply: Callable[[sqlite3.Connection], _T], future: asyncio.Future[_T]
+    ) -> None:
         assert self._read_conn is not None, "reader connection used before open()"
+        loop = future.get_loop()
         try:
-            return apply(self._read_conn)
+            result = apply(self._read_conn)
         except sqlite3.Error as exc:
             logger.warning("read from SQLite store %s failed: %s", self.path, exc)
-            raise StoreError(f"read from SQLite store failed: {exc}") from exc
+            error = StoreError(f"read from SQLite store failed: {exc}")
+            error.__cause__ = exc
+            loop.call_soon_threadsafe(_settle_read_error, future, error)
+        except BaseException as exc:
+            loop.call_soon_threadsafe(_settle_read_error, future, exc)
+        else:
+            loop.call_soon_threadsafe(_settle_read, future, result)
 
     # Accounts.
 
@@ -1010,6 +1024,16 @@ def _error_for_caller(op_name: str, exc: Exception) -> BaseException:
         return error
     logger.exception("%s raised an unexpected error", op_name)
     return exc
+
+
+def _settle_read(future: asyncio.Future[_T], result: _T) -> None:
+    if not future.done():  # the caller was cancelled
+        future.set_result(result)
+
+
+def _settle_read_error(future: asyncio.Future[Any], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
 
 
 def _settle(ops: list[_WriteOp]) -> None:
