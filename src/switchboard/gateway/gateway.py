@@ -42,8 +42,8 @@ CHURN_LOG_TICKS = 60
 class Churn:
     """Connections opened, authenticated and closed since the last summary.
 
-    Each connection's own lines are logged at DEBUG: in a reconnect storm one
-    INFO line per connection event cost a fifth of the server's CPU.
+    Routine connection events are logged one by one at DEBUG only: in a
+    reconnect storm, INFO lines for each cost a fifth of the server's CPU.
     """
 
     opened: int = 0

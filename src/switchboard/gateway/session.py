@@ -367,7 +367,8 @@ class Session:
         else:
             self.close_transport()
         self.gateway.churn.closed += 1
-        logger.debug(
+        logger.log(
+            logging.DEBUG if _is_routine_close(reason) else logging.INFO,
             "disconnected conn=%d user=%d device=%s reason=%s",
             self.connection_id,
             self.user_id,
@@ -388,3 +389,17 @@ class Session:
 
     def abort_transport(self) -> None:
         self.close_transport()
+
+
+_ROUTINE_CLOSE_REASONS = frozenset(("peer closed", "draining", "server stopping"))
+
+
+def _is_routine_close(reason: str) -> bool:
+    """Whether a close reason is too common to log at INFO one by one.
+
+    Clients closing or losing their connection, and closes for a drain or a
+    stop, are counted in the gateway's summary line instead. Closes that the
+    server decides for one connection, such as a heartbeat timeout, a
+    protocol error or a slow consumer, are logged at INFO.
+    """
+    return reason in _ROUTINE_CLOSE_REASONS or reason.startswith("connection lost")
