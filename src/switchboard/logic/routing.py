@@ -70,6 +70,14 @@ class MemoryRoutingTable(RoutingTable):
     async def lookup(self, user_id: UserId) -> dict[DeviceId, Endpoint]:
         return self._routes.get(user_id, {})
 
+    async def lookup_many(
+        self, user_ids: Sequence[UserId]
+    ) -> dict[UserId, dict[DeviceId, Endpoint]]:
+        # The set intersection runs in C, so a large group with few members
+        # online costs a Python step per online member, not per member.
+        routes = self._routes
+        return {user_id: routes[user_id] for user_id in routes.keys() & user_ids}
+
     def __len__(self) -> int:
         """Number of routed devices, over all users."""
         return sum(len(devices) for devices in self._routes.values())
