@@ -404,3 +404,32 @@ async def test_timeline_delete_for_self(store: Store) -> None:
     assert (await state_of(store, d, group_id)).unread == 2
     with pytest.raises(MessageNotFound):
         await store.delete_message_for(e.id, sent.message.id, 7_000)
+
+
+async def test_connect_state_matches_separate_reads(store: Store) -> None:
+    a, b, c, d = await make_users(store, "a", "b", "c", "d")
+    group_id = await make_large_group(store, a, b, c, d)
+    await post(store, b, group_id, 1)
+    for client_id in range(1, 6):
+        await store.append_message(
+            a.id, PHONE, ClientMessageId(client_id), b.id, TEXT, b"hi", 3_000
+        )
+    await store.set_cursor(b.id, PHONE, Seq(2))
+
+    state = await store.read_connect_state(b.id, PHONE, Seq(1), 3)
+
+    assert state.page == await store.read_inbox(b.id, Seq(1), 3)
+    assert [entry.seq for entry in state.page.entries] == [2, 3, 4]
+    assert state.page.has_more
+    assert state.device == await store.get_device(b.id, PHONE)
+    assert state.device.cursor == 2
+    assert state.timelines == await store.timelines_of(b.id)
+    assert [t.group.id for t in state.timelines] == [group_id]
+
+
+async def test_connect_state_of_unknown_user(store: Store) -> None:
+    state = await store.read_connect_state(UserId(2**63), PHONE, Seq(0), 10)
+
+    assert state.page.entries == []
+    assert state.device.cursor == 0
+    assert state.timelines == []

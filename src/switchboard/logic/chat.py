@@ -45,7 +45,7 @@ from switchboard.logic.recall import RecallService
 from switchboard.logic.receipts import ReceiptService
 from switchboard.logic.routing import RoutingTable
 from switchboard.logic.stats import Stats
-from switchboard.logic.timeline import TimelineService
+from switchboard.logic.timeline import TimelineService, timeline_heads
 from switchboard.logic.typing import TypingService
 from switchboard.logic.wire import SharedMessage, to_live_message, to_wire_message
 from switchboard.logs import RateLimitedLog
@@ -330,8 +330,10 @@ class ChatService:
         await self.wait_device_sends(user_id, device)
         # The page first: the device state read after it then covers every
         # message in the page, whatever commits in between.
-        page = await self._store.read_inbox(user_id, Seq(connect.last_seq), limit)
-        state = await self._store.get_device(user_id, device)
+        read = await self._store.read_connect_state(
+            user_id, device, Seq(connect.last_seq), limit
+        )
+        page, state = read.page, read.device
         data = b""
         after = connect.last_seq
         if connect.last_seq > page.head_seq:
@@ -352,7 +354,7 @@ class ChatService:
             sync=_sync_response(after, page, settings.max_frame_size),
             last_client_id=state.last_client_id,
             server_time=_now_ms(),
-            timelines=await self.timelines.heads(user_id),
+            timelines=timeline_heads(read.timelines),
         )
         data += encode(connected)
         self.stats.syncs += 1

@@ -34,7 +34,7 @@ from switchboard.store.base import (
     TimelineState,
 )
 
-__all__ = ["TimelineService", "timeline_message"]
+__all__ = ["TimelineService", "timeline_heads", "timeline_message"]
 
 PAGE_FRAME_OVERHEAD: Final = 64
 """Bytes reserved in a TimelinePage frame besides its messages."""
@@ -97,12 +97,6 @@ class TimelineService:
                         self._bus.publish_outbound(Outbound(endpoint, data))
         return written
 
-    async def heads(self, user_id: UserId) -> list[pb.TimelineHead]:
-        """Return the head and start of each timeline the user may read, for
-        Connected."""
-        states = await self._store.timelines_of(user_id)
-        return [_head(state) for state in states]
-
     async def on_sync(self, item: Inbound) -> None:
         """Reply to a TimelineSync frame with a TimelinePage."""
         request = pb.TimelineSync.FromString(item.payload)
@@ -126,6 +120,11 @@ class TimelineService:
             ) from exc
         response = _page_frame(request, page, settings.max_frame_size)
         self._bus.publish_outbound(Outbound(item.endpoint, encode(response)))
+
+
+def timeline_heads(states: Iterable[TimelineState]) -> list[pb.TimelineHead]:
+    """Return the head and start of each timeline, for Connected."""
+    return [_head(state) for state in states]
 
 
 def _head(state: TimelineState) -> pb.TimelineHead:

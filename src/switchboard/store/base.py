@@ -28,6 +28,7 @@ __all__ = [
     "AlreadyMember",
     "AppendResult",
     "ChangeResult",
+    "ConnectState",
     "Conversation",
     "ConversationKey",
     "ConversationPage",
@@ -310,6 +311,19 @@ class TimelineState:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectState:
+    """What a Connect answers with, read in one call."""
+
+    page: InboxPage
+    """The first inbox page after the device's cursor."""
+    device: DeviceState
+    """The device's state, read after the page, so that it covers every
+    message in the page."""
+    timelines: list[TimelineState]
+    """The timelines the user may read."""
+
+
+@dataclass(frozen=True, slots=True)
 class GroupNotice:
     """A system message that a group change appends in its own transaction.
 
@@ -482,6 +496,20 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def get_device(self, user_id: UserId, device: DeviceId) -> DeviceState:
         """Return the device's state; zeros for a device never seen."""
+
+    async def read_connect_state(
+        self, user_id: UserId, device: DeviceId, after_seq: Seq, limit: int
+    ) -> ConnectState:
+        """Read the inbox page after ``after_seq``, then the device's state,
+        then the user's timelines.
+
+        The three reads behave as read_inbox, get_device and timelines_of.
+        A store may run them in one round trip to its database.
+        """
+        page = await self.read_inbox(user_id, after_seq, limit)
+        state = await self.get_device(user_id, device)
+        timelines = await self.timelines_of(user_id)
+        return ConnectState(page, state, timelines)
 
     @abc.abstractmethod
     async def set_cursor(self, user_id: UserId, device: DeviceId, seq: Seq) -> None:

@@ -40,6 +40,7 @@ from switchboard.store.base import (
     AlreadyMember,
     AppendResult,
     ChangeResult,
+    ConnectState,
     ConversationKey,
     ConversationPage,
     DeviceState,
@@ -387,6 +388,25 @@ class SqliteStore(Store):
         if not _fits_int64(user_id):
             return DeviceState(cursor=Seq(0), last_client_id=ClientMessageId(0))
         return await self._read(lambda conn: _select_device(conn, user_id, device))
+
+    async def read_connect_state(
+        self, user_id: UserId, device: DeviceId, after_seq: Seq, limit: int
+    ) -> ConnectState:
+        # One hop to the reader thread instead of three: a reconnect storm
+        # spent a quarter of its CPU on the reader thread.
+        _check_limit(limit)
+        if not _fits_int64(user_id):
+            return await super().read_connect_state(user_id, device, after_seq, limit)
+        after_seq = Seq(max(0, min(after_seq, _INT64_MAX)))
+        limit = min(limit, _INT64_MAX - 1)
+
+        def read(conn: sqlite3.Connection) -> ConnectState:
+            page = _select_inbox_page(conn, user_id, after_seq, limit)
+            state = _select_device(conn, user_id, device)
+            timelines = sqlite_timeline.select_timelines_of(conn, user_id)
+            return ConnectState(page, state, timelines)
+
+        return await self._read(read)
 
     async def set_cursor(self, user_id: UserId, device: DeviceId, seq: Seq) -> None:
         _check_int64(user_id=user_id)
