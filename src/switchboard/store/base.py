@@ -312,7 +312,7 @@ class TimelineState:
 
 @dataclass(frozen=True, slots=True)
 class ConnectState:
-    """What a Connect answers with, read in one call."""
+    """The stored state that a Connected frame reports, read in one call."""
 
     page: InboxPage
     """The first inbox page after the device's cursor."""
