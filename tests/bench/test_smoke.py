@@ -198,6 +198,8 @@ def test_fanout_tiny_run(tmp_path: Path) -> None:
     ]
     threshold = record["results"]["targets"]["read"]["server_env"]
     assert threshold["SWITCHBOARD_LARGE_GROUP_THRESHOLD"] == "1"
+    described = record["target"]["server_env"]["SWITCHBOARD_LARGE_GROUP_THRESHOLD"]
+    assert described == "20 (write), 1 (read)"
 
 
 def test_storm_tiny_run(tmp_path: Path) -> None:

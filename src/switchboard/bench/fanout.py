@@ -130,7 +130,7 @@ def run(bench: Bench) -> ScenarioResult:
             results[mode] = {"medians": _medians(runs), "runs": runs}
 
     return ScenarioResult(
-        target=targets[modes[0]],
+        target=_described_target(targets),
         parameters={
             "sizes": args.sizes,
             "online_fraction": args.online,
@@ -146,6 +146,21 @@ def run(bench: Bench) -> ScenarioResult:
         tables=[_table(results)],
         charts=_charts(results),
     )
+
+
+def _described_target(targets: dict[str, Any]) -> dict[str, Any]:
+    """Return the first mode's server description, with the threshold of
+    every mode in its settings, as ``10000 (write), 1 (read)``."""
+    first = next(iter(targets.values()))
+    thresholds = [
+        f"{target['server_env'][THRESHOLD_VARIABLE]} ({mode})"
+        for mode, target in targets.items()
+        if THRESHOLD_VARIABLE in target.get("server_env", {})
+    ]
+    if not thresholds:
+        return dict(first)
+    server_env = {**first["server_env"], THRESHOLD_VARIABLE: ", ".join(thresholds)}
+    return {**first, "server_env": dict(sorted(server_env.items()))}
 
 
 def _mode_env(mode: str, largest: int) -> dict[str, str]:
