@@ -2,10 +2,10 @@
 
 A group push reaches each online member with one ``transport.write`` of the
 same bytes, and so one ``send`` system call per connection. This script
-measures that floor without any of Switchboard's code: a uvloop server
+measures that floor without any of Switchboard's code. A uvloop server
 accepts ``--connections`` loopback connections from a child process that
-reads and discards everything, then writes a ``--size``-byte payload to
-every connection, ``--rounds`` times, pausing between rounds so that the
+reads and discards everything. It then writes a ``--size``-byte payload to
+every connection, ``--rounds`` times, and pauses between rounds so that the
 child catches up. It prints the server process's CPU time (user plus
 system, all threads) per write, the median over ``--runs`` runs.
 
@@ -51,15 +51,18 @@ class Sink(asyncio.Protocol):
     """Server side of one connection: it only writes."""
 
     def __init__(
-        self, transports: list[asyncio.Transport], wanted: int, all_in: asyncio.Event
+        self,
+        transports: list[asyncio.Transport],
+        expected_count: int,
+        all_in: asyncio.Event,
     ) -> None:
         self._transports = transports
-        self._wanted = wanted
+        self._expected_count = expected_count
         self._all_in = all_in
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transports.append(cast(asyncio.Transport, transport))
-        if len(self._transports) >= self._wanted:
+        if len(self._transports) >= self._expected_count:
             self._all_in.set()
 
 

@@ -432,12 +432,12 @@ def parse_fanout_modes(text: str) -> list[str]:
     return _parse_choices(text, FANOUT_MODES, "mode")
 
 
-def _parse_choices(text: str, choices: tuple[str, ...], what: str) -> list[str]:
+def _parse_choices(text: str, choices: tuple[str, ...], kind: str) -> list[str]:
     """Parse a comma-separated list of ``choices``, dropping repeats."""
     names = text.split(",")
     if any(name not in choices for name in names):
         raise argparse.ArgumentTypeError(
-            f"invalid {what} list {text!r}: use {', '.join(choices)} or"
+            f"invalid {kind} list {text!r}: use {', '.join(choices)} or"
             f" {','.join(choices)}"
         )
     return list(dict.fromkeys(names))

@@ -395,7 +395,7 @@ _ROUTINE_CLOSE_REASONS = frozenset(("peer closed", "draining", "server stopping"
 
 
 def _is_routine_close(reason: str) -> bool:
-    """Whether a close reason is too common to log at INFO one by one.
+    """Return whether a close reason is too common to log at INFO one by one.
 
     Clients closing or losing their connection, and closes for a drain or a
     stop, are counted in the gateway's summary line instead. Closes that the

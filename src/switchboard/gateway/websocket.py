@@ -236,7 +236,7 @@ def upgrade(
     else:
         response = websocket.accept(request)
     websocket.send_response(response)
-    # The parser keeps a reference to the request; its headers are the bulk
+    # The parser keeps a reference to the request. Its headers are the bulk
     # of it and are not needed after the handshake.
     request.headers.clear()
     if response.status_code != HTTPStatus.SWITCHING_PROTOCOLS:

@@ -111,7 +111,7 @@ _MIN_SQLITE_VERSION: Final = (3, 35, 0)
 _NEW_FILE_PAGE_SIZE: Final = 2048
 """Page size in bytes of a new database file. Against SQLite's 4,096 it
 halves the bytes a one-message commit writes to the WAL (about 53 KB to
-28 KB) and cut CPU per append by a fifth in benchmarks/store_append.py."""
+27 KB) and cut CPU per append by a fifth in benchmarks/store_append.py."""
 
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
@@ -298,9 +298,9 @@ class SqliteStore(Store):
         """Run ``apply`` on the reader thread's connection."""
         self._raise_unless_open()
         assert self._reader is not None
-        # The reader thread resolves this future itself: run_in_executor would
-        # chain it to a concurrent future in a reference cycle, which stays in
-        # memory until the garbage collector runs.
+        # The reader thread settles this future with call_soon_threadsafe.
+        # run_in_executor would chain it to a concurrent future in a reference
+        # cycle, which stays in memory until the garbage collector runs.
         future: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
         self._reader.submit(self._run_read, apply, future)
         return await future
@@ -397,8 +397,7 @@ class SqliteStore(Store):
         _check_limit(limit)
         if not _fits_int64(user_id):
             return await super().read_connect_state(user_id, device, after_seq, limit)
-        after_seq = Seq(max(0, min(after_seq, _INT64_MAX)))
-        limit = min(limit, _INT64_MAX - 1)
+        after_seq, limit = _clamp_page(after_seq, limit)
 
         def read(conn: sqlite3.Connection) -> ConnectState:
             page = _select_inbox_page(conn, user_id, after_seq, limit)
@@ -447,9 +446,7 @@ class SqliteStore(Store):
         _check_limit(limit)
         if not _fits_int64(user_id):
             return InboxPage(entries=[], has_more=False, head_seq=Seq(0))
-        # Stored sequences are 1 to _INT64_MAX, so clamping changes no result.
-        after_seq = Seq(max(0, min(after_seq, _INT64_MAX)))
-        limit = min(limit, _INT64_MAX - 1)
+        after_seq, limit = _clamp_page(after_seq, limit)
         return await self._read(
             lambda conn: _select_inbox_page(conn, user_id, after_seq, limit)
         )
@@ -1090,6 +1087,14 @@ def _settle(ops: list[_WriteOp]) -> None:
 
 def _fits_int64(value: int) -> bool:
     return _INT64_MIN <= value <= _INT64_MAX
+
+
+def _clamp_page(after_seq: Seq, limit: int) -> tuple[Seq, int]:
+    """Clamp an inbox page request into SQLite's INTEGER range.
+
+    Stored sequences are 1 to _INT64_MAX, so clamping changes no result.
+    """
+    return Seq(max(0, min(after_seq, _INT64_MAX))), min(limit, _INT64_MAX - 1)
 
 
 def _check_limit(limit: int) -> None:
